@@ -1,0 +1,21 @@
+//! Every type that crosses a wire in Cortex Relay, and its encoding.
+//!
+//! - [`entry`]: entries of the Redis streams (`cortex:tasks:*`, `cortex:heartbeats`,
+//!   `cortex:tasks:dlq`), encoded to and decoded from stream field/value pairs in the
+//!   layout of the original plan, so agents written to it interoperate unchanged.
+//! - [`frame`]: the JSON frames of the `/ws` WebSocket protocol.
+//! - [`agent`]: agent names and their validation.
+//!
+//! This crate depends on serde and nothing heavier, so the relay (host) and the
+//! dashboard (wasm32) share one definition of the protocol.
+
+pub mod agent;
+pub mod entry;
+pub mod frame;
+
+pub use agent::{AgentName, AgentNameError};
+pub use entry::{
+    DeadLetter, DecodeError, Heartbeat, JsonObject, Priority, Problem, TaskMessage, DLQ_STREAM,
+    HEARTBEAT_STREAM,
+};
+pub use frame::{ClientFrame, ErrorCode, ServerFrame, SubscribeTarget, ALL_AGENTS};
