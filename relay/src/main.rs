@@ -1,1 +1,58 @@
-fn main() {}
+//! The `cortex-relay` binary: parse the configuration, resolve Redis, bind, and run
+//! until Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use cortex_relay::config::{Config, LogFormat};
+use std::io::Write;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    init_tracing(config.log_format);
+
+    let redis = cortex_relay::redis_server::resolve(&config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, redis = %redis.url, "listening");
+    // The one line on stdout: the URL to open (tests read the bound port from it).
+    println!("cortex-relay listening on http://{addr}/");
+    std::io::stdout().flush()?;
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let result = cortex_relay::run(listener, config, &redis.url, shutdown).await;
+    if let Some(managed) = redis.managed {
+        managed.stop().await;
+    }
+    tracing::info!("stopped");
+    Ok(result?)
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+    token.cancel();
+}

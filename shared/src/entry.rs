@@ -211,6 +211,10 @@ pub struct TaskMessage {
 }
 
 impl TaskMessage {
+    /// The fields of a task entry in Redis, in the plan's order.
+    pub const FIELDS: [&'static str; 7] =
+        ["id", "from", "to", "priority", "type", "payload", "created"];
+
     /// Whether this task is addressed to `agent` (directly, or to every agent).
     pub fn is_for(&self, agent: &str) -> bool {
         self.to.is_empty() || self.to == agent
@@ -269,6 +273,9 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
+    /// The fields of a heartbeat entry in Redis.
+    pub const FIELDS: [&'static str; 3] = ["agent", "time", "status"];
+
     /// The stream field/value pairs.
     pub fn to_fields(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -505,7 +512,8 @@ mod tests {
 
     #[test]
     fn task_decode_errors_name_the_field() {
-        let cases: Vec<(Vec<(&str, &str)>, &str, Problem)> = vec![
+        type Case = (Vec<(&'static str, &'static str)>, &'static str, Problem);
+        let cases: Vec<Case> = vec![
             (without("id"), "id", Problem::Missing),
             (with("id", ""), "id", Problem::Empty),
             (

@@ -13,6 +13,15 @@ use std::fmt;
 /// The agent name that subscribes to every agent's tasks and heartbeats.
 pub const ALL_AGENTS: &str = "*";
 
+/// WebSocket close codes the relay uses. Both ask the client to reconnect and resume
+/// from the last entry it saw.
+pub mod close_code {
+    /// The relay is shutting down or restarting (RFC 6455 "Service Restart").
+    pub const SERVICE_RESTART: u16 = 1012;
+    /// The client did not read fast enough and its send queue filled up.
+    pub const TOO_SLOW: u16 = 4001;
+}
+
 /// A frame from a client to the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

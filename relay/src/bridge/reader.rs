@@ -1,0 +1,192 @@
+//! The watch reader: one blocking `XREAD` loop per relay over every task stream and
+//! the heartbeat stream, publishing what it reads to the [`Hub`].
+//!
+//! It never acks, claims or creates groups, so it cannot change what agents receive
+//! (SPEC §3, watch). It runs on a Redis connection of its own whose response timeout
+//! is longer than its `BLOCK`, so a quiet stream is not mistaken for a dead server;
+//! other commands use other connections (redis-rs issues #453, #1924).
+
+use super::codec::{decode_heartbeat, decode_task};
+use super::Backoff;
+use crate::ws::hub::{Audience, Hub};
+use cortex_shared::{Priority, ServerFrame, HEARTBEAT_STREAM};
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use redis::AsyncConnectionConfig;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How many entries one read returns at most.
+const BATCH: usize = 512;
+
+/// Reads the watched streams and feeds the hub until cancelled.
+#[derive(Debug)]
+pub struct WatchReader {
+    client: redis::Client,
+    hub: Hub,
+    block: Duration,
+}
+
+impl WatchReader {
+    /// A reader of `client`'s streams that blocks up to `block` per read.
+    pub fn new(client: redis::Client, hub: Hub, block: Duration) -> Self {
+        Self { client, hub, block }
+    }
+
+    /// The streams read: every task stream, most urgent first, then heartbeats.
+    pub fn streams() -> Vec<&'static str> {
+        let mut streams: Vec<_> = Priority::ALL.iter().map(|p| p.stream()).collect();
+        streams.push(HEARTBEAT_STREAM);
+        streams
+    }
+
+    /// Runs until `cancel` fires. Redis failures are logged and retried with capped
+    /// backoff; the read positions survive reconnects, so nothing added meanwhile is
+    /// skipped.
+    pub async fn run(self, cancel: CancellationToken) {
+        let streams = Self::streams();
+        // Entry id last seen per stream; resolved once, at the first connection, to the
+        // streams' tails, so the relay shows what is added from its start on.
+        let mut positions: Option<Vec<String>> = None;
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            let attempt = async {
+                let mut conn = self.connect().await?;
+                if positions.is_none() {
+                    positions = Some(tails(&mut conn, &streams).await?);
+                }
+                Ok::<_, redis::RedisError>(conn)
+            };
+            let mut conn = tokio::select! {
+                _ = cancel.cancelled() => return,
+                conn = attempt => match conn {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        let delay = backoff.next_delay();
+                        tracing::warn!(error = %e, retry_in = ?delay, "watch reader cannot reach redis");
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = tokio::time::sleep(delay) => continue,
+                        }
+                    }
+                },
+            };
+            backoff.reset();
+            tracing::info!(?streams, "watch reader connected");
+            let positions = positions.as_mut().expect("resolved above");
+            loop {
+                let read = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    read = xread(&mut conn, &streams, positions, self.block) => read,
+                };
+                match read {
+                    Ok(Some(reply)) => {
+                        for key in reply.keys {
+                            let Some(index) = streams.iter().position(|s| *s == key.key) else {
+                                continue;
+                            };
+                            for entry in key.ids {
+                                positions[index] = entry.id.clone();
+                                self.dispatch(streams[index], entry);
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "watch reader lost redis; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(self.block + Duration::from_secs(5)));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+
+    /// Publishes one entry to the hub, or logs why it cannot be shown.
+    fn dispatch(&self, stream: &'static str, entry: StreamId) {
+        if stream == HEARTBEAT_STREAM {
+            match decode_heartbeat(&entry.map) {
+                Ok(hb) => self.hub.publish(
+                    Audience::HeartbeatOf(hb.agent.clone()),
+                    &ServerFrame::Heartbeat {
+                        agent: hb.agent,
+                        status: hb.status,
+                        time: hb.time,
+                        entry_id: entry.id,
+                    },
+                ),
+                Err(e) => {
+                    tracing::warn!(stream, entry_id = %entry.id, error = %e, "malformed heartbeat not shown")
+                }
+            }
+            return;
+        }
+        match decode_task(&entry.map) {
+            Ok(task) => self.hub.publish(
+                Audience::TaskFor(task.to.clone()),
+                &ServerFrame::Task {
+                    data: task,
+                    stream: stream.to_owned(),
+                    entry_id: entry.id,
+                },
+            ),
+            // Moving malformed tasks to the DLQ belongs to the consumer side, which owns
+            // delivery; a watcher only reports them.
+            Err(e) => {
+                tracing::warn!(stream, entry_id = %entry.id, error = %e, "malformed task not shown")
+            }
+        }
+    }
+}
+
+/// The id of the newest entry of each stream, `0-0` for an empty or absent one.
+async fn tails(
+    conn: &mut MultiplexedConnection,
+    streams: &[&'static str],
+) -> redis::RedisResult<Vec<String>> {
+    let mut pipe = redis::pipe();
+    for stream in streams {
+        pipe.cmd("XREVRANGE")
+            .arg(*stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1);
+    }
+    let replies: Vec<StreamRangeReply> = pipe.query_async(conn).await?;
+    Ok(replies
+        .into_iter()
+        .map(|r| {
+            r.ids
+                .into_iter()
+                .next()
+                .map_or_else(|| "0-0".to_owned(), |e| e.id)
+        })
+        .collect())
+}
+
+async fn xread(
+    conn: &mut MultiplexedConnection,
+    streams: &[&'static str],
+    positions: &[String],
+    block: Duration,
+) -> redis::RedisResult<Option<StreamReadReply>> {
+    redis::cmd("XREAD")
+        .arg("COUNT")
+        .arg(BATCH)
+        .arg("BLOCK")
+        .arg(block.as_millis() as u64)
+        .arg("STREAMS")
+        .arg(streams)
+        .arg(positions)
+        .query_async(conn)
+        .await
+}

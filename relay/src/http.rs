@@ -1,0 +1,133 @@
+//! The HTTP surface: one [`router`] listing every route.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::ws;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// Every route of the relay. The dashboard in `dashboard_dir` is served at `/`
+/// (unknown paths fall back to its `index.html`, so deep links work).
+pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/ws", get(ws::handler))
+        .with_state(state);
+    let index = dashboard_dir.join("index.html");
+    if index.is_file() {
+        api.fallback_service(ServeDir::new(dashboard_dir).fallback(ServeFile::new(index)))
+    } else {
+        tracing::warn!(dir = %dashboard_dir.display(), "dashboard not built; serving a notice at /");
+        api.fallback(dashboard_missing)
+    }
+}
+
+/// `GET /healthz`: the process is up.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: Redis answers a PING within a second.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ping = async {
+        let mut conn = state.redis.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(Duration::from_secs(1), ping).await {
+        Ok(Ok(_)) => Ok(Json(json!({"status": "ready", "redis": "ok"}))),
+        Ok(Err(e)) => Err(ApiError::redis_unavailable(e)),
+        Err(_) => Err(ApiError::redis_unavailable("PING timed out after 1 s")),
+    }
+}
+
+async fn dashboard_missing() -> impl IntoResponse {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        Html(
+            "<!doctype html><title>Cortex Relay</title><h1>Cortex Relay</h1>\
+             <p>The dashboard is not built. Run <code>cargo xtask run</code>, or point \
+             <code>--dashboard-dir</code> at trunk's <code>dist</code>.</p>",
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::hub::Hub;
+    use crate::ws::session::SessionLimits;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tokio_util::sync::CancellationToken;
+    use tower::ServiceExt;
+
+    fn state(redis_url: &str) -> AppState {
+        AppState {
+            hub: Hub::new(8),
+            redis: redis::Client::open(redis_url).unwrap(),
+            session_limits: SessionLimits {
+                send_queue: 8,
+                max_message_bytes: 1024,
+            },
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    async fn get(router: Router, path: &str) -> (StatusCode, String) {
+        let response = router
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn healthz_is_ok() {
+        let router = router(state("redis://127.0.0.1:1"), Path::new("/nonexistent"));
+        let (status, body) = get(router, "/healthz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, r#"{"status":"ok"}"#);
+    }
+
+    #[tokio::test]
+    async fn readyz_without_redis_is_503_with_a_stable_code_and_no_detail() {
+        // Port 1 on loopback: nothing listens there.
+        let router = router(state("redis://127.0.0.1:1"), Path::new("/nonexistent"));
+        let (status, body) = get(router, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["code"], "redis_unavailable");
+        assert_eq!(body["message"], "Redis is not reachable");
+    }
+
+    #[tokio::test]
+    async fn dashboard_is_served_with_index_fallback() {
+        let dir = std::env::temp_dir().join(format!("cortex-dash-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), "<h1>dash</h1>").unwrap();
+        std::fs::write(dir.join("app.js"), "js").unwrap();
+        let (status, body) = get(router(state("redis://127.0.0.1:1"), &dir), "/").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "<h1>dash</h1>"));
+        let (_, body) = get(router(state("redis://127.0.0.1:1"), &dir), "/app.js").await;
+        assert_eq!(body, "js");
+        let (status, body) = get(router(state("redis://127.0.0.1:1"), &dir), "/agents/pink").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "<h1>dash</h1>"));
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let (status, body) = get(router(state("redis://127.0.0.1:1"), &dir), "/").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("cargo xtask run"));
+    }
+}

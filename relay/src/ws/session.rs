@@ -1,0 +1,405 @@
+//! One WebSocket connection: reads the client's frames, keeps its subscriptions, and
+//! forwards the hub's events they select.
+//!
+//! The session is split as in axum's chat example: a writer task owns the socket's
+//! sink and drains a bounded queue; the reader loop (this module's [`serve`]) handles
+//! client frames and hub events and only ever `try_send`s into that queue, so one slow
+//! client can never stall the hub or grow the relay's memory: when its queue is full it
+//! is closed with [`close_code::TOO_SLOW`] and reconnects. Generic over `Sink`/`Stream`
+//! so it can be tested without a server.
+
+use super::hub::Event;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use cortex_shared::frame::close_code;
+use cortex_shared::{ClientFrame, ErrorCode, ServerFrame, SubscribeTarget};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// How long a closing session waits for its writer to flush before dropping it.
+const WRITER_GRACE: Duration = Duration::from_secs(2);
+
+/// Per-connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// Frames queued for the client before it counts as too slow.
+    pub send_queue: usize,
+    /// Largest client message answered normally; larger ones get a
+    /// `frame_too_large` error frame.
+    pub max_message_bytes: usize,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The client closed the connection or it broke.
+    ClientGone,
+    /// The client's send queue filled up, or it fell behind the hub.
+    TooSlow,
+    /// The relay is shutting down.
+    Shutdown,
+}
+
+/// Runs one session until the client leaves, falls behind, or `cancel` fires.
+pub async fn serve<W, R>(
+    sink: W,
+    mut stream: R,
+    mut events: broadcast::Receiver<Arc<Event>>,
+    limits: SessionLimits,
+    cancel: CancellationToken,
+) -> End
+where
+    W: Sink<Message> + Unpin + Send + 'static,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let (out_tx, out_rx) = mpsc::channel(limits.send_queue.max(1));
+    let (close_tx, close_rx) = oneshot::channel();
+    let writer = tokio::spawn(write_loop(sink, out_rx, close_rx));
+    let mut session = Session {
+        subscriptions: BTreeSet::new(),
+        out: out_tx,
+        max_message_bytes: limits.max_message_bytes,
+    };
+
+    let end = loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break End::Shutdown,
+            message = stream.next() => match message {
+                Some(Ok(message)) => {
+                    if let Err(end) = session.on_message(message) {
+                        break end;
+                    }
+                }
+                Some(Err(_)) | None => break End::ClientGone,
+            },
+            event = events.recv() => match event {
+                Ok(event) => {
+                    if let Err(end) = session.on_event(&event) {
+                        break end;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => break End::TooSlow,
+                Err(broadcast::error::RecvError::Closed) => break End::Shutdown,
+            },
+        }
+    };
+
+    let close = match end {
+        End::ClientGone => None,
+        End::TooSlow => Some((close_code::TOO_SLOW, "too slow; reconnect and resume")),
+        End::Shutdown => Some((close_code::SERVICE_RESTART, "relay stopping; reconnect")),
+    };
+    if let Some((code, reason)) = close {
+        let _ = close_tx.send(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        });
+    }
+    // Dropping the queue's sender lets the writer finish once it has flushed.
+    drop(session);
+    let mut writer = writer;
+    if tokio::time::timeout(WRITER_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
+        // The client is not reading at all; its socket is dropped unflushed.
+        writer.abort();
+    }
+    end
+}
+
+/// Sends queued frames to the client; a close frame, once given, goes out first and
+/// ends the connection.
+async fn write_loop<W>(
+    mut sink: W,
+    mut queue: mpsc::Receiver<Message>,
+    mut close: oneshot::Receiver<CloseFrame>,
+) where
+    W: Sink<Message> + Unpin,
+{
+    loop {
+        tokio::select! {
+            biased;
+            frame = &mut close => {
+                if let Ok(frame) = frame {
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                }
+                break;
+            }
+            message = queue.recv() => match message {
+                Some(message) => {
+                    if sink.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    let _ = sink.close().await;
+}
+
+struct Session {
+    subscriptions: BTreeSet<SubscribeTarget>,
+    out: mpsc::Sender<Message>,
+    max_message_bytes: usize,
+}
+
+impl Session {
+    fn on_message(&mut self, message: Message) -> Result<(), End> {
+        match message {
+            Message::Text(text) if text.len() > self.max_message_bytes => {
+                self.reply(&ServerFrame::error(
+                    ErrorCode::FrameTooLarge,
+                    format!(
+                        "message of {} bytes is larger than the {} allowed",
+                        text.len(),
+                        self.max_message_bytes
+                    ),
+                ))
+            }
+            Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
+                Ok(frame) => self.on_frame(frame),
+                Err(e) => self.reply(&ServerFrame::error(
+                    ErrorCode::BadFrame,
+                    format!("not a client frame: {e}"),
+                )),
+            },
+            Message::Binary(_) => self.reply(&ServerFrame::error(
+                ErrorCode::BinaryFrame,
+                "binary frames are not part of the protocol; send JSON text",
+            )),
+            Message::Close(_) => Err(End::ClientGone),
+            // Protocol-level pings are answered by the WebSocket layer.
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+        }
+    }
+
+    fn on_frame(&mut self, frame: ClientFrame) -> Result<(), End> {
+        match frame {
+            ClientFrame::Ping => self.reply(&ServerFrame::Pong),
+            ClientFrame::Subscribe { agent } => match SubscribeTarget::parse(&agent) {
+                Ok(target) => {
+                    self.subscriptions.insert(target);
+                    self.reply(&ServerFrame::Subscribed {
+                        agent,
+                        status: "ok".into(),
+                    })
+                }
+                Err(e) => self.reply(&ServerFrame::error(ErrorCode::InvalidAgent, e.to_string())),
+            },
+            ClientFrame::Unsubscribe { agent: None } => {
+                self.subscriptions.clear();
+                self.reply(&ServerFrame::Unsubscribed {
+                    agent: cortex_shared::ALL_AGENTS.into(),
+                })
+            }
+            ClientFrame::Unsubscribe { agent: Some(agent) } => {
+                match SubscribeTarget::parse(&agent) {
+                    Ok(target) => {
+                        self.subscriptions.remove(&target);
+                        self.reply(&ServerFrame::Unsubscribed { agent })
+                    }
+                    Err(e) => {
+                        self.reply(&ServerFrame::error(ErrorCode::InvalidAgent, e.to_string()))
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: &Event) -> Result<(), End> {
+        if self
+            .subscriptions
+            .iter()
+            .any(|target| event.audience.is_seen_by(target))
+        {
+            self.push(Message::Text(event.frame.clone()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn reply(&mut self, frame: &ServerFrame) -> Result<(), End> {
+        self.push(Message::Text(frame.to_json().into()))
+    }
+
+    fn push(&mut self, message: Message) -> Result<(), End> {
+        self.out.try_send(message).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => End::TooSlow,
+            mpsc::error::TrySendError::Closed(_) => End::ClientGone,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::hub::{Audience, Hub};
+    use futures::channel::mpsc as fmpsc;
+    use serde_json::{json, Value};
+
+    struct Harness {
+        to_session: fmpsc::UnboundedSender<Result<Message, axum::Error>>,
+        from_session: fmpsc::UnboundedReceiver<Message>,
+        hub: Hub,
+        cancel: CancellationToken,
+        task: tokio::task::JoinHandle<End>,
+    }
+
+    fn start(send_queue: usize) -> Harness {
+        let (to_session, stream) = fmpsc::unbounded();
+        let (sink, from_session) = fmpsc::unbounded::<Message>();
+        let hub = Hub::new(64);
+        let cancel = CancellationToken::new();
+        let limits = SessionLimits {
+            send_queue,
+            max_message_bytes: 1024,
+        };
+        let task = tokio::spawn(serve(sink, stream, hub.subscribe(), limits, cancel.clone()));
+        Harness {
+            to_session,
+            from_session,
+            hub,
+            cancel,
+            task,
+        }
+    }
+
+    impl Harness {
+        fn send(&self, text: &str) {
+            self.to_session
+                .unbounded_send(Ok(Message::Text(text.to_owned().into())))
+                .unwrap();
+        }
+
+        async fn next(&mut self) -> Message {
+            tokio::time::timeout(Duration::from_secs(5), self.from_session.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("session still open")
+        }
+
+        async fn next_json(&mut self) -> Value {
+            match self.next().await {
+                Message::Text(t) => serde_json::from_str(&t).unwrap(),
+                other => panic!("expected text, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn seed_frames_are_answered() {
+        let mut h = start(16);
+        h.send(r#"{"type":"subscribe","agent":"pink"}"#);
+        assert_eq!(
+            h.next_json().await,
+            json!({"type":"subscribed","agent":"pink","status":"ok"})
+        );
+        h.send(r#"{"type":"ping"}"#);
+        assert_eq!(h.next_json().await, json!({"type":"pong"}));
+        h.send(r#"{"type":"unsubscribe"}"#);
+        assert_eq!(
+            h.next_json().await,
+            json!({"type":"unsubscribed","agent":"*"})
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_frames_get_errors_and_the_session_goes_on() {
+        let mut h = start(16);
+        for (text, code) in [
+            ("{nope", "bad_frame"),
+            (r#"{"type":"teleport"}"#, "bad_frame"),
+            (
+                r#"{"type":"subscribe","agent":"bad name"}"#,
+                "invalid_agent",
+            ),
+            (
+                &format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(2000)),
+                "frame_too_large",
+            ),
+        ] {
+            h.send(text);
+            let reply = h.next_json().await;
+            assert_eq!(reply["type"], "error");
+            assert_eq!(reply["code"], code, "{text}");
+            assert!(!reply["message"].as_str().unwrap().is_empty());
+        }
+        h.to_session
+            .unbounded_send(Ok(Message::Binary(vec![1, 2, 3].into())))
+            .unwrap();
+        assert_eq!(h.next_json().await["code"], "binary_frame");
+        h.send(r#"{"type":"ping"}"#);
+        assert_eq!(h.next_json().await, json!({"type":"pong"}));
+    }
+
+    #[tokio::test]
+    async fn events_reach_only_matching_subscriptions() {
+        let mut h = start(16);
+        h.send(r#"{"type":"subscribe","agent":"pink"}"#);
+        h.next_json().await;
+        h.hub.publish(
+            Audience::TaskFor("harold".into()),
+            &ServerFrame::error(ErrorCode::Internal, "for harold"),
+        );
+        h.hub.publish(
+            Audience::TaskFor("pink".into()),
+            &ServerFrame::error(ErrorCode::Internal, "for pink"),
+        );
+        // The harold event was published first; only the pink one may arrive.
+        assert_eq!(h.next_json().await["message"], "for pink");
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_with_service_restart() {
+        let mut h = start(16);
+        h.cancel.cancel();
+        match h.next().await {
+            Message::Close(Some(frame)) => assert_eq!(frame.code, close_code::SERVICE_RESTART),
+            other => panic!("expected close, got {other:?}"),
+        }
+        assert_eq!(h.task.await.unwrap(), End::Shutdown);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_is_closed_as_too_slow() {
+        // A sink that never accepts anything: the queue (2) fills up.
+        let (to_session, stream) = fmpsc::unbounded();
+        let (sink, _rx) = fmpsc::channel::<Message>(0);
+        let hub = Hub::new(64);
+        let limits = SessionLimits {
+            send_queue: 2,
+            max_message_bytes: 1024,
+        };
+        let task = tokio::spawn(serve(
+            sink,
+            stream,
+            hub.subscribe(),
+            limits,
+            CancellationToken::new(),
+        ));
+        to_session
+            .unbounded_send(Ok(Message::Text(
+                r#"{"type":"subscribe","agent":"*"}"#.into(),
+            )))
+            .unwrap();
+        // Keep publishing until the session gives up; it must within the hub's capacity.
+        let end = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut task = task;
+            loop {
+                hub.publish(Audience::TaskFor(String::new()), &ServerFrame::Pong);
+                tokio::select! {
+                    end = &mut task => break end.unwrap(),
+                    _ = tokio::task::yield_now() => {}
+                }
+            }
+        })
+        .await
+        .expect("session ends");
+        assert_eq!(end, End::TooSlow);
+    }
+}
