@@ -7,8 +7,9 @@
 //! - [`ws`]: the `/ws` endpoint, the [`ws::hub`] that fans entries out, and sessions.
 //! - [`http`]: the router (every route in one place).
 //!
-//! [`run`] serves a bound listener until a cancellation token fires; `main.rs` only
-//! parses the configuration, binds, and calls it.
+//! [`Relay::new`] connects; [`Relay::serve`] serves a bound listener until a
+//! cancellation token fires. `main.rs` only parses the configuration, binds, and
+//! calls them.
 
 pub mod bridge;
 pub mod config;
@@ -32,39 +33,82 @@ use ws::session::SessionLimits;
 /// Events the hub holds for its slowest session before that session counts as lagging.
 const HUB_CAPACITY: usize = 4096;
 
-/// Serves `listener` with Redis at `redis_url` until `shutdown` is cancelled; then
-/// closes every WebSocket (telling clients to reconnect), stops the readers, and
-/// returns once they have all finished.
+/// How long start-up waits for Redis before serving anyway.
+const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A relay that is connected and ready to serve: its stream reader knows where the
+/// streams end, so every entry added after [`Relay::new`] returns is shown.
+#[derive(Debug)]
+pub struct Relay {
+    app: axum::Router,
+    reader: WatchReader,
+    shutdown: CancellationToken,
+}
+
+impl Relay {
+    /// Prepares a relay for Redis at `redis_url`. A Redis that does not answer within
+    /// a few seconds is not fatal: the reader keeps trying once serving starts.
+    pub async fn new(
+        config: &Config,
+        redis_url: &str,
+        shutdown: CancellationToken,
+    ) -> Result<Self, RelayError> {
+        let redis = redis::Client::open(redis_url).map_err(|source| RelayError::RedisUrl {
+            url: redis_url.to_owned(),
+            source,
+        })?;
+        let hub = Hub::new(HUB_CAPACITY);
+        let mut reader = WatchReader::new(redis.clone(), hub.clone(), config.block());
+        match tokio::time::timeout(STARTUP_WAIT, reader.start_from_now()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "redis not reachable yet; will keep trying"),
+            Err(_) => {
+                tracing::warn!("redis did not answer within {STARTUP_WAIT:?}; will keep trying")
+            }
+        }
+        let state = AppState {
+            hub,
+            redis,
+            session_limits: SessionLimits {
+                send_queue: config.send_queue,
+                max_message_bytes: config.max_message_bytes,
+            },
+            shutdown: shutdown.clone(),
+        };
+        let app = http::router(state, &config.dashboard_dir)
+            .layer(tower_http::trace::TraceLayer::new_for_http());
+        Ok(Self {
+            app,
+            reader,
+            shutdown,
+        })
+    }
+
+    /// Serves `listener` until the shutdown token is cancelled; then closes every
+    /// WebSocket (telling clients to reconnect), stops the reader, and returns once
+    /// everything has finished.
+    pub async fn serve(self, listener: TcpListener) -> Result<(), RelayError> {
+        let tasks = TaskTracker::new();
+        tasks.spawn(self.reader.run(self.shutdown.clone()));
+        let served = axum::serve(listener, self.app)
+            .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
+            .await;
+        self.shutdown.cancel();
+        tasks.close();
+        tasks.wait().await;
+        served.map_err(RelayError::from)
+    }
+}
+
+/// [`Relay::new`] then [`Relay::serve`].
 pub async fn run(
     listener: TcpListener,
     config: Config,
     redis_url: &str,
     shutdown: CancellationToken,
 ) -> Result<(), RelayError> {
-    let redis = redis::Client::open(redis_url).map_err(|source| RelayError::RedisUrl {
-        url: redis_url.to_owned(),
-        source,
-    })?;
-    let hub = Hub::new(HUB_CAPACITY);
-    let tasks = TaskTracker::new();
-    tasks.spawn(WatchReader::new(redis.clone(), hub.clone(), config.block()).run(shutdown.clone()));
-
-    let state = AppState {
-        hub,
-        redis,
-        session_limits: SessionLimits {
-            send_queue: config.send_queue,
-            max_message_bytes: config.max_message_bytes,
-        },
-        shutdown: shutdown.clone(),
-    };
-    let app = http::router(state, &config.dashboard_dir)
-        .layer(tower_http::trace::TraceLayer::new_for_http());
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
-    shutdown.cancel();
-    tasks.close();
-    tasks.wait().await;
-    served.map_err(RelayError::from)
+    Relay::new(&config, redis_url, shutdown)
+        .await?
+        .serve(listener)
+        .await
 }

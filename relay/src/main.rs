@@ -15,6 +15,8 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(config.log_format);
 
     let redis = cortex_relay::redis_server::resolve(&config).await?;
+    let shutdown = CancellationToken::new();
+    let relay = cortex_relay::Relay::new(&config, &redis.url, shutdown.clone()).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -24,9 +26,8 @@ async fn main() -> anyhow::Result<()> {
     println!("cortex-relay listening on http://{addr}/");
     std::io::stdout().flush()?;
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let result = cortex_relay::run(listener, config, &redis.url, shutdown).await;
+    tokio::spawn(cancel_on_signal(shutdown));
+    let result = relay.serve(listener).await;
     if let Some(managed) = redis.managed {
         managed.stop().await;
     }

@@ -1,1 +1,61 @@
-//! e2e harness
+//! End-to-end harness: the real `redis-server`, the real `cortex-relay` binary and a
+//! real headless Chromium, each started on a free loopback port and stopped on drop.
+//!
+//! - [`redis`]: [`redis::RedisServer`], a throwaway `redis-server` in a temp dir.
+//! - [`relay`]: [`relay::Relay`], the relay binary bound to `127.0.0.1:0`.
+//! - [`ws`]: [`ws::WsClient`], a WebSocket client that speaks JSON frames.
+//! - [`browser`]: [`browser::Browser`], chromedriver + headless Chromium via WebDriver.
+//!
+//! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
+//! an element) with a timeout. A missing tool fails the test with the command that
+//! installs it.
+
+pub mod browser;
+pub mod process;
+pub mod redis;
+pub mod relay;
+pub mod ws;
+
+use std::path::PathBuf;
+
+/// The workspace root (this crate lives in `tests/`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A free TCP port on 127.0.0.1 (the OS picks one; it is released before use, so a
+/// caller that fails to bind it should pick again).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// The path of a tool: `$VAR` if set, else the first of `candidates` that exists, else
+/// a panic that names the command installing it.
+pub fn tool(var: &str, candidates: &[&str], install: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
+        return PathBuf::from(path);
+    }
+    for candidate in candidates {
+        let path = PathBuf::from(candidate);
+        if path.is_file() {
+            return path;
+        }
+        if let Some(found) = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(candidate))
+                .find(|p| p.is_file())
+        }) {
+            return found;
+        }
+    }
+    panic!(
+        "{} not found (set ${var}); install it with: {install}",
+        candidates[0]
+    );
+}

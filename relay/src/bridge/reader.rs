@@ -25,12 +25,29 @@ pub struct WatchReader {
     client: redis::Client,
     hub: Hub,
     block: Duration,
+    /// Entry id last seen per stream (in [`WatchReader::streams`] order); `None` until
+    /// first resolved to the streams' tails.
+    positions: Option<Vec<String>>,
 }
 
 impl WatchReader {
     /// A reader of `client`'s streams that blocks up to `block` per read.
     pub fn new(client: redis::Client, hub: Hub, block: Duration) -> Self {
-        Self { client, hub, block }
+        Self {
+            client,
+            hub,
+            block,
+            positions: None,
+        }
+    }
+
+    /// Resolves the start positions now (the streams' tails), so that every entry
+    /// added from this call on is shown. Without it, they are resolved when the reader
+    /// first reaches Redis.
+    pub async fn start_from_now(&mut self) -> redis::RedisResult<()> {
+        let mut conn = self.connect().await?;
+        self.positions = Some(tails(&mut conn, &Self::streams()).await?);
+        Ok(())
     }
 
     /// The streams read: every task stream, most urgent first, then heartbeats.
@@ -43,11 +60,9 @@ impl WatchReader {
     /// Runs until `cancel` fires. Redis failures are logged and retried with capped
     /// backoff; the read positions survive reconnects, so nothing added meanwhile is
     /// skipped.
-    pub async fn run(self, cancel: CancellationToken) {
+    pub async fn run(mut self, cancel: CancellationToken) {
         let streams = Self::streams();
-        // Entry id last seen per stream; resolved once, at the first connection, to the
-        // streams' tails, so the relay shows what is added from its start on.
-        let mut positions: Option<Vec<String>> = None;
+        let mut positions = self.positions.take();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             let attempt = async {

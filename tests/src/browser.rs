@@ -1,0 +1,93 @@
+//! Headless Chromium driven over WebDriver (chromedriver on a free loopback port).
+
+use crate::process::Spawned;
+use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// A chromedriver process and one browser session on it; the session is closed and the
+/// driver killed on drop (the driver takes its Chromium with it).
+#[derive(Debug)]
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: Client,
+    _driver: Spawned,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium with a fresh profile, 1280×800.
+    pub async fn start() -> Self {
+        let install = "apt-get install -y chromium chromium-driver (cargo xtask test does it)";
+        let driver_bin = crate::tool(
+            "CHROMEDRIVER",
+            &["chromedriver", "/usr/bin/chromedriver"],
+            install,
+        );
+        let chromium = crate::tool("CHROMIUM", &["chromium", "/usr/bin/chromium"], install);
+        let (driver, port) = start_driver(&driver_bin);
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,800",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        });
+        let caps = match caps {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!("built as an object"),
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a WebDriver session");
+        Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    /// Saves a screenshot as `target/screenshots/<name>.png` and returns its path.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let dir = crate::workspace_root().join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshots dir");
+        let path = dir.join(format!("{name}.png"));
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Ends the session (the driver is killed when `self` drops).
+    pub async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.client.clone().close()).await;
+    }
+}
+
+fn start_driver(bin: &PathBuf) -> (Spawned, u16) {
+    for _ in 0..5 {
+        let port = crate::free_port();
+        let mut driver = Spawned::spawn(
+            &format!("chromedriver:{port}"),
+            Command::new(bin).args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()]),
+        )
+        .expect("spawn chromedriver");
+        if driver
+            .wait_for_line("started successfully", Duration::from_secs(10))
+            .is_ok()
+        {
+            return (driver, port);
+        }
+    }
+    panic!("chromedriver did not start on a free port after 5 tries");
+}

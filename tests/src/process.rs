@@ -1,0 +1,92 @@
+//! Child processes that die with their owner, and waiting for a line of their output.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A child process, killed on drop; its stdout lines are readable through
+/// [`Spawned::wait_for_line`], and its stderr is copied to the test's stderr with a
+/// prefix.
+#[derive(Debug)]
+pub struct Spawned {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    name: String,
+}
+
+impl Spawned {
+    /// Spawns `command` with piped stdout and stderr.
+    pub fn spawn(name: &str, command: &mut Command) -> std::io::Result<Self> {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let (tx, lines) = mpsc::channel();
+        forward(child.stdout.take().expect("piped"), name, Some(tx));
+        forward(child.stderr.take().expect("piped"), name, None);
+        Ok(Self {
+            child,
+            lines,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Waits up to `timeout` for a stdout line containing `needle`, and returns it.
+    /// Fails if the process exits or the time runs out first.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Ok(line),
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!(
+                        "{}: no line with {needle:?} after {timeout:?}",
+                        self.name
+                    ))
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().ok();
+                    return Err(format!(
+                        "{} exited ({status:?}) before printing {needle:?}",
+                        self.name
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Copies `pipe` line by line to the test's stderr (prefixed), and to `tx` if given.
+fn forward(pipe: impl Read + Send + 'static, name: &str, tx: Option<mpsc::Sender<String>>) {
+    let name = name.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[{name}] {line}");
+            if let Some(tx) = &tx {
+                let _ = tx.send(line);
+            }
+        }
+    });
+}

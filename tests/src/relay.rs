@@ -1,0 +1,93 @@
+//! The real `cortex-relay` binary, bound to `127.0.0.1:0`.
+
+use crate::process::Spawned;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// A running relay, killed on drop.
+#[derive(Debug)]
+pub struct Relay {
+    process: Spawned,
+    addr: String,
+}
+
+/// The relay binary: `$CORTEX_RELAY_BIN`, else `cortex-relay` next to the test's
+/// target directory (built by `cargo build -p cortex-relay`).
+pub fn relay_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("CORTEX_RELAY_BIN") {
+        return PathBuf::from(path);
+    }
+    // The test runs as target/<profile>/deps/<test>-<hash>.
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("cortex-relay"))
+        .expect("target dir");
+    assert!(
+        bin.is_file(),
+        "{} not found: run `cargo build -p cortex-relay` (cargo xtask test does it) \
+         or set CORTEX_RELAY_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// The built dashboard: `$CORTEX_DASHBOARD_DIR`, else `dist/` at the workspace root.
+pub fn dashboard_dir() -> PathBuf {
+    std::env::var_os("CORTEX_DASHBOARD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("dist"))
+}
+
+impl Relay {
+    /// Starts the relay on Redis at `redis_url` and waits until it listens.
+    pub fn start(redis_url: &str) -> Self {
+        Self::start_with(redis_url, &[])
+    }
+
+    /// Like [`Relay::start`], with extra flags.
+    pub fn start_with(redis_url: &str, extra: &[&str]) -> Self {
+        let mut process = Spawned::spawn(
+            "relay",
+            Command::new(relay_bin())
+                .args(["--listen", "127.0.0.1:0", "--redis-url", redis_url])
+                .arg("--dashboard-dir")
+                .arg(dashboard_dir())
+                .args(extra)
+                .env("RUST_LOG", "info,cortex_relay=debug"),
+        )
+        .expect("spawn cortex-relay");
+        let line = process
+            .wait_for_line("listening on http://", Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("address in the listening line")
+            .to_owned();
+        Self { process, addr }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// `http://127.0.0.1:<port>/`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// `ws://127.0.0.1:<port>/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// The underlying process.
+    pub fn process(&mut self) -> &mut Spawned {
+        &mut self.process
+    }
+}

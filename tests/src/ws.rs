@@ -1,0 +1,79 @@
+//! A WebSocket client for the relay's JSON frames.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long [`WsClient::next`] waits for a frame by default.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection to `/ws`.
+#[derive(Debug)]
+pub struct WsClient {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    /// Connects to `url` (`ws://127.0.0.1:<port>/ws`).
+    pub async fn connect(url: &str) -> Self {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        Self { socket }
+    }
+
+    /// Sends `frame` as JSON text.
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    /// Sends raw text, well formed or not.
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send frame");
+    }
+
+    /// Sends a raw WebSocket message.
+    pub async fn send_message(&mut self, message: Message) {
+        self.socket.send(message).await.expect("send message");
+    }
+
+    /// The next JSON text frame, waiting up to [`FRAME_TIMEOUT`].
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(FRAME_TIMEOUT, self.socket.next())
+                .await
+                .expect("a frame within the timeout")
+                .expect("connection open")
+                .expect("a valid message");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON frame"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Subscribes to `agent` and waits for the `subscribed` reply.
+    pub async fn subscribe(&mut self, agent: &str) {
+        self.send(serde_json::json!({"type": "subscribe", "agent": agent}))
+            .await;
+        let reply = self.next().await;
+        assert_eq!(
+            reply,
+            serde_json::json!({"type": "subscribed", "agent": agent, "status": "ok"})
+        );
+    }
+
+    /// The next frame of `frame_type`, failing on any other frame before it.
+    pub async fn expect(&mut self, frame_type: &str) -> Value {
+        let frame = self.next().await;
+        assert_eq!(frame["type"], frame_type, "unexpected frame {frame}");
+        frame
+    }
+}
