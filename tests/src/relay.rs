@@ -42,17 +42,19 @@ pub fn dashboard_dir() -> PathBuf {
 }
 
 impl Relay {
-    /// Starts the relay on Redis at `redis_url` and waits until it listens.
+    /// Starts the relay on a free port with Redis at `redis_url`, and waits until it
+    /// listens.
     pub fn start(redis_url: &str) -> Self {
-        Self::start_with(redis_url, &[])
+        Self::start_with(redis_url, "127.0.0.1:0", &[])
     }
 
-    /// Like [`Relay::start`], with extra flags.
-    pub fn start_with(redis_url: &str, extra: &[&str]) -> Self {
+    /// Starts the relay listening on `listen` (e.g. the address of a relay that was
+    /// stopped, to restart it in place), with extra flags.
+    pub fn start_with(redis_url: &str, listen: &str, extra: &[&str]) -> Self {
         let mut process = Spawned::spawn(
             "relay",
             Command::new(relay_bin())
-                .args(["--listen", "127.0.0.1:0", "--redis-url", redis_url])
+                .args(["--listen", listen, "--redis-url", redis_url])
                 .arg("--dashboard-dir")
                 .arg(dashboard_dir())
                 .args(extra)

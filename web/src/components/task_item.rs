@@ -1,0 +1,60 @@
+//! One task in the feed.
+
+use crate::format::{human_time, rfc3339};
+use crate::state::TaskRow;
+use std::rc::Rc;
+use yew::prelude::*;
+
+/// Properties of [`TaskItem`].
+#[derive(Debug, Properties)]
+pub struct TaskItemProps {
+    /// The task and where it came from.
+    pub row: Rc<TaskRow>,
+}
+
+impl PartialEq for TaskItemProps {
+    fn eq(&self, other: &Self) -> bool {
+        // Rows never change once made.
+        Rc::ptr_eq(&self.row, &other.row)
+    }
+}
+
+/// A task: priority, route, type, time, ids and payload.
+#[function_component(TaskItem)]
+pub fn task_item(props: &TaskItemProps) -> Html {
+    let TaskRow {
+        task,
+        stream,
+        entry_id,
+        payload,
+    } = &*props.row;
+    let priority = task.priority.as_str();
+    let to = if task.to.is_empty() {
+        html! { <span class="task-to broadcast" title="addressed to every agent">{ "all agents" }</span> }
+    } else {
+        html! { <span class="task-to">{ &task.to }</span> }
+    };
+    html! {
+        <li class="task" data-task-id={task.id.clone()} data-entry-id={entry_id.clone()}
+            data-stream={stream.clone()}>
+            <div class="task-head">
+                <span class={classes!("badge", format!("priority-{priority}"))}>{ priority }</span>
+                <span class="task-type">{ &task.task_type }</span>
+                <span class="task-route">
+                    <span class="task-from">{ &task.from }</span>
+                    <span class="arrow" aria-label="to">{ " → " }</span>
+                    { to }
+                </span>
+                <time class="task-created" datetime={rfc3339(task.created)}
+                    title={format!("unix {}", task.created)}>{ human_time(task.created) }</time>
+            </div>
+            <div class="task-meta">
+                <span class="label">{ "id" }</span>
+                <code class="task-id">{ &task.id }</code>
+                <span class="label">{ "entry" }</span>
+                <code class="task-entry">{ format!("{stream} {entry_id}") }</code>
+            </div>
+            <pre class="task-payload">{ payload }</pre>
+        </li>
+    }
+}

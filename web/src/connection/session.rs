@@ -1,0 +1,635 @@
+//! The connection loop: connect, replay subscriptions, pump frames both ways, and on
+//! any loss wait with backoff and start again, until the application closes it.
+//!
+//! The loop is generic over a [`Connector`] so that it runs in the browser on a real
+//! WebSocket and in host unit tests on a scripted one.
+
+use super::{Backoff, Command, ConnEvent, ConnState};
+use cortex_shared::{ClientFrame, ServerFrame};
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+use yew::platform::pinned::mpsc::UnboundedReceiver;
+
+/// How long an attempt to open the socket may take before it counts as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After this long without a frame from the relay a `ping` is sent; after twice this
+/// long the connection is taken for dead and replaced.
+pub const IDLE_PING: Duration = Duration::from_secs(20);
+
+/// Why a socket could not be opened or written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketError(pub String);
+
+impl fmt::Display for SocketError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SocketError {}
+
+/// An open, message-oriented socket carrying JSON text frames.
+pub trait Socket {
+    /// Sends one text frame.
+    fn send(&mut self, text: String) -> impl Future<Output = Result<(), SocketError>>;
+    /// The next text frame; `None` once the socket is closed. Dropping the future
+    /// before it completes loses nothing.
+    fn recv(&mut self) -> impl Future<Output = Option<String>>;
+}
+
+/// Opens sockets to the relay and measures time; what the loop needs from its platform.
+pub trait Connector {
+    /// The socket this connector opens.
+    type Socket: Socket;
+    /// Opens a socket and waits until it is open.
+    fn connect(&self) -> impl Future<Output = Result<Self::Socket, SocketError>>;
+    /// Completes after `duration`.
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
+}
+
+/// The agents subscribed to, in the order they were subscribed; replayed after each
+/// reconnection so that the relay's view matches the application's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscriptions(Vec<String>);
+
+impl Subscriptions {
+    /// Records the effect of `frame` on the subscriptions.
+    pub fn apply(&mut self, frame: &ClientFrame) {
+        match frame {
+            ClientFrame::Subscribe { agent } => {
+                if !self.0.contains(agent) {
+                    self.0.push(agent.clone());
+                }
+            }
+            ClientFrame::Unsubscribe { agent: Some(agent) } => self.0.retain(|a| a != agent),
+            ClientFrame::Unsubscribe { agent: None } => self.0.clear(),
+            ClientFrame::Ping => {}
+        }
+    }
+
+    /// Makes `agent` the only subscription; returns the frames that do it (unsubscribe
+    /// the others, then subscribe to `agent` unless already subscribed).
+    pub fn switch_to(&mut self, agent: &str) -> Vec<ClientFrame> {
+        let mut frames: Vec<ClientFrame> = self
+            .0
+            .iter()
+            .filter(|a| *a != agent)
+            .map(|a| ClientFrame::Unsubscribe {
+                agent: Some(a.clone()),
+            })
+            .collect();
+        if !self.0.iter().any(|a| a == agent) {
+            frames.push(ClientFrame::Subscribe {
+                agent: agent.to_owned(),
+            });
+        }
+        for frame in &frames {
+            self.apply(frame);
+        }
+        frames
+    }
+
+    /// The agents subscribed to.
+    pub fn agents(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The `subscribe` frames that restore these subscriptions on a new connection.
+    pub fn replay(&self) -> impl Iterator<Item = ClientFrame> + '_ {
+        self.0.iter().map(|agent| ClientFrame::Subscribe {
+            agent: agent.clone(),
+        })
+    }
+}
+
+/// Turns a text frame from the relay into an event.
+pub fn decode(text: String) -> ConnEvent {
+    match serde_json::from_str::<ServerFrame>(&text) {
+        Ok(frame) => ConnEvent::Frame(frame),
+        Err(error) => ConnEvent::Undecodable {
+            text,
+            error: error.to_string(),
+        },
+    }
+}
+
+fn encode(frame: &ClientFrame) -> String {
+    // A client frame holds only strings: it always serializes.
+    serde_json::to_string(frame).expect("client frames serialize")
+}
+
+/// How a session ended.
+enum End {
+    /// The socket closed or failed: reconnect.
+    Lost,
+    /// The application closed the connection: stop.
+    Stopped,
+}
+
+/// Runs the connection until the application closes it (a [`Command::Close`], or every
+/// sender of `commands` dropped), reporting everything through `on_event`. Returns after
+/// reporting [`ConnState::Offline`]; the socket, if open, is dropped, which closes it.
+pub(crate) async fn run<C: Connector>(
+    connector: C,
+    mut commands: UnboundedReceiver<Command>,
+    on_event: impl Fn(ConnEvent),
+) {
+    let mut subscriptions = Subscriptions::default();
+    let mut backoff = Backoff::default();
+    let mut state = ConnState::Connecting;
+    on_event(ConnEvent::State(state));
+    loop {
+        let connect = pin!(connector.connect());
+        let timeout = pin!(connector.sleep(CONNECT_TIMEOUT));
+        let attempt = select(connect, timeout);
+        let Some(attempt) = take_commands_until(attempt, &mut commands, &mut subscriptions).await
+        else {
+            break;
+        };
+        if let Either::Left((Ok(mut socket), _)) = attempt {
+            on_event(ConnEvent::State(ConnState::Connected));
+            let end = session(
+                &connector,
+                &mut socket,
+                &mut commands,
+                &mut subscriptions,
+                &mut backoff,
+                &on_event,
+            )
+            .await;
+            if let End::Stopped = end {
+                break;
+            }
+            state = ConnState::Connected;
+        }
+        if state != ConnState::Reconnecting {
+            state = ConnState::Reconnecting;
+            on_event(ConnEvent::State(state));
+        }
+        let wait = pin!(connector.sleep(backoff.next_delay()));
+        if take_commands_until(wait, &mut commands, &mut subscriptions)
+            .await
+            .is_none()
+        {
+            break;
+        }
+    }
+    on_event(ConnEvent::State(ConnState::Offline));
+}
+
+/// Waits for `fut` while there is no socket. Subscription changes are recorded (they are
+/// replayed on the next connection); other frames are dropped, as there is nothing to
+/// send them on. `None` if the application closed the connection meanwhile.
+async fn take_commands_until<F: Future + Unpin>(
+    mut fut: F,
+    commands: &mut UnboundedReceiver<Command>,
+    subscriptions: &mut Subscriptions,
+) -> Option<F::Output> {
+    loop {
+        match select(&mut fut, commands.next()).await {
+            Either::Left((output, _)) => return Some(output),
+            Either::Right((Some(Command::Send(frame)), _)) => subscriptions.apply(&frame),
+            Either::Right((Some(Command::Watch(agent)), _)) => {
+                subscriptions.switch_to(&agent);
+            }
+            Either::Right((Some(Command::Close) | None, _)) => return None,
+        }
+    }
+}
+
+/// What woke the session up.
+enum Input {
+    Received(Option<String>),
+    Command(Option<Command>),
+    Idle,
+}
+
+/// One open socket's life: replay the subscriptions, then pump frames both ways.
+async fn session<C: Connector>(
+    connector: &C,
+    socket: &mut C::Socket,
+    commands: &mut UnboundedReceiver<Command>,
+    subscriptions: &mut Subscriptions,
+    backoff: &mut Backoff,
+    on_event: &impl Fn(ConnEvent),
+) -> End {
+    // The ping's reply (or any frame) proves that the relay talks to us; only then is
+    // the backoff reset, so a relay that accepts and drops at once is not hammered.
+    let opening: Vec<ClientFrame> = subscriptions.replay().chain([ClientFrame::Ping]).collect();
+    for frame in &opening {
+        if socket.send(encode(frame)).await.is_err() {
+            return End::Lost;
+        }
+    }
+    let mut idle = pin!(connector.sleep(IDLE_PING));
+    let mut pinged = false;
+    loop {
+        let input = {
+            let received = pin!(socket.recv());
+            match select(select(received, commands.next()), idle.as_mut()).await {
+                Either::Left((Either::Left((text, _)), _)) => Input::Received(text),
+                Either::Left((Either::Right((command, _)), _)) => Input::Command(command),
+                Either::Right(((), _)) => Input::Idle,
+            }
+        };
+        let outgoing = match input {
+            Input::Received(None) => return End::Lost,
+            Input::Received(Some(text)) => {
+                backoff.reset();
+                pinged = false;
+                idle.set(connector.sleep(IDLE_PING));
+                on_event(decode(text));
+                continue;
+            }
+            Input::Command(None | Some(Command::Close)) => return End::Stopped,
+            Input::Command(Some(Command::Send(frame))) => {
+                subscriptions.apply(&frame);
+                vec![frame]
+            }
+            Input::Command(Some(Command::Watch(agent))) => subscriptions.switch_to(&agent),
+            Input::Idle if pinged => return End::Lost,
+            Input::Idle => {
+                pinged = true;
+                idle.set(connector.sleep(IDLE_PING));
+                vec![ClientFrame::Ping]
+            }
+        };
+        for frame in &outgoing {
+            if socket.send(encode(frame)).await.is_err() {
+                return End::Lost;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cortex_shared::ErrorCode;
+    use std::cell::{Cell, RefCell};
+    use std::collections::VecDeque;
+    use std::future::poll_fn;
+    use std::rc::Rc;
+    use std::task::{Context, Poll, Waker};
+    use yew::platform::pinned::mpsc::{unbounded, UnboundedSender};
+
+    /// One scripted socket: what the relay will say, and what it was told.
+    #[derive(Default)]
+    struct Wire {
+        inbox: VecDeque<String>,
+        sent: Vec<String>,
+        closed: bool,
+        dropped: bool,
+    }
+
+    /// A scripted network with a clock that moves only when the test says so.
+    #[derive(Default)]
+    struct Net {
+        /// Refuse connections (the relay is down).
+        refuse: bool,
+        /// Never answer connection attempts (a black hole).
+        hang: bool,
+        now_ms: u64,
+        sleeps: Vec<Duration>,
+        wires: Vec<Rc<RefCell<Wire>>>,
+    }
+
+    #[derive(Clone, Default)]
+    struct FakeConnector(Rc<RefCell<Net>>);
+
+    struct FakeSocket(Rc<RefCell<Wire>>);
+
+    impl Drop for FakeSocket {
+        fn drop(&mut self) {
+            self.0.borrow_mut().dropped = true;
+        }
+    }
+
+    impl Socket for FakeSocket {
+        fn send(&mut self, text: String) -> impl Future<Output = Result<(), SocketError>> {
+            let mut wire = self.0.borrow_mut();
+            let result = if wire.closed {
+                Err(SocketError("closed".into()))
+            } else {
+                wire.sent.push(text);
+                Ok(())
+            };
+            std::future::ready(result)
+        }
+
+        fn recv(&mut self) -> impl Future<Output = Option<String>> {
+            let wire = Rc::clone(&self.0);
+            poll_fn(move |_| {
+                let mut wire = wire.borrow_mut();
+                match wire.inbox.pop_front() {
+                    Some(text) => Poll::Ready(Some(text)),
+                    None if wire.closed => Poll::Ready(None),
+                    None => Poll::Pending,
+                }
+            })
+        }
+    }
+
+    impl Connector for FakeConnector {
+        type Socket = FakeSocket;
+
+        fn connect(&self) -> impl Future<Output = Result<FakeSocket, SocketError>> {
+            let net = Rc::clone(&self.0);
+            poll_fn(move |_| {
+                let mut net = net.borrow_mut();
+                if net.hang {
+                    Poll::Pending
+                } else if net.refuse {
+                    Poll::Ready(Err(SocketError("refused".into())))
+                } else {
+                    let wire = Rc::new(RefCell::new(Wire::default()));
+                    net.wires.push(Rc::clone(&wire));
+                    Poll::Ready(Ok(FakeSocket(wire)))
+                }
+            })
+        }
+
+        fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
+            let net = Rc::clone(&self.0);
+            let deadline = {
+                let mut net = net.borrow_mut();
+                net.sleeps.push(duration);
+                net.now_ms + duration.as_millis() as u64
+            };
+            poll_fn(move |_| {
+                if net.borrow().now_ms >= deadline {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+        }
+    }
+
+    /// Drives [`run`] by hand: every change is followed by polling until it settles.
+    struct Harness {
+        net: FakeConnector,
+        events: Rc<RefCell<Vec<ConnEvent>>>,
+        commands: Option<UnboundedSender<Command>>,
+        run: std::pin::Pin<Box<dyn Future<Output = ()>>>,
+        finished: Rc<Cell<bool>>,
+    }
+
+    impl Harness {
+        fn new(configure: impl FnOnce(&mut Net)) -> Self {
+            let net = FakeConnector::default();
+            configure(&mut net.0.borrow_mut());
+            let events = Rc::new(RefCell::new(Vec::new()));
+            let (tx, rx) = unbounded();
+            let finished = Rc::new(Cell::new(false));
+            let run = {
+                let events = Rc::clone(&events);
+                let finished = Rc::clone(&finished);
+                let connector = net.clone();
+                Box::pin(async move {
+                    run(connector, rx, move |event| events.borrow_mut().push(event)).await;
+                    finished.set(true);
+                })
+            };
+            let mut harness = Self {
+                net,
+                events,
+                commands: Some(tx),
+                run,
+                finished,
+            };
+            harness.settle();
+            harness
+        }
+
+        fn settle(&mut self) {
+            let mut cx = Context::from_waker(Waker::noop());
+            for _ in 0..50 {
+                if self.run.as_mut().poll(&mut cx).is_ready() {
+                    break;
+                }
+            }
+        }
+
+        fn advance(&mut self, duration: Duration) {
+            self.net.0.borrow_mut().now_ms += duration.as_millis() as u64;
+            self.settle();
+        }
+
+        fn command(&mut self, command: Command) {
+            self.commands.as_ref().unwrap().send_now(command).unwrap();
+            self.settle();
+        }
+
+        fn net(&self) -> std::cell::RefMut<'_, Net> {
+            self.net.0.borrow_mut()
+        }
+
+        fn wire(&self, n: usize) -> Rc<RefCell<Wire>> {
+            Rc::clone(&self.net.0.borrow().wires[n])
+        }
+
+        fn receive(&mut self, n: usize, text: &str) {
+            self.wire(n).borrow_mut().inbox.push_back(text.to_owned());
+            self.settle();
+        }
+
+        fn drop_wire(&mut self, n: usize) {
+            self.wire(n).borrow_mut().closed = true;
+            self.settle();
+        }
+
+        fn sent(&self, n: usize) -> Vec<String> {
+            self.wire(n).borrow().sent.clone()
+        }
+
+        fn states(&self) -> Vec<ConnState> {
+            self.events
+                .borrow()
+                .iter()
+                .filter_map(|e| match e {
+                    ConnEvent::State(s) => Some(*s),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn last_sleep(&self) -> Duration {
+            *self.net.0.borrow().sleeps.last().unwrap()
+        }
+    }
+
+    fn subscribe(agent: &str) -> Command {
+        Command::Send(ClientFrame::Subscribe {
+            agent: agent.into(),
+        })
+    }
+
+    const PING: &str = r#"{"type":"ping"}"#;
+    const PONG: &str = r#"{"type":"pong"}"#;
+
+    #[test]
+    fn connects_probes_and_sends_frames() {
+        let mut h = Harness::new(|_| {});
+        assert_eq!(h.states(), [ConnState::Connecting, ConnState::Connected]);
+        assert_eq!(h.sent(0), [PING]);
+        h.command(subscribe("pink"));
+        assert_eq!(h.sent(0)[1], r#"{"type":"subscribe","agent":"pink"}"#);
+        h.receive(0, r#"{"type":"subscribed","agent":"pink","status":"ok"}"#);
+        assert_eq!(
+            h.events.borrow().last(),
+            Some(&ConnEvent::Frame(ServerFrame::Subscribed {
+                agent: "pink".into(),
+                status: "ok".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn reconnects_with_capped_backoff_and_replays_subscriptions() {
+        let mut h = Harness::new(|_| {});
+        h.command(subscribe("pink"));
+        h.net().refuse = true;
+        h.drop_wire(0);
+        assert_eq!(
+            h.states(),
+            [
+                ConnState::Connecting,
+                ConnState::Connected,
+                ConnState::Reconnecting
+            ]
+        );
+        let mut delays = vec![h.last_sleep().as_millis()];
+        for _ in 0..6 {
+            h.advance(h.last_sleep());
+            delays.push(h.last_sleep().as_millis());
+        }
+        assert_eq!(delays, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+        // Changes made while offline are replayed, not the history of them.
+        h.command(subscribe("harold"));
+        h.command(Command::Send(ClientFrame::Unsubscribe {
+            agent: Some("pink".into()),
+        }));
+        h.command(Command::Send(ClientFrame::Ping));
+        h.net().refuse = false;
+        h.advance(h.last_sleep());
+        assert_eq!(h.states().last(), Some(&ConnState::Connected));
+        assert_eq!(
+            h.sent(1),
+            [r#"{"type":"subscribe","agent":"harold"}"#, PING]
+        );
+        // Reconnecting stays one state while attempts keep failing.
+        assert_eq!(h.states().len(), 4);
+    }
+
+    #[test]
+    fn backoff_resets_only_once_the_relay_has_answered() {
+        let mut h = Harness::new(|_| {});
+        h.drop_wire(0);
+        assert_eq!(h.last_sleep(), Duration::from_millis(250));
+        h.advance(h.last_sleep());
+        // Accepted, then dropped without a word: keep backing off.
+        h.drop_wire(1);
+        assert_eq!(h.last_sleep(), Duration::from_millis(500));
+        h.advance(h.last_sleep());
+        h.receive(2, PONG);
+        h.drop_wire(2);
+        assert_eq!(h.last_sleep(), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn watch_switches_the_single_subscription() {
+        let mut h = Harness::new(|_| {});
+        h.command(Command::Watch("pink".into()));
+        h.command(Command::Watch("harold".into()));
+        h.command(Command::Watch("harold".into()));
+        assert_eq!(
+            h.sent(0)[1..],
+            [
+                r#"{"type":"subscribe","agent":"pink"}"#,
+                r#"{"type":"unsubscribe","agent":"pink"}"#,
+                r#"{"type":"subscribe","agent":"harold"}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_silent_connection_is_pinged_then_replaced() {
+        let mut h = Harness::new(|_| {});
+        h.advance(IDLE_PING);
+        assert_eq!(h.sent(0), [PING, PING]);
+        h.receive(0, PONG);
+        h.advance(IDLE_PING);
+        assert_eq!(h.sent(0).len(), 3, "a reply restarts the idle clock");
+        h.advance(IDLE_PING);
+        assert_eq!(h.states().last(), Some(&ConnState::Reconnecting));
+        assert!(h.wire(0).borrow().dropped);
+    }
+
+    #[test]
+    fn a_hanging_connect_times_out() {
+        let mut h = Harness::new(|net| net.hang = true);
+        assert_eq!(h.states(), [ConnState::Connecting]);
+        h.advance(CONNECT_TIMEOUT);
+        assert_eq!(h.states(), [ConnState::Connecting, ConnState::Reconnecting]);
+    }
+
+    #[test]
+    fn bad_frames_are_reported_and_the_connection_stays() {
+        let mut h = Harness::new(|_| {});
+        h.receive(0, "not json");
+        h.receive(0, r#"{"type":"error","code":"bad_frame","message":"no"}"#);
+        let events = h.events.borrow();
+        assert!(matches!(&events[2], ConnEvent::Undecodable { text, .. } if text == "not json"));
+        assert!(matches!(
+            &events[3],
+            ConnEvent::Frame(ServerFrame::Error {
+                code: ErrorCode::BadFrame,
+                ..
+            })
+        ));
+        assert_eq!(events.len(), 4);
+    }
+
+    #[test]
+    fn closing_stops_the_loop_and_drops_the_socket() {
+        let mut h = Harness::new(|_| {});
+        h.commands = None;
+        h.settle();
+        assert!(h.finished.get());
+        assert!(h.wire(0).borrow().dropped);
+        assert_eq!(h.states().last(), Some(&ConnState::Offline));
+
+        let mut h = Harness::new(|net| net.refuse = true);
+        h.command(Command::Close);
+        assert!(h.finished.get());
+        assert_eq!(
+            h.states(),
+            [
+                ConnState::Connecting,
+                ConnState::Reconnecting,
+                ConnState::Offline
+            ]
+        );
+    }
+
+    #[test]
+    fn subscriptions_track_frames() {
+        let mut subs = Subscriptions::default();
+        subs.apply(&ClientFrame::Subscribe { agent: "a".into() });
+        subs.apply(&ClientFrame::Subscribe { agent: "b".into() });
+        subs.apply(&ClientFrame::Subscribe { agent: "a".into() });
+        assert_eq!(subs.agents(), ["a", "b"]);
+        subs.apply(&ClientFrame::Unsubscribe {
+            agent: Some("a".into()),
+        });
+        assert_eq!(subs.agents(), ["b"]);
+        subs.apply(&ClientFrame::Unsubscribe { agent: None });
+        assert!(subs.agents().is_empty());
+    }
+}

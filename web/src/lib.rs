@@ -1,0 +1,16 @@
+//! The Cortex Relay dashboard: a Yew single-page app on one WebSocket to the relay.
+//!
+//! - [`connection`]: the WebSocket core (reconnection, subscriptions), free of Yew.
+//! - [`state`]: the dashboard's state and its reducer.
+//! - [`hooks`]: `use_relay_connection` owns the connection; `use_relay` reaches it.
+//! - [`components`]: the page, one component per file.
+//! - [`format`]: times and JSON for humans.
+
+pub mod app;
+pub mod components;
+pub mod connection;
+pub mod format;
+pub mod hooks;
+pub mod state;
+
+pub use app::App;

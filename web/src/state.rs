@@ -1,0 +1,338 @@
+//! The dashboard's state and the one reducer that changes it.
+
+use crate::connection::ConnState;
+use crate::format::pretty_json;
+use cortex_shared::{ErrorCode, ServerFrame, SubscribeTarget, TaskMessage};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use yew::Reducible;
+
+/// How many tasks the feed keeps; older ones fall off the end.
+pub const MAX_TASKS: usize = 500;
+
+/// A task in the feed, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    /// The task.
+    pub task: TaskMessage,
+    /// The stream it was read from, e.g. `cortex:tasks:high`.
+    pub stream: String,
+    /// Its entry id in that stream.
+    pub entry_id: String,
+    /// The payload, indented (computed once, not at every render).
+    pub payload: String,
+}
+
+/// The latest heartbeat of the watched agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatView {
+    /// The agent that sent it.
+    pub agent: String,
+    /// When, unix seconds.
+    pub time: i64,
+    /// Its status, indented.
+    pub status: String,
+}
+
+/// An `error` frame from the relay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelayError {
+    /// Its stable code.
+    pub code: ErrorCode,
+    /// Its explanation.
+    pub message: String,
+}
+
+/// Everything the dashboard shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DashboardState {
+    /// Changes with every change of the state: a cheap equality for contexts and props.
+    pub revision: u64,
+    /// Where the connection to the relay is.
+    pub connection: ConnState,
+    /// What the operator asked to watch.
+    pub target: Option<SubscribeTarget>,
+    /// The agent the relay confirmed (`subscribed`) on the current connection.
+    pub watching: Option<String>,
+    /// Tasks for the target, newest first, at most [`MAX_TASKS`]. Rows never change
+    /// once made, and the list is replaced (not edited in place) when it changes, so
+    /// pointer equality is equality.
+    pub tasks: Rc<VecDeque<Rc<TaskRow>>>,
+    /// The target's latest heartbeat.
+    pub heartbeat: Option<Rc<HeartbeatView>>,
+    /// The relay's last error frame, until dismissed.
+    pub error: Option<RelayError>,
+}
+
+/// Everything that changes the dashboard's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// The connection changed state.
+    Connection(ConnState),
+    /// A frame arrived from the relay.
+    Frame(ServerFrame),
+    /// The operator chose what to watch.
+    Watch(SubscribeTarget),
+    /// The operator dismissed the error banner.
+    DismissError,
+}
+
+impl Reducible for DashboardState {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut next = Rc::unwrap_or_clone(self);
+        if next.apply(action) {
+            next.revision += 1;
+        }
+        Rc::new(next)
+    }
+}
+
+impl DashboardState {
+    /// Applies `action`; whether anything changed.
+    fn apply(&mut self, action: Action) -> bool {
+        match action {
+            Action::Connection(state) => {
+                if state != ConnState::Connected {
+                    // Confirmations belong to a connection; the next one confirms anew.
+                    self.watching = None;
+                }
+                self.connection = state;
+            }
+            Action::Watch(target) => {
+                if self.target.as_ref() == Some(&target) {
+                    return false;
+                }
+                self.target = Some(target);
+                self.watching = None;
+                self.tasks = Rc::default();
+                self.heartbeat = None;
+            }
+            Action::DismissError => self.error = None,
+            Action::Frame(frame) => return self.apply_frame(frame),
+        }
+        true
+    }
+
+    fn apply_frame(&mut self, frame: ServerFrame) -> bool {
+        match frame {
+            ServerFrame::Subscribed { agent, .. } => {
+                if self.target_is(&agent) {
+                    self.watching = Some(agent);
+                } else {
+                    return false;
+                }
+            }
+            ServerFrame::Unsubscribed { agent } => {
+                let ours = self
+                    .watching
+                    .as_deref()
+                    .is_some_and(|w| w == agent || agent == cortex_shared::ALL_AGENTS);
+                if !ours {
+                    return false;
+                }
+                self.watching = None;
+            }
+            ServerFrame::Task {
+                data,
+                stream,
+                entry_id,
+            } => {
+                let visible = self
+                    .target
+                    .as_ref()
+                    .is_some_and(|t| t.sees_task_for(&data.to));
+                let seen = self
+                    .tasks
+                    .iter()
+                    .any(|row| row.entry_id == entry_id && row.stream == stream);
+                if !visible || seen {
+                    return false;
+                }
+                let payload = pretty_json(&data.payload);
+                let tasks = Rc::make_mut(&mut self.tasks);
+                tasks.push_front(Rc::new(TaskRow {
+                    task: data,
+                    stream,
+                    entry_id,
+                    payload,
+                }));
+                tasks.truncate(MAX_TASKS);
+            }
+            ServerFrame::Heartbeat {
+                agent,
+                status,
+                time,
+                ..
+            } => {
+                if !self
+                    .target
+                    .as_ref()
+                    .is_some_and(|t| t.sees_heartbeat_of(&agent))
+                {
+                    return false;
+                }
+                self.heartbeat = Some(Rc::new(HeartbeatView {
+                    agent,
+                    time,
+                    status: pretty_json(&status),
+                }));
+            }
+            ServerFrame::Error { code, message } => {
+                self.error = Some(RelayError { code, message });
+            }
+            ServerFrame::Pong => return false,
+        }
+        true
+    }
+
+    fn target_is(&self, agent: &str) -> bool {
+        self.target.as_ref().is_some_and(|t| t.as_str() == agent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cortex_shared::Priority;
+    use serde_json::json;
+
+    fn reduce(state: DashboardState, actions: impl IntoIterator<Item = Action>) -> DashboardState {
+        let mut state = Rc::new(state);
+        for action in actions {
+            state = state.reduce(action);
+        }
+        Rc::unwrap_or_clone(state)
+    }
+
+    fn watch(agent: &str) -> Action {
+        Action::Watch(SubscribeTarget::parse(agent).unwrap())
+    }
+
+    fn subscribed(agent: &str) -> Action {
+        Action::Frame(ServerFrame::Subscribed {
+            agent: agent.into(),
+            status: "ok".into(),
+        })
+    }
+
+    fn task(id: &str, to: &str, entry_id: &str) -> Action {
+        Action::Frame(ServerFrame::Task {
+            data: TaskMessage {
+                id: id.into(),
+                from: "harold".into(),
+                to: to.into(),
+                priority: Priority::High,
+                task_type: "coding".into(),
+                payload: json!({"a": 1}).as_object().unwrap().clone(),
+                created: 1_704_556_800,
+            },
+            stream: "cortex:tasks:high".into(),
+            entry_id: entry_id.into(),
+        })
+    }
+
+    fn heartbeat(agent: &str, time: i64) -> Action {
+        Action::Frame(ServerFrame::Heartbeat {
+            agent: agent.into(),
+            status: json!({"state": "idle"}).as_object().unwrap().clone(),
+            time,
+            entry_id: format!("{time}000-0"),
+        })
+    }
+
+    fn ids(state: &DashboardState) -> Vec<&str> {
+        state.tasks.iter().map(|r| r.task.id.as_str()).collect()
+    }
+
+    #[test]
+    fn watching_is_confirmed_by_the_relay_and_lost_with_the_connection() {
+        let state = reduce(
+            DashboardState::default(),
+            [Action::Connection(ConnState::Connected), watch("pink")],
+        );
+        assert_eq!(state.watching, None);
+        let state = reduce(state, [subscribed("harold")]);
+        assert_eq!(state.watching, None, "not what was asked for");
+        let state = reduce(state, [subscribed("pink")]);
+        assert_eq!(state.watching.as_deref(), Some("pink"));
+        let state = reduce(state, [Action::Connection(ConnState::Reconnecting)]);
+        assert_eq!(state.watching, None);
+        let state = reduce(
+            state,
+            [Action::Connection(ConnState::Connected), subscribed("pink")],
+        );
+        assert_eq!(state.watching.as_deref(), Some("pink"));
+    }
+
+    #[test]
+    fn tasks_are_newest_first_deduplicated_filtered_and_capped() {
+        let state = reduce(
+            DashboardState::default(),
+            [
+                task("early", "pink", "1-0"),
+                watch("pink"),
+                task("t1", "pink", "2-0"),
+                task("t2", "", "3-0"),
+                task("other", "harold", "4-0"),
+                task("t1-again", "pink", "2-0"),
+            ],
+        );
+        assert_eq!(ids(&state), ["t2", "t1"]);
+        assert_eq!(state.tasks[0].payload, "{\n  \"a\": 1\n}");
+
+        let many =
+            (0..MAX_TASKS + 10).map(|i| task(&format!("n{i}"), "pink", &format!("{}-0", 10 + i)));
+        let state = reduce(state, many);
+        assert_eq!(state.tasks.len(), MAX_TASKS);
+        assert_eq!(state.tasks[0].task.id, format!("n{}", MAX_TASKS + 9));
+
+        let state = reduce(state, [watch("harold")]);
+        assert!(state.tasks.is_empty());
+        let state = reduce(state, [watch("*"), task("other", "harold", "4-0")]);
+        assert_eq!(ids(&state), ["other"]);
+    }
+
+    #[test]
+    fn heartbeats_of_the_target_only() {
+        let state = reduce(
+            DashboardState::default(),
+            [watch("pink"), heartbeat("harold", 5), heartbeat("pink", 7)],
+        );
+        let hb = state.heartbeat.as_ref().unwrap();
+        assert_eq!((hb.agent.as_str(), hb.time), ("pink", 7));
+        assert!(hb.status.contains("\"state\": \"idle\""));
+    }
+
+    #[test]
+    fn errors_show_until_dismissed() {
+        let state = reduce(
+            DashboardState::default(),
+            [Action::Frame(ServerFrame::error(
+                ErrorCode::InvalidAgent,
+                "bad name",
+            ))],
+        );
+        assert_eq!(state.error.as_ref().unwrap().code, ErrorCode::InvalidAgent);
+        let state = reduce(state, [Action::DismissError]);
+        assert_eq!(state.error, None);
+    }
+
+    #[test]
+    fn the_revision_moves_only_on_change() {
+        let state = reduce(DashboardState::default(), [watch("pink")]);
+        let revision = state.revision;
+        let state = reduce(
+            state,
+            [
+                watch("pink"),
+                Action::Frame(ServerFrame::Pong),
+                task("x", "harold", "1-0"),
+            ],
+        );
+        assert_eq!(state.revision, revision);
+        let state = reduce(state, [task("y", "pink", "2-0")]);
+        assert_eq!(state.revision, revision + 1);
+    }
+}
