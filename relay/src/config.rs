@@ -25,6 +25,16 @@ pub struct Config {
     #[arg(long, env = "CORTEX_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// The Redis looked for when no `--redis-url` is given: if it answers, it is used;
+    /// else a managed redis-server is started. Default `redis://127.0.0.1:6379/`;
+    /// env `CORTEX_LOCAL_REDIS_URL`.
+    #[arg(
+        long,
+        env = "CORTEX_LOCAL_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/"
+    )]
+    pub local_redis_url: String,
+
     /// Directory of the built dashboard (trunk's `dist`), served at `/`.
     /// Default: `dist` at the root of the source tree; env `CORTEX_DASHBOARD_DIR`.
     #[arg(long, env = "CORTEX_DASHBOARD_DIR", default_value = default_dashboard_dir())]

@@ -9,9 +9,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Where a local Redis is looked for before starting one.
-const LOCAL_REDIS: &str = "redis://127.0.0.1:6379/";
-
 /// The Redis the relay will use, and the managed server behind it, if any.
 #[derive(Debug)]
 pub struct ResolvedRedis {
@@ -21,8 +18,8 @@ pub struct ResolvedRedis {
     pub managed: Option<ManagedRedis>,
 }
 
-/// Picks the Redis: the configured URL; else one answering on 127.0.0.1:6379; else a
-/// private `redis-server` started under the state directory.
+/// Picks the Redis: the configured URL; else the local one (127.0.0.1:6379 by default)
+/// if it answers; else a private `redis-server` started under the state directory.
 pub async fn resolve(config: &Config) -> Result<ResolvedRedis, RelayError> {
     if let Some(url) = &config.redis_url {
         return Ok(ResolvedRedis {
@@ -30,10 +27,10 @@ pub async fn resolve(config: &Config) -> Result<ResolvedRedis, RelayError> {
             managed: None,
         });
     }
-    if answers(LOCAL_REDIS).await {
-        tracing::info!(url = LOCAL_REDIS, "using the Redis listening locally");
+    if answers(&config.local_redis_url).await {
+        tracing::info!(url = %config.local_redis_url, "using the Redis listening locally");
         return Ok(ResolvedRedis {
-            url: LOCAL_REDIS.to_owned(),
+            url: config.local_redis_url.clone(),
             managed: None,
         });
     }
@@ -110,7 +107,12 @@ impl ManagedRedis {
         let ready = async {
             while let Some(line) = lines.next_line().await? {
                 tracing::debug!(target: "redis_server", "{line}");
-                if line.contains("Ready to accept connections") {
+                // 7.0 says "Ready to accept connections" for TCP and "ready to accept
+                // connections at <path>" for a Unix socket.
+                if line
+                    .to_ascii_lowercase()
+                    .contains("ready to accept connections")
+                {
                     return Ok(true);
                 }
             }

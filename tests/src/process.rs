@@ -59,6 +59,30 @@ impl Spawned {
         }
     }
 
+    /// Waits up to `timeout` for the process to exit (its stdout closing is the
+    /// event), discarding output meanwhile; its exit status, or `None` if it is still
+    /// running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => return None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return self.child.wait().ok(),
+            }
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {}", self.child.id());
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

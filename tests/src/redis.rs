@@ -34,7 +34,7 @@ impl RedisServer {
             )
             .expect("spawn redis-server");
             if process
-                .wait_for_line("Ready to accept connections", Duration::from_secs(10))
+                .wait_for_line("eady to accept connections", Duration::from_secs(10))
                 .is_ok()
             {
                 return Self {

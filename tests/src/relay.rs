@@ -51,13 +51,20 @@ impl Relay {
     /// Starts the relay listening on `listen` (e.g. the address of a relay that was
     /// stopped, to restart it in place), with extra flags.
     pub fn start_with(redis_url: &str, listen: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["--listen", listen, "--redis-url", redis_url];
+        args.extend_from_slice(extra);
+        Self::spawn(&args)
+    }
+
+    /// Starts the relay with exactly `args` (plus the dashboard directory), and waits
+    /// until it listens.
+    pub fn spawn(args: &[&str]) -> Self {
         let mut process = Spawned::spawn(
             "relay",
             Command::new(relay_bin())
-                .args(["--listen", listen, "--redis-url", redis_url])
                 .arg("--dashboard-dir")
                 .arg(dashboard_dir())
-                .args(extra)
+                .args(args)
                 .env("RUST_LOG", "info,cortex_relay=debug"),
         )
         .expect("spawn cortex-relay");

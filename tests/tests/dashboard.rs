@@ -22,7 +22,9 @@ async fn the_dashboard_shows_a_task_within_a_second_of_the_xadd() {
     let browser = Browser::start().await;
     let page = &browser.client;
 
-    page.goto(&relay.http_url()).await.expect("open the dashboard");
+    page.goto(&relay.http_url())
+        .await
+        .expect("open the dashboard");
     page.wait()
         .at_most(LOAD)
         .for_element(Locator::Css(r#"#conn-state[data-state="connected"]"#))
@@ -63,16 +65,34 @@ async fn the_dashboard_shows_a_task_within_a_second_of_the_xadd() {
         .wait()
         .at_most(Duration::from_secs(1))
         .every(Duration::from_millis(5))
-        .for_element(Locator::Css(r#"#task-feed li.task[data-task-id="task-browser-1"]"#))
+        .for_element(Locator::Css(
+            r#"#task-feed li.task[data-task-id="task-browser-1"]"#,
+        ))
         .await
         .expect("the task is shown within one second of the XADD");
-    eprintln!("task shown {:?} after XADD (upper bound: includes WebDriver polling)", added.elapsed());
+    eprintln!(
+        "task shown {:?} after XADD (upper bound: includes WebDriver polling)",
+        added.elapsed()
+    );
 
-    assert_eq!(row.attr("data-entry-id").await.unwrap().as_deref(), Some(entry_id.as_str()));
-    assert_eq!(row.attr("data-stream").await.unwrap().as_deref(), Some("cortex:tasks:high"));
+    assert_eq!(
+        row.attr("data-entry-id").await.unwrap().as_deref(),
+        Some(entry_id.as_str())
+    );
+    assert_eq!(
+        row.attr("data-stream").await.unwrap().as_deref(),
+        Some("cortex:tasks:high")
+    );
     let text = |css: &'static str| {
         let row = row.clone();
-        async move { row.find(Locator::Css(css)).await.unwrap().text().await.unwrap() }
+        async move {
+            row.find(Locator::Css(css))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(text(".badge.priority-high").await.trim(), "high");
     assert_eq!(text(".task-from").await.trim(), "harold");
@@ -82,13 +102,19 @@ async fn the_dashboard_shows_a_task_within_a_second_of_the_xadd() {
     xadd(
         &mut conn,
         "cortex:heartbeats",
-        &[("agent", "pink"), ("time", "1704556900"), ("status", r#"{"state":"busy"}"#)],
+        &[
+            ("agent", "pink"),
+            ("time", "1704556900"),
+            ("status", r#"{"state":"busy"}"#),
+        ],
     )
     .await;
     let heartbeat = page
         .wait()
         .at_most(Duration::from_secs(5))
-        .for_element(Locator::Css(r#"#heartbeat[data-agent="pink"][data-time="1704556900"]"#))
+        .for_element(Locator::Css(
+            r#"#heartbeat[data-agent="pink"][data-time="1704556900"]"#,
+        ))
         .await
         .expect("the heartbeat is shown");
     let status = heartbeat
@@ -111,7 +137,9 @@ async fn the_dashboard_reconnects_by_itself_when_the_relay_comes_back() {
     let addr = relay.addr().to_owned();
     let browser = Browser::start().await;
     let page = &browser.client;
-    page.goto(&relay.http_url()).await.expect("open the dashboard");
+    page.goto(&relay.http_url())
+        .await
+        .expect("open the dashboard");
     page.wait()
         .at_most(LOAD)
         .for_element(Locator::Css(r#"#conn-state[data-state="connected"]"#))

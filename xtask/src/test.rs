@@ -1,0 +1,57 @@
+//! `cargo xtask test`: format check, dashboard, clippy, relay build, then every test.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::cmd::{run, say, step};
+use crate::setup::Tools;
+use crate::web;
+
+/// Runs the checks in order and stops at the first failure, naming the step.
+///
+/// `--workspace` is passed everywhere: the workspace's `default-members` leave out `web`.
+pub(crate) fn run_all(
+    tools: &Tools,
+    skip_lint: bool,
+    test_args: &[String],
+    start: Instant,
+) -> Result<()> {
+    if !skip_lint {
+        step("fmt", || {
+            run(tools.cargo().args(["fmt", "--all", "--", "--check"]))
+        })?;
+    }
+    let dist = step("dashboard", || web::build_dashboard(tools))?;
+    if !skip_lint {
+        step("clippy", || {
+            run(tools.cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        })?;
+    }
+    step("build relay", || {
+        run(tools.cargo().args(["build", "-p", "cortex-relay"]))
+    })?;
+    let relay_bin = tools.host_target_dir().join("debug/cortex-relay");
+    step("test", || {
+        run(tools
+            .cargo()
+            .args(["test", "--workspace"])
+            .args(test_args)
+            .env("CORTEX_RELAY_BIN", &relay_bin)
+            .env("CORTEX_DASHBOARD_DIR", &dist)
+            .env("CHROMEDRIVER", &tools.chromedriver)
+            .env("CHROMIUM", &tools.chromium))
+    })?;
+    say!(
+        "total {:.1}s, all steps passed",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
