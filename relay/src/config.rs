@@ -66,6 +66,23 @@ pub struct Config {
     #[arg(long, env = "CORTEX_SEND_QUEUE", default_value_t = 1024)]
     pub send_queue: usize,
 
+    /// Consume mode: a task not acked this many milliseconds after delivery is
+    /// delivered again. Default 30000; env `CORTEX_VISIBILITY_TIMEOUT_MS`.
+    #[arg(long, env = "CORTEX_VISIBILITY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub visibility_timeout_ms: u64,
+
+    /// Consume mode: deliveries before a task goes to the dead letter queue.
+    /// Default 3; env `CORTEX_MAX_DELIVERIES`.
+    #[arg(long, env = "CORTEX_MAX_DELIVERIES", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_deliveries: u64,
+
+    /// Consume mode: tasks delivered and not yet acked per consumer connection.
+    /// Default 32; env `CORTEX_PREFETCH`.
+    #[arg(long, env = "CORTEX_PREFETCH", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..10_000))]
+    pub prefetch: u64,
+
     /// Log format: `text` or `json`. Default `text`; env `CORTEX_LOG_FORMAT`.
     /// The level is set with `RUST_LOG` (default `info`).
     #[arg(long, env = "CORTEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -89,6 +106,16 @@ impl Config {
     /// How long a blocking read waits in Redis.
     pub fn block(&self) -> Duration {
         Duration::from_millis(self.block_ms)
+    }
+
+    /// The consume-mode delivery settings.
+    pub fn delivery(&self) -> crate::bridge::consumer::DeliverySettings {
+        crate::bridge::consumer::DeliverySettings {
+            visibility: Duration::from_millis(self.visibility_timeout_ms),
+            max_deliveries: self.max_deliveries,
+            prefetch: self.prefetch as usize,
+            block: self.block(),
+        }
     }
 
     /// The state directory, with its default applied.

@@ -38,7 +38,7 @@ async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ping = async {
-        let mut conn = state.redis.get_multiplexed_async_connection().await?;
+        let mut conn = state.session.redis.clone();
         redis::cmd("PING").query_async::<String>(&mut conn).await
     };
     match tokio::time::timeout(Duration::from_secs(1), ping).await {
@@ -62,21 +62,30 @@ async fn dashboard_missing() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bridge::consumer::DeliverySettings;
     use crate::ws::hub::Hub;
-    use crate::ws::session::SessionLimits;
+    use crate::ws::session::{SessionContext, SessionLimits};
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use tokio_util::sync::CancellationToken;
     use tower::ServiceExt;
 
     fn state(redis_url: &str) -> AppState {
+        let client = redis::Client::open(redis_url).unwrap();
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(0)
+            .set_connection_timeout(Some(Duration::from_millis(200)));
         AppState {
             hub: Hub::new(8),
-            redis: redis::Client::open(redis_url).unwrap(),
-            session_limits: SessionLimits {
-                send_queue: 8,
-                max_message_bytes: 1024,
-            },
+            session: std::sync::Arc::new(SessionContext {
+                limits: SessionLimits {
+                    send_queue: 8,
+                    max_message_bytes: 1024,
+                },
+                redis: client.get_connection_manager_lazy(config).unwrap(),
+                client,
+                delivery: DeliverySettings::default(),
+            }),
             shutdown: CancellationToken::new(),
         }
     }

@@ -1,9 +1,12 @@
 //! Cortex Relay: bridges the agents' Redis streams to WebSocket and HTTP, and serves
 //! the dashboard.
 //!
+//! - [`agent`]: the Rust agent API (publish, heartbeat, consume through a relay).
 //! - [`config`]: flags and environment.
 //! - [`redis_server`]: which Redis to use; the managed `redis-server` (embedded default).
-//! - [`bridge`]: reading the streams ([`bridge::reader`]) and decoding entries.
+//! - [`bridge`]: the watch reader ([`bridge::reader`]), consume mode
+//!   ([`bridge::consumer`]), decoding entries.
+//! - [`dlq`]: writing dead letters.
 //! - [`ws`]: the `/ws` endpoint, the [`ws::hub`] that fans entries out, and sessions.
 //! - [`http`]: the router (every route in one place).
 //!
@@ -11,8 +14,10 @@
 //! cancellation token fires. `main.rs` only parses the configuration, binds, and
 //! calls them.
 
+pub mod agent;
 pub mod bridge;
 pub mod config;
+pub mod dlq;
 pub mod error;
 pub mod http;
 pub mod redis_server;
@@ -28,7 +33,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use ws::hub::Hub;
-use ws::session::SessionLimits;
+use ws::session::{SessionContext, SessionLimits};
 
 /// Events the hub holds for its slowest session before that session counts as lagging.
 const HUB_CAPACITY: usize = 4096;
@@ -66,13 +71,26 @@ impl Relay {
                 tracing::warn!("redis did not answer within {STARTUP_WAIT:?}; will keep trying")
             }
         }
+        let commands = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+            .set_response_timeout(Some(std::time::Duration::from_secs(5)))
+            .set_number_of_retries(2);
         let state = AppState {
             hub,
-            redis,
-            session_limits: SessionLimits {
-                send_queue: config.send_queue,
-                max_message_bytes: config.max_message_bytes,
-            },
+            session: std::sync::Arc::new(SessionContext {
+                limits: SessionLimits {
+                    send_queue: config.send_queue,
+                    max_message_bytes: config.max_message_bytes,
+                },
+                redis: redis
+                    .get_connection_manager_lazy(commands)
+                    .map_err(|source| RelayError::RedisUrl {
+                        url: redis_url.to_owned(),
+                        source,
+                    })?,
+                client: redis,
+                delivery: config.delivery(),
+            }),
             shutdown: shutdown.clone(),
         };
         let app = http::router(state, &config.dashboard_dir)

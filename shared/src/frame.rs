@@ -8,6 +8,7 @@
 use crate::agent::{AgentName, AgentNameError};
 use crate::entry::{JsonObject, TaskMessage};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The agent name that subscribes to every agent's tasks and heartbeats.
@@ -26,11 +27,34 @@ pub mod close_code {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    /// Watch an agent's tasks and heartbeats: `{"type":"subscribe","agent":"pink"}`.
-    /// `"agent":"*"` watches every agent. Replied with [`ServerFrame::Subscribed`].
+    /// Subscribe to an agent: `{"type":"subscribe","agent":"pink"}` (the plan's frame)
+    /// watches it. Replied with [`ServerFrame::Subscribed`].
+    ///
+    /// Watch (the default): tasks addressed to the agent (or to all) and its
+    /// heartbeats, read-only; `"agent":"*"` watches every agent. With `resume`, entries
+    /// after the given ids are sent first; with `history`, the last N per stream.
+    /// `{"type":"subscribe","agent":"pink","resume":{"cortex:tasks:high":"1704556800000-0"}}`
+    ///
+    /// Consume: `{"type":"subscribe","agent":"pink","mode":"consume","consumer":"pink-1"}`
+    /// takes the agent's tasks as a member of its consumer group; each must be acked.
     Subscribe {
-        /// The agent to watch, or `*`.
+        /// The agent, or `*` (watch only).
         agent: String,
+        /// `watch` (default) or `consume`.
+        #[serde(default, skip_serializing_if = "SubscribeMode::is_watch")]
+        mode: SubscribeMode,
+        /// Consume: this consumer's name within the agent's group, so that a reconnect
+        /// gets back its own pending tasks first. Default: a name unique to the
+        /// connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        consumer: Option<String>,
+        /// Watch: the last entry id seen per stream; what came after is sent first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<BTreeMap<String, String>>,
+        /// Watch: how many of the newest entries per stream to send first, when a
+        /// stream is not in `resume`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        history: Option<u32>,
     },
     /// Stop watching: `{"type":"unsubscribe","agent":"pink"}`; without `agent`, stop
     /// watching everything. Replied with [`ServerFrame::Unsubscribed`].
@@ -41,18 +65,87 @@ pub enum ClientFrame {
     },
     /// `{"type":"ping"}`, replied with `{"type":"pong"}`.
     Ping,
+    /// Consume: the task is done.
+    /// `{"type":"ack","stream":"cortex:tasks:high","entry_id":"1704556800000-0"}`.
+    /// Replied with [`ServerFrame::Acked`].
+    Ack {
+        /// The stream of the delivered task.
+        stream: String,
+        /// Its entry id.
+        entry_id: String,
+    },
+    /// Consume: the task failed. It is delivered again while deliveries are left, else
+    /// dead-lettered with `error`. Replied with [`ServerFrame::Nacked`].
+    /// `{"type":"nack","stream":"cortex:tasks:high","entry_id":"…","error":"timeout"}`.
+    Nack {
+        /// The stream of the delivered task.
+        stream: String,
+        /// Its entry id.
+        entry_id: String,
+        /// Why it failed; kept in the dead letter.
+        error: String,
+    },
+}
+
+impl ClientFrame {
+    /// The plan's `subscribe`: watch `agent`, no options.
+    pub fn watch(agent: impl Into<String>) -> Self {
+        Self::Subscribe {
+            agent: agent.into(),
+            mode: SubscribeMode::Watch,
+            consumer: None,
+            resume: None,
+            history: None,
+        }
+    }
+
+    /// Consume `agent`'s tasks as `consumer` (a generated name when `None`).
+    pub fn consume(agent: impl Into<String>, consumer: Option<String>) -> Self {
+        Self::Subscribe {
+            agent: agent.into(),
+            mode: SubscribeMode::Consume,
+            consumer,
+            resume: None,
+            history: None,
+        }
+    }
+}
+
+/// How a `subscribe` takes an agent's tasks (SPEC §3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscribeMode {
+    /// Read-only live view; never acks, never changes what agents receive.
+    #[default]
+    Watch,
+    /// As a member of the agent's consumer group, at least once, acked.
+    Consume,
+}
+
+impl SubscribeMode {
+    /// Whether this is [`SubscribeMode::Watch`].
+    pub fn is_watch(&self) -> bool {
+        *self == Self::Watch
+    }
 }
 
 /// A frame from the relay to a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    /// `{"type":"subscribed","agent":"pink","status":"ok"}`.
+    /// `{"type":"subscribed","agent":"pink","status":"ok"}`; in consume mode also
+    /// `"mode":"consume","consumer":"pink-1"`.
     Subscribed {
         /// The agent now watched, or `*`.
         agent: String,
         /// Always `ok` (the plan's field).
         status: String,
+        /// `consume` for a consumer; absent for a watcher.
+        #[serde(default, skip_serializing_if = "SubscribeMode::is_watch")]
+        mode: SubscribeMode,
+        /// The consumer name, in consume mode.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        consumer: Option<String>,
     },
     /// `{"type":"unsubscribed","agent":"pink"}`; `agent` is `*` when all were dropped.
     Unsubscribed {
@@ -70,8 +163,41 @@ pub enum ServerFrame {
         stream: String,
         /// Its stream entry id.
         entry_id: String,
+        /// Consume mode: how many times the task has been delivered, this time
+        /// included. Absent for a watcher.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delivery_count: Option<u64>,
     },
-    /// A heartbeat of a watched agent:
+    /// Consume: the ack is recorded in Redis; the task will not come back.
+    /// `{"type":"acked","stream":"cortex:tasks:high","entry_id":"…"}`.
+    Acked {
+        /// The task's stream.
+        stream: String,
+        /// Its entry id.
+        entry_id: String,
+    },
+    /// Consume: the nack is recorded; the task is either delivered again or, with no
+    /// deliveries left, in the dead letter queue.
+    /// `{"type":"nacked","stream":"…","entry_id":"…","dead_lettered":false}`.
+    Nacked {
+        /// The task's stream.
+        stream: String,
+        /// Its entry id.
+        entry_id: String,
+        /// Whether it went to `cortex:tasks:dlq`.
+        dead_lettered: bool,
+    },
+    /// Watch resume: entries of `stream` after `after` were trimmed from Redis before
+    /// they could be sent; what follows starts at `resumed_from`.
+    /// `{"type":"gap","stream":"cortex:tasks:high","after":"5-0","resumed_from":"9-0"}`.
+    Gap {
+        /// The stream with missing entries.
+        stream: String,
+        /// The last entry id the client had.
+        after: String,
+        /// The oldest entry id still in the stream.
+        resumed_from: String,
+    },
     /// `{"type":"heartbeat","agent":"pink","status":{…},"time":1704556800,"entry_id":"…"}`.
     Heartbeat {
         /// The agent that is alive.
@@ -91,6 +217,9 @@ pub enum ServerFrame {
         /// A human-readable explanation.
         message: String,
     },
+    /// A frame type this client does not know (sent by a newer relay); ignore it.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Stable codes of [`ServerFrame::Error`].
@@ -105,6 +234,12 @@ pub enum ErrorCode {
     InvalidAgent,
     /// The frame is larger than the relay accepts.
     FrameTooLarge,
+    /// An `ack`/`nack` for a task not delivered to this connection, or already acked.
+    UnknownDelivery,
+    /// The request needs Redis, which does not answer; retry later.
+    RedisUnavailable,
+    /// The frame is valid but not allowed here (e.g. consuming `*`).
+    NotAllowed,
     /// The relay failed; details are in its log.
     Internal,
     /// A code this client does not know (sent by a newer relay).
@@ -120,6 +255,9 @@ impl ErrorCode {
             ErrorCode::BinaryFrame => "binary_frame",
             ErrorCode::InvalidAgent => "invalid_agent",
             ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::UnknownDelivery => "unknown_delivery",
+            ErrorCode::RedisUnavailable => "redis_unavailable",
+            ErrorCode::NotAllowed => "not_allowed",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }
@@ -217,9 +355,7 @@ mod tests {
     #[test]
     fn client_frames_have_the_plans_shape() {
         round_trip_client(
-            ClientFrame::Subscribe {
-                agent: "pink".into(),
-            },
+            ClientFrame::watch("pink"),
             json!({"type":"subscribe","agent":"pink"}),
         );
         round_trip_client(
@@ -241,6 +377,8 @@ mod tests {
             ServerFrame::Subscribed {
                 agent: "pink".into(),
                 status: "ok".into(),
+                mode: SubscribeMode::Watch,
+                consumer: None,
             },
             json!({"type":"subscribed","agent":"pink","status":"ok"}),
         );
@@ -262,6 +400,7 @@ mod tests {
                 },
                 stream: "cortex:tasks:high".into(),
                 entry_id: "1704556800000-0".into(),
+                delivery_count: None,
             },
             json!({"type":"task",
                    "data":{"id":"task-001","from":"harold","to":"pink","priority":"high",
@@ -285,12 +424,85 @@ mod tests {
     }
 
     #[test]
+    fn delivery_frames() {
+        round_trip_client(
+            ClientFrame::consume("pink", Some("pink-1".into())),
+            json!({"type":"subscribe","agent":"pink","mode":"consume","consumer":"pink-1"}),
+        );
+        round_trip_client(
+            ClientFrame::Subscribe {
+                agent: "pink".into(),
+                mode: SubscribeMode::Watch,
+                consumer: None,
+                resume: Some([("cortex:tasks:high".to_owned(), "5-0".to_owned())].into()),
+                history: Some(50),
+            },
+            json!({"type":"subscribe","agent":"pink",
+                   "resume":{"cortex:tasks:high":"5-0"},"history":50}),
+        );
+        round_trip_client(
+            ClientFrame::Ack {
+                stream: "cortex:tasks:high".into(),
+                entry_id: "5-0".into(),
+            },
+            json!({"type":"ack","stream":"cortex:tasks:high","entry_id":"5-0"}),
+        );
+        round_trip_client(
+            ClientFrame::Nack {
+                stream: "cortex:tasks:high".into(),
+                entry_id: "5-0".into(),
+                error: "timeout".into(),
+            },
+            json!({"type":"nack","stream":"cortex:tasks:high","entry_id":"5-0","error":"timeout"}),
+        );
+        round_trip_server(
+            ServerFrame::Subscribed {
+                agent: "pink".into(),
+                status: "ok".into(),
+                mode: SubscribeMode::Consume,
+                consumer: Some("pink-1".into()),
+            },
+            json!({"type":"subscribed","agent":"pink","status":"ok","mode":"consume",
+                   "consumer":"pink-1"}),
+        );
+        round_trip_server(
+            ServerFrame::Acked {
+                stream: "s".into(),
+                entry_id: "1-0".into(),
+            },
+            json!({"type":"acked","stream":"s","entry_id":"1-0"}),
+        );
+        round_trip_server(
+            ServerFrame::Nacked {
+                stream: "s".into(),
+                entry_id: "1-0".into(),
+                dead_lettered: true,
+            },
+            json!({"type":"nacked","stream":"s","entry_id":"1-0","dead_lettered":true}),
+        );
+        round_trip_server(
+            ServerFrame::Gap {
+                stream: "s".into(),
+                after: "1-0".into(),
+                resumed_from: "9-0".into(),
+            },
+            json!({"type":"gap","stream":"s","after":"1-0","resumed_from":"9-0"}),
+        );
+        let unknown: ServerFrame =
+            serde_json::from_value(json!({"type":"presence","agent":"pink"})).unwrap();
+        assert_eq!(unknown, ServerFrame::Unknown);
+    }
+
+    #[test]
     fn error_codes_are_stable_and_unknown_ones_decode() {
         for code in [
             ErrorCode::BadFrame,
             ErrorCode::BinaryFrame,
             ErrorCode::InvalidAgent,
             ErrorCode::FrameTooLarge,
+            ErrorCode::UnknownDelivery,
+            ErrorCode::RedisUnavailable,
+            ErrorCode::NotAllowed,
             ErrorCode::Internal,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));

@@ -5,12 +5,14 @@
 //!   layout of the original plan, so agents written to it interoperate unchanged.
 //! - [`frame`]: the JSON frames of the `/ws` WebSocket protocol.
 //! - [`agent`]: agent names and their validation.
+//! - [`entry_id`]: stream entry ids, ordered as Redis orders them.
 //!
 //! This crate depends on serde and nothing heavier, so the relay (host) and the
 //! dashboard (wasm32) share one definition of the protocol.
 
 pub mod agent;
 pub mod entry;
+pub mod entry_id;
 pub mod frame;
 
 pub use agent::{AgentName, AgentNameError};
@@ -18,4 +20,7 @@ pub use entry::{
     DeadLetter, DecodeError, Heartbeat, JsonObject, Priority, Problem, TaskMessage, DLQ_STREAM,
     HEARTBEAT_STREAM,
 };
-pub use frame::{ClientFrame, ErrorCode, ServerFrame, SubscribeTarget, ALL_AGENTS};
+pub use entry_id::EntryId;
+pub use frame::{
+    ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget, ALL_AGENTS,
+};

@@ -5,12 +5,14 @@
 //! - [`relay`]: [`relay::Relay`], the relay binary bound to `127.0.0.1:0`.
 //! - [`ws`]: [`ws::WsClient`], a WebSocket client that speaks JSON frames.
 //! - [`browser`]: [`browser::Browser`], chromedriver + headless Chromium via WebDriver.
+//! - [`http`]: a plain GET, for probes.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
 //! an element) with a timeout. A missing tool fails the test with the command that
 //! installs it.
 
 pub mod browser;
+pub mod http;
 pub mod process;
 pub mod redis;
 pub mod relay;

@@ -9,42 +9,61 @@ use std::time::Duration;
 pub struct RedisServer {
     process: Spawned,
     port: u16,
-    _dir: tempfile::TempDir,
+    persistence: &'static [&'static str],
+    dir: tempfile::TempDir,
 }
+
+/// No persistence: the default for tests.
+const EPHEMERAL: &[&str] = &["--save", "", "--appendonly", "no"];
+/// Every write fsynced to the append-only file before it is acknowledged.
+const DURABLE: &[&str] = &[
+    "--save",
+    "",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+];
 
 impl RedisServer {
     /// Starts a server on a free port and waits until it accepts connections.
     pub fn start() -> Self {
-        let bin = crate::tool(
-            "REDIS_SERVER",
-            &["redis-server", "/usr/bin/redis-server"],
-            "apt-get install -y redis-server (cargo xtask test does it)",
-        );
+        Self::start_with(EPHEMERAL)
+    }
+
+    /// Starts a server with an append-only file fsynced on every write, so that a
+    /// [`RedisServer::restart`] (even after SIGKILL) keeps every acknowledged write.
+    pub fn start_durable() -> Self {
+        Self::start_with(DURABLE)
+    }
+
+    fn start_with(persistence: &'static [&'static str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         // The port is free when picked but may be taken before redis binds it: retry.
         for _ in 0..5 {
             let port = crate::free_port();
-            let mut process = Spawned::spawn(
-                &format!("redis:{port}"),
-                Command::new(&bin)
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                    .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                    .arg("--dir")
-                    .arg(dir.path()),
-            )
-            .expect("spawn redis-server");
-            if process
-                .wait_for_line("eady to accept connections", Duration::from_secs(10))
-                .is_ok()
-            {
+            if let Some(process) = spawn(port, persistence, dir.path()) {
                 return Self {
                     process,
                     port,
-                    _dir: dir,
+                    persistence,
+                    dir,
                 };
             }
         }
         panic!("redis-server did not start on a free port after 5 tries");
+    }
+
+    /// Kills the server (SIGKILL) and waits until it has exited.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// Starts the server again on the same port with the same data directory.
+    pub fn restart(&mut self) {
+        self.process.kill();
+        self.process = spawn(self.port, self.persistence, self.dir.path())
+            .unwrap_or_else(|| panic!("redis-server did not restart on port {}", self.port));
     }
 
     /// `redis://127.0.0.1:<port>/`.
@@ -65,6 +84,29 @@ impl RedisServer {
     pub fn pid(&self) -> u32 {
         self.process.pid()
     }
+}
+
+fn spawn(port: u16, persistence: &[&str], dir: &std::path::Path) -> Option<Spawned> {
+    let bin = crate::tool(
+        "REDIS_SERVER",
+        &["redis-server", "/usr/bin/redis-server"],
+        "apt-get install -y redis-server (cargo xtask test does it)",
+    );
+    let mut process = Spawned::spawn(
+        &format!("redis:{port}"),
+        Command::new(&bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(persistence)
+            .args(["--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir),
+    )
+    .expect("spawn redis-server");
+    // "Ready to accept connections" (TCP) in Redis 7.0.
+    process
+        .wait_for_line("eady to accept connections", Duration::from_secs(10))
+        .ok()
+        .map(|_| process)
 }
 
 /// `XADD stream * field value …`; returns the entry id.

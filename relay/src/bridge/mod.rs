@@ -2,6 +2,7 @@
 //! their entries.
 
 pub mod codec;
+pub mod consumer;
 pub mod reader;
 
 use std::time::Duration;

@@ -9,7 +9,7 @@
 use super::codec::{decode_heartbeat, decode_task};
 use super::Backoff;
 use crate::ws::hub::{Audience, Hub};
-use cortex_shared::{Priority, ServerFrame, HEARTBEAT_STREAM};
+use cortex_shared::{EntryId, Priority, ServerFrame, HEARTBEAT_STREAM};
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::AsyncConnectionConfig;
@@ -127,9 +127,15 @@ impl WatchReader {
 
     /// Publishes one entry to the hub, or logs why it cannot be shown.
     fn dispatch(&self, stream: &'static str, entry: StreamId) {
+        let Ok(entry_id) = entry.id.parse::<EntryId>() else {
+            tracing::warn!(stream, entry_id = %entry.id, "entry id Redis returned does not parse");
+            return;
+        };
         if stream == HEARTBEAT_STREAM {
             match decode_heartbeat(&entry.map) {
                 Ok(hb) => self.hub.publish(
+                    stream,
+                    entry_id,
                     Audience::HeartbeatOf(hb.agent.clone()),
                     &ServerFrame::Heartbeat {
                         agent: hb.agent,
@@ -146,11 +152,14 @@ impl WatchReader {
         }
         match decode_task(&entry.map) {
             Ok(task) => self.hub.publish(
+                stream,
+                entry_id,
                 Audience::TaskFor(task.to.clone()),
                 &ServerFrame::Task {
                     data: task,
                     stream: stream.to_owned(),
                     entry_id: entry.id,
+                    delivery_count: None,
                 },
             ),
             // Moving malformed tasks to the DLQ belongs to the consumer side, which owns

@@ -5,13 +5,17 @@
 //! is published, and shared by every session that sends it.
 
 use axum::extract::ws::Utf8Bytes;
-use cortex_shared::{ServerFrame, SubscribeTarget};
+use cortex_shared::{EntryId, ServerFrame, SubscribeTarget};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// Something read from Redis that watchers may want, with its frame already encoded.
 #[derive(Debug)]
 pub struct Event {
+    /// The stream it was read from.
+    pub stream: &'static str,
+    /// Its entry id there.
+    pub entry_id: EntryId,
     /// Who may see it.
     pub audience: Audience,
     /// The frame's JSON text.
@@ -51,10 +55,19 @@ impl Hub {
         Self { tx }
     }
 
-    /// Publishes `frame` to every session; `audience` decides which of them send it.
-    pub fn publish(&self, audience: Audience, frame: &ServerFrame) {
+    /// Publishes `frame`, read as `entry_id` of `stream`, to every session;
+    /// `audience` decides which of them send it.
+    pub fn publish(
+        &self,
+        stream: &'static str,
+        entry_id: EntryId,
+        audience: Audience,
+        frame: &ServerFrame,
+    ) {
         // No receiver means no session is connected: nothing to do.
         let _ = self.tx.send(Arc::new(Event {
+            stream,
+            entry_id,
             audience,
             frame: frame.to_json().into(),
         }));
@@ -92,7 +105,12 @@ mod tests {
         let mut a = hub.subscribe();
         let mut b = hub.subscribe();
         assert_eq!(hub.sessions(), 2);
-        hub.publish(Audience::HeartbeatOf("pink".into()), &ServerFrame::Pong);
+        hub.publish(
+            "cortex:heartbeats",
+            EntryId::new(1, 0),
+            Audience::HeartbeatOf("pink".into()),
+            &ServerFrame::Pong,
+        );
         let (ea, eb) = (a.recv().await.unwrap(), b.recv().await.unwrap());
         assert!(Arc::ptr_eq(&ea, &eb));
         assert_eq!(ea.frame.as_str(), r#"{"type":"pong"}"#);

@@ -1,5 +1,6 @@
-//! One WebSocket connection: reads the client's frames, keeps its subscriptions, and
-//! forwards the hub's events they select.
+//! One WebSocket connection: reads the client's frames, keeps its watch subscriptions
+//! ([`super::watch`]) and consumers ([`super::consume`]), and forwards what they
+//! select.
 //!
 //! The session is split as in axum's chat example: a writer task owns the socket's
 //! sink and drains a bounded queue; the reader loop (this module's [`serve`]) handles
@@ -8,12 +9,15 @@
 //! is closed with [`close_code::TOO_SLOW`] and reconnects. Generic over `Sink`/`Stream`
 //! so it can be tested without a server.
 
+use super::consume::Consumers;
 use super::hub::Event;
+use super::watch::{WatchRequest, Watches};
+use crate::bridge::consumer::DeliverySettings;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use cortex_shared::frame::close_code;
-use cortex_shared::{ClientFrame, ErrorCode, ServerFrame, SubscribeTarget};
+use cortex_shared::{ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use std::collections::BTreeSet;
+use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -32,6 +36,19 @@ pub struct SessionLimits {
     pub max_message_bytes: usize,
 }
 
+/// What every session shares: limits, Redis, and the delivery settings.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    /// Per-connection limits.
+    pub limits: SessionLimits,
+    /// Commands (reads for resume, acks, group creation); reconnects by itself.
+    pub redis: ConnectionManager,
+    /// For the blocking reads of consumers, each on a connection of its own.
+    pub client: redis::Client,
+    /// Visibility timeout, deliveries, prefetch.
+    pub delivery: DeliverySettings,
+}
+
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -48,20 +65,22 @@ pub async fn serve<W, R>(
     sink: W,
     mut stream: R,
     mut events: broadcast::Receiver<Arc<Event>>,
-    limits: SessionLimits,
+    ctx: Arc<SessionContext>,
     cancel: CancellationToken,
 ) -> End
 where
     W: Sink<Message> + Unpin + Send + 'static,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    let (out_tx, out_rx) = mpsc::channel(limits.send_queue.max(1));
+    let (out_tx, out_rx) = mpsc::channel(ctx.limits.send_queue.max(1));
     let (close_tx, close_rx) = oneshot::channel();
     let writer = tokio::spawn(write_loop(sink, out_rx, close_rx));
+    let (consumers, mut consumer_events) = Consumers::new(cancel.child_token());
     let mut session = Session {
-        subscriptions: BTreeSet::new(),
+        watches: Watches::default(),
+        consumers,
         out: out_tx,
-        max_message_bytes: limits.max_message_bytes,
+        ctx,
     };
 
     let end = loop {
@@ -69,7 +88,7 @@ where
             _ = cancel.cancelled() => break End::Shutdown,
             message = stream.next() => match message {
                 Some(Ok(message)) => {
-                    if let Err(end) = session.on_message(message) {
+                    if let Err(end) = session.on_message(message).await {
                         break end;
                     }
                 }
@@ -77,16 +96,24 @@ where
             },
             event = events.recv() => match event {
                 Ok(event) => {
-                    if let Err(end) = session.on_event(&event) {
-                        break end;
+                    if session.watches.wants(&event) {
+                        if let Err(end) = session.push(Message::Text(event.frame.clone())) {
+                            break end;
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => break End::TooSlow,
                 Err(broadcast::error::RecvError::Closed) => break End::Shutdown,
             },
+            Some(event) = consumer_events.recv() => {
+                if let Err(end) = session.reply(&event.into_frame()) {
+                    break end;
+                }
+            }
         }
     };
 
+    session.consumers.stop_all();
     let close = match end {
         End::ClientGone => None,
         End::TooSlow => Some((close_code::TOO_SLOW, "too slow; reconnect and resume")),
@@ -143,26 +170,25 @@ async fn write_loop<W>(
 }
 
 struct Session {
-    subscriptions: BTreeSet<SubscribeTarget>,
+    watches: Watches,
+    consumers: Consumers,
     out: mpsc::Sender<Message>,
-    max_message_bytes: usize,
+    ctx: Arc<SessionContext>,
 }
 
 impl Session {
-    fn on_message(&mut self, message: Message) -> Result<(), End> {
+    async fn on_message(&mut self, message: Message) -> Result<(), End> {
+        let max = self.ctx.limits.max_message_bytes;
         match message {
-            Message::Text(text) if text.len() > self.max_message_bytes => {
-                self.reply(&ServerFrame::error(
-                    ErrorCode::FrameTooLarge,
-                    format!(
-                        "message of {} bytes is larger than the {} allowed",
-                        text.len(),
-                        self.max_message_bytes
-                    ),
-                ))
-            }
+            Message::Text(text) if text.len() > max => self.reply(&ServerFrame::error(
+                ErrorCode::FrameTooLarge,
+                format!(
+                    "message of {} bytes is larger than the {max} allowed",
+                    text.len()
+                ),
+            )),
             Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
-                Ok(frame) => self.on_frame(frame),
+                Ok(frame) => self.on_frame(frame).await,
                 Err(e) => self.reply(&ServerFrame::error(
                     ErrorCode::BadFrame,
                     format!("not a client frame: {e}"),
@@ -178,21 +204,43 @@ impl Session {
         }
     }
 
-    fn on_frame(&mut self, frame: ClientFrame) -> Result<(), End> {
+    async fn on_frame(&mut self, frame: ClientFrame) -> Result<(), End> {
         match frame {
             ClientFrame::Ping => self.reply(&ServerFrame::Pong),
-            ClientFrame::Subscribe { agent } => match SubscribeTarget::parse(&agent) {
-                Ok(target) => {
-                    self.subscriptions.insert(target);
-                    self.reply(&ServerFrame::Subscribed {
-                        agent,
-                        status: "ok".into(),
-                    })
+            ClientFrame::Subscribe {
+                agent,
+                mode,
+                consumer,
+                resume,
+                history,
+            } => {
+                let target = match SubscribeTarget::parse(&agent) {
+                    Ok(target) => target,
+                    Err(e) => {
+                        return self
+                            .reply(&ServerFrame::error(ErrorCode::InvalidAgent, e.to_string()))
+                    }
+                };
+                match mode {
+                    SubscribeMode::Watch => {
+                        let request = WatchRequest { resume, history };
+                        let frames = self
+                            .watches
+                            .subscribe(target, request, &self.ctx.redis)
+                            .await;
+                        frames.iter().try_for_each(|frame| self.reply(frame))
+                    }
+                    SubscribeMode::Consume => {
+                        match self.consumers.subscribe(target, consumer, &self.ctx) {
+                            Ok(()) => Ok(()),
+                            Err(frame) => self.reply(&frame),
+                        }
+                    }
                 }
-                Err(e) => self.reply(&ServerFrame::error(ErrorCode::InvalidAgent, e.to_string())),
-            },
+            }
             ClientFrame::Unsubscribe { agent: None } => {
-                self.subscriptions.clear();
+                self.watches.unsubscribe(None);
+                self.consumers.unsubscribe(None);
                 self.reply(&ServerFrame::Unsubscribed {
                     agent: cortex_shared::ALL_AGENTS.into(),
                 })
@@ -200,7 +248,8 @@ impl Session {
             ClientFrame::Unsubscribe { agent: Some(agent) } => {
                 match SubscribeTarget::parse(&agent) {
                     Ok(target) => {
-                        self.subscriptions.remove(&target);
+                        self.watches.unsubscribe(Some(&target));
+                        self.consumers.unsubscribe(Some(&target));
                         self.reply(&ServerFrame::Unsubscribed { agent })
                     }
                     Err(e) => {
@@ -208,18 +257,22 @@ impl Session {
                     }
                 }
             }
-        }
-    }
-
-    fn on_event(&mut self, event: &Event) -> Result<(), End> {
-        if self
-            .subscriptions
-            .iter()
-            .any(|target| event.audience.is_seen_by(target))
-        {
-            self.push(Message::Text(event.frame.clone()))
-        } else {
-            Ok(())
+            ClientFrame::Ack { stream, entry_id } => {
+                if let Err(frame) = self.consumers.ack(&stream, &entry_id) {
+                    return self.reply(&frame);
+                }
+                Ok(())
+            }
+            ClientFrame::Nack {
+                stream,
+                entry_id,
+                error,
+            } => {
+                if let Err(frame) = self.consumers.nack(&stream, &entry_id, error) {
+                    return self.reply(&frame);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -239,8 +292,25 @@ impl Session {
 mod tests {
     use super::*;
     use crate::ws::hub::{Audience, Hub};
+    use cortex_shared::EntryId;
     use futures::channel::mpsc as fmpsc;
     use serde_json::{json, Value};
+
+    /// A context whose Redis is never reached by these tests (nothing listens there).
+    fn test_context(send_queue: usize) -> Arc<SessionContext> {
+        let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();
+        Arc::new(SessionContext {
+            limits: SessionLimits {
+                send_queue,
+                max_message_bytes: 1024,
+            },
+            redis: client
+                .get_connection_manager_lazy(redis::aio::ConnectionManagerConfig::new())
+                .unwrap(),
+            client,
+            delivery: DeliverySettings::default(),
+        })
+    }
 
     struct Harness {
         to_session: fmpsc::UnboundedSender<Result<Message, axum::Error>>,
@@ -255,11 +325,13 @@ mod tests {
         let (sink, from_session) = fmpsc::unbounded::<Message>();
         let hub = Hub::new(64);
         let cancel = CancellationToken::new();
-        let limits = SessionLimits {
-            send_queue,
-            max_message_bytes: 1024,
-        };
-        let task = tokio::spawn(serve(sink, stream, hub.subscribe(), limits, cancel.clone()));
+        let task = tokio::spawn(serve(
+            sink,
+            stream,
+            hub.subscribe(),
+            test_context(send_queue),
+            cancel.clone(),
+        ));
         Harness {
             to_session,
             from_session,
@@ -343,10 +415,14 @@ mod tests {
         h.send(r#"{"type":"subscribe","agent":"pink"}"#);
         h.next_json().await;
         h.hub.publish(
+            "cortex:tasks:high",
+            EntryId::new(1, 0),
             Audience::TaskFor("harold".into()),
             &ServerFrame::error(ErrorCode::Internal, "for harold"),
         );
         h.hub.publish(
+            "cortex:tasks:high",
+            EntryId::new(2, 0),
             Audience::TaskFor("pink".into()),
             &ServerFrame::error(ErrorCode::Internal, "for pink"),
         );
@@ -371,15 +447,11 @@ mod tests {
         let (to_session, stream) = fmpsc::unbounded();
         let (sink, _rx) = fmpsc::channel::<Message>(0);
         let hub = Hub::new(64);
-        let limits = SessionLimits {
-            send_queue: 2,
-            max_message_bytes: 1024,
-        };
         let task = tokio::spawn(serve(
             sink,
             stream,
             hub.subscribe(),
-            limits,
+            test_context(2),
             CancellationToken::new(),
         ));
         to_session
@@ -391,7 +463,12 @@ mod tests {
         let end = tokio::time::timeout(Duration::from_secs(5), async {
             let mut task = task;
             loop {
-                hub.publish(Audience::TaskFor(String::new()), &ServerFrame::Pong);
+                hub.publish(
+                    "cortex:tasks:high",
+                    EntryId::new(1, 0),
+                    Audience::TaskFor(String::new()),
+                    &ServerFrame::Pong,
+                );
                 tokio::select! {
                     end = &mut task => break end.unwrap(),
                     _ = tokio::task::yield_now() => {}

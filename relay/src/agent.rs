@@ -1,0 +1,385 @@
+//! A Rust API for agents, mirroring the plan's bridge: publish a task, send a
+//! heartbeat (both straight to Redis, in the plan's layout), and consume an agent's
+//! tasks through a relay (at least once, with ack and nack).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cortex_relay::agent::AgentError> {
+//! use cortex_relay::agent::{Publisher, RelayConsumer, TaskRequest};
+//! use cortex_shared::Priority;
+//! let harold = Publisher::connect("redis://127.0.0.1:6379/").await?;
+//! let sent = harold.publish("harold", TaskRequest::new("pink", Priority::High, "coding")).await?;
+//! let mut pink = RelayConsumer::connect("ws://127.0.0.1:8080/ws", "pink", "pink-1").await?;
+//! if let Some(task) = pink.next().await {
+//!     pink.ack(&task).await?;
+//! }
+//! # let _ = sent; Ok(()) }
+//! ```
+
+use crate::bridge::Backoff;
+use cortex_shared::{ClientFrame, Heartbeat, JsonObject, Priority, ServerFrame, TaskMessage};
+use futures_util::{SinkExt, StreamExt};
+use redis::aio::ConnectionManager;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// Why an agent call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// Redis refused or did not answer.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The relay answered with an error frame.
+    #[error("relay refused: {code}: {message}")]
+    Refused {
+        /// The error frame's code.
+        code: cortex_shared::ErrorCode,
+        /// Its message.
+        message: String,
+    },
+    /// The connection to the relay broke before the answer came; the task stays
+    /// pending and comes back.
+    #[error("connection to the relay lost")]
+    ConnectionLost,
+    /// The relay could not be reached.
+    #[error("cannot reach the relay: {0}")]
+    Connect(String),
+}
+
+/// What to publish; the publisher fills in `id`, `from` and `created`.
+#[derive(Debug, Clone)]
+pub struct TaskRequest {
+    /// The agent it is for; empty for every agent.
+    pub to: String,
+    /// Its priority (and stream).
+    pub priority: Priority,
+    /// Its type.
+    pub task_type: String,
+    /// Its data.
+    pub payload: JsonObject,
+}
+
+impl TaskRequest {
+    /// A task for `to` with an empty payload.
+    pub fn new(to: &str, priority: Priority, task_type: &str) -> Self {
+        Self {
+            to: to.to_owned(),
+            priority,
+            task_type: task_type.to_owned(),
+            payload: JsonObject::new(),
+        }
+    }
+
+    /// The same request with `payload`.
+    pub fn with_payload(mut self, payload: JsonObject) -> Self {
+        self.payload = payload;
+        self
+    }
+}
+
+/// A published task: its id (a UUID) and its stream entry id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The task's `id`.
+    pub task_id: String,
+    /// Its entry id in its priority stream.
+    pub entry_id: String,
+}
+
+/// Writes tasks and heartbeats to Redis, as the plan's agents do.
+#[derive(Clone)]
+pub struct Publisher {
+    redis: ConnectionManager,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// Connects to Redis at `url`.
+    pub async fn connect(url: &str) -> Result<Self, AgentError> {
+        let client = redis::Client::open(url)?;
+        Ok(Self {
+            redis: client.get_connection_manager().await?,
+        })
+    }
+
+    /// Publishes a new task from `from`: a fresh UUID id, `created` now.
+    pub async fn publish(&self, from: &str, request: TaskRequest) -> Result<Published, AgentError> {
+        let task = TaskMessage {
+            id: uuid::Uuid::new_v4().to_string(),
+            from: from.to_owned(),
+            to: request.to,
+            priority: request.priority,
+            task_type: request.task_type,
+            payload: request.payload,
+            created: unix_now(),
+        };
+        let entry_id = self.publish_task(&task).await?;
+        Ok(Published {
+            task_id: task.id,
+            entry_id,
+        })
+    }
+
+    /// Publishes `task` as it is to its priority's stream; returns the entry id.
+    pub async fn publish_task(&self, task: &TaskMessage) -> Result<String, AgentError> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(task.priority.stream()).arg("*");
+        for (field, value) in task.to_fields() {
+            cmd.arg(field).arg(value);
+        }
+        Ok(cmd.query_async(&mut self.redis.clone()).await?)
+    }
+
+    /// Sends `agent`'s heartbeat; returns the entry id.
+    pub async fn heartbeat(&self, agent: &str, status: JsonObject) -> Result<String, AgentError> {
+        let heartbeat = Heartbeat {
+            agent: agent.to_owned(),
+            time: unix_now(),
+            status,
+        };
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(cortex_shared::HEARTBEAT_STREAM).arg("*");
+        for (field, value) in heartbeat.to_fields() {
+            cmd.arg(field).arg(value);
+        }
+        Ok(cmd.query_async(&mut self.redis.clone()).await?)
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A task delivered to a consumer; ack or nack it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The task.
+    pub task: TaskMessage,
+    /// Its stream.
+    pub stream: String,
+    /// Its entry id.
+    pub entry_id: String,
+    /// Deliveries so far, this one included.
+    pub delivery_count: u64,
+}
+
+enum Request {
+    Ack(Delivery, oneshot::Sender<Result<bool, AgentError>>),
+    Nack(Delivery, String, oneshot::Sender<Result<bool, AgentError>>),
+}
+
+/// Consumes one agent's tasks through a relay's `/ws`, as consumer `consumer`. It
+/// reconnects by itself (with the same consumer name, so its pending tasks come back
+/// first) when the relay goes away.
+#[derive(Debug)]
+pub struct RelayConsumer {
+    deliveries: mpsc::Receiver<Delivery>,
+    requests: mpsc::Sender<Request>,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Ack(d, _) => write!(f, "Ack({} {})", d.stream, d.entry_id),
+            Request::Nack(d, e, _) => write!(f, "Nack({} {}: {e})", d.stream, d.entry_id),
+        }
+    }
+}
+
+impl RelayConsumer {
+    /// Connects to the relay at `ws_url` and waits until it confirms the subscription.
+    pub async fn connect(ws_url: &str, agent: &str, consumer: &str) -> Result<Self, AgentError> {
+        let (deliveries_tx, deliveries) = mpsc::channel(256);
+        let (requests, requests_rx) = mpsc::channel(256);
+        let (ready_tx, ready) = oneshot::channel();
+        let stop = CancellationToken::new();
+        let link = Link {
+            url: ws_url.to_owned(),
+            subscribe: ClientFrame::consume(agent, Some(consumer.to_owned())),
+            deliveries: deliveries_tx,
+            requests: requests_rx,
+            ready: Some(ready_tx),
+        };
+        tokio::spawn(link.run(stop.clone()));
+        match ready.await {
+            Ok(Ok(())) => Ok(Self {
+                deliveries,
+                requests,
+                stop,
+            }),
+            Ok(Err(e)) => {
+                stop.cancel();
+                Err(e)
+            }
+            Err(_) => Err(AgentError::ConnectionLost),
+        }
+    }
+
+    /// The next task; `None` once closed.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        self.deliveries.recv().await
+    }
+
+    /// Acks `delivery`: done, it will not come back.
+    pub async fn ack(&self, delivery: &Delivery) -> Result<(), AgentError> {
+        let (tx, rx) = oneshot::channel();
+        self.request(Request::Ack(delivery.clone(), tx), rx)
+            .await
+            .map(drop)
+    }
+
+    /// Nacks `delivery` with `error`; returns whether it went to the DLQ (else it is
+    /// delivered again).
+    pub async fn nack(&self, delivery: &Delivery, error: &str) -> Result<bool, AgentError> {
+        let (tx, rx) = oneshot::channel();
+        self.request(Request::Nack(delivery.clone(), error.to_owned(), tx), rx)
+            .await
+    }
+
+    async fn request(
+        &self,
+        request: Request,
+        reply: oneshot::Receiver<Result<bool, AgentError>>,
+    ) -> Result<bool, AgentError> {
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| AgentError::ConnectionLost)?;
+        reply.await.map_err(|_| AgentError::ConnectionLost)?
+    }
+}
+
+impl Drop for RelayConsumer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The connection behind a [`RelayConsumer`].
+struct Link {
+    url: String,
+    subscribe: ClientFrame,
+    deliveries: mpsc::Sender<Delivery>,
+    requests: mpsc::Receiver<Request>,
+    ready: Option<oneshot::Sender<Result<(), AgentError>>>,
+}
+
+impl Link {
+    async fn run(mut self, stop: CancellationToken) {
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+        loop {
+            let result = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = self.connection() => r,
+            };
+            match result {
+                Ok(()) => return,
+                Err(e) => {
+                    if let Some(ready) = self.ready.take() {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(backoff.next_delay()) => {}
+            }
+        }
+    }
+
+    /// One connection: subscribe, then pass deliveries and replies along. `Ok` when
+    /// the consumer was dropped; `Err` when the connection failed.
+    async fn connection(&mut self) -> Result<(), AgentError> {
+        let (mut socket, _) = tokio_tungstenite::connect_async(&self.url)
+            .await
+            .map_err(|e| AgentError::Connect(e.to_string()))?;
+        socket
+            .send(Message::Text(
+                serde_json::to_string(&self.subscribe)
+                    .expect("frame")
+                    .into(),
+            ))
+            .await
+            .map_err(|_| AgentError::ConnectionLost)?;
+        let mut waiting: VecDeque<oneshot::Sender<Result<bool, AgentError>>> = VecDeque::new();
+        let result = loop {
+            tokio::select! {
+                message = socket.next() => {
+                    let text = match message {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                            break Err(AgentError::ConnectionLost)
+                        }
+                        Some(Ok(_)) => continue,
+                    };
+                    let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else {
+                        continue;
+                    };
+                    match frame {
+                        ServerFrame::Subscribed { .. } => {
+                            if let Some(ready) = self.ready.take() {
+                                let _ = ready.send(Ok(()));
+                            }
+                        }
+                        ServerFrame::Task { data, stream, entry_id, delivery_count: Some(count) } => {
+                            let delivery = Delivery { task: data, stream, entry_id, delivery_count: count };
+                            if self.deliveries.send(delivery).await.is_err() {
+                                break Ok(());
+                            }
+                        }
+                        ServerFrame::Acked { .. } => {
+                            if let Some(tx) = waiting.pop_front() {
+                                let _ = tx.send(Ok(false));
+                            }
+                        }
+                        ServerFrame::Nacked { dead_lettered, .. } => {
+                            if let Some(tx) = waiting.pop_front() {
+                                let _ = tx.send(Ok(dead_lettered));
+                            }
+                        }
+                        ServerFrame::Error { code, message } => {
+                            let refused = AgentError::Refused { code, message };
+                            if let Some(ready) = self.ready.take() {
+                                let _ = ready.send(Err(refused));
+                                break Ok(());
+                            }
+                            match waiting.pop_front() {
+                                Some(tx) => { let _ = tx.send(Err(refused)); }
+                                None => tracing::warn!(error = %refused, "relay error"),
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                request = self.requests.recv() => {
+                    let Some(request) = request else { break Ok(()) };
+                    let (frame, reply) = match request {
+                        Request::Ack(d, reply) => (ClientFrame::Ack { stream: d.stream, entry_id: d.entry_id }, reply),
+                        Request::Nack(d, error, reply) => (ClientFrame::Nack { stream: d.stream, entry_id: d.entry_id, error }, reply),
+                    };
+                    let text = serde_json::to_string(&frame).expect("frame");
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        let _ = reply.send(Err(AgentError::ConnectionLost));
+                        break Err(AgentError::ConnectionLost);
+                    }
+                    waiting.push_back(reply);
+                }
+            }
+        };
+        for tx in waiting {
+            let _ = tx.send(Err(AgentError::ConnectionLost));
+        }
+        result
+    }
+}
