@@ -301,7 +301,7 @@ impl Link {
     /// One connection: subscribe, then pass deliveries and replies along. `Ok` when
     /// the consumer was dropped; `Err` when the connection failed.
     async fn connection(&mut self) -> Result<(), AgentError> {
-        let (mut socket, _) = tokio_tungstenite::connect_async(&self.url)
+        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(&self.url, None, true)
             .await
             .map_err(|e| AgentError::Connect(e.to_string()))?;
         socket

@@ -108,6 +108,12 @@ impl Relay {
     pub async fn serve(self, listener: TcpListener) -> Result<(), RelayError> {
         let tasks = TaskTracker::new();
         tasks.spawn(self.reader.run(self.shutdown.clone()));
+        // Frames are small and latency matters: no Nagle delay on any connection.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, self.app)
             .with_graceful_shutdown(self.shutdown.clone().cancelled_owned())
             .await;

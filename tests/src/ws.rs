@@ -19,7 +19,7 @@ pub struct WsClient {
 impl WsClient {
     /// Connects to `url` (`ws://127.0.0.1:<port>/ws`).
     pub async fn connect(url: &str) -> Self {
-        let (socket, _) = tokio_tungstenite::connect_async(url)
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .unwrap_or_else(|e| panic!("connect {url}: {e}"));
         Self { socket }

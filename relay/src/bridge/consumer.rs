@@ -558,9 +558,15 @@ impl GroupConsumer {
                 error,
             } => (stream, entry_id, Some(error)),
         };
-        let (stream, count) = match self.take_in_flight(&stream, &entry_id) {
-            Ok(found) => found,
-            Err(refusal) => return events.send(refusal).await.map_err(|_| Stop::ClientGone),
+        let Some((stream, count)) = self.take_in_flight(&stream, &entry_id) else {
+            let refusal = ConsumerEvent::Failed {
+                code: ErrorCode::UnknownDelivery,
+                message: format!(
+                    "{stream} {entry_id} is not a task delivered to this consumer and not \
+                     yet acked"
+                ),
+            };
+            return events.send(refusal).await.map_err(|_| Stop::ClientGone);
         };
         let outcome = match &nack_error {
             None => self
@@ -617,28 +623,13 @@ impl GroupConsumer {
         Ok(true)
     }
 
-    /// Removes a delivery from the in-flight set, or says why it cannot be acted on.
-    fn take_in_flight(
-        &mut self,
-        stream: &str,
-        entry_id: &str,
-    ) -> Result<(&'static str, u64), ConsumerEvent> {
-        let unknown = || ConsumerEvent::Failed {
-            code: ErrorCode::UnknownDelivery,
-            message: format!(
-                "{stream} {entry_id} is not a task delivered to this consumer and not yet \
-                 acked"
-            ),
-        };
-        let stream = Priority::ALL
-            .map(Priority::stream)
-            .into_iter()
-            .find(|s| *s == stream)
-            .ok_or_else(unknown)?;
+    /// Removes a delivery from the in-flight set: its stream (as a static name) and
+    /// delivery count; `None` if it is not in flight here.
+    fn take_in_flight(&mut self, stream: &str, entry_id: &str) -> Option<(&'static str, u64)> {
+        let stream = Priority::from_stream(stream)?.stream();
         self.in_flight
             .remove(&(stream, entry_id.to_owned()))
             .map(|count| (stream, count))
-            .ok_or_else(unknown)
     }
 
     /// Makes a nacked task due for redelivery now: it stays pending, marked idle for a

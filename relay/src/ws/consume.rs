@@ -15,6 +15,30 @@ use tokio_util::sync::CancellationToken;
 /// Events queued from the consumer to the session.
 const EVENTS: usize = 256;
 
+/// A consume request refused on the spot; sent to the client as an `error` frame.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    code: ErrorCode,
+    message: String,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The `error` frame.
+    pub(crate) fn into_frame(self) -> ServerFrame {
+        ServerFrame::Error {
+            code: self.code,
+            message: self.message,
+        }
+    }
+}
+
 /// The consumer of one session, if it consumes.
 #[derive(Debug)]
 pub(crate) struct Consumers {
@@ -51,9 +75,9 @@ impl Consumers {
         target: SubscribeTarget,
         consumer: Option<String>,
         ctx: &SessionContext,
-    ) -> Result<(), ServerFrame> {
+    ) -> Result<(), Refusal> {
         let SubscribeTarget::Agent(agent) = target else {
-            return Err(ServerFrame::error(
+            return Err(Refusal::new(
                 ErrorCode::NotAllowed,
                 "consume needs one agent; \"*\" can only be watched",
             ));
@@ -61,7 +85,7 @@ impl Consumers {
         let consumer = match consumer {
             Some(name) => AgentName::parse(&name)
                 .map_err(|e| {
-                    ServerFrame::error(ErrorCode::InvalidAgent, format!("consumer name: {e}"))
+                    Refusal::new(ErrorCode::InvalidAgent, format!("consumer name: {e}"))
                 })?
                 .to_string(),
             None => format!(
@@ -70,7 +94,7 @@ impl Consumers {
             ),
         };
         if let Some((current, _)) = &self.current {
-            return Err(ServerFrame::error(
+            return Err(Refusal::new(
                 ErrorCode::NotAllowed,
                 format!(
                     "this connection already consumes {current}; consume another agent on \
@@ -114,7 +138,7 @@ impl Consumers {
     }
 
     /// Routes an ack to the consumer that delivered the task.
-    pub(crate) fn ack(&self, stream: &str, entry_id: &str) -> Result<(), ServerFrame> {
+    pub(crate) fn ack(&self, stream: &str, entry_id: &str) -> Result<(), Refusal> {
         self.send(ConsumerCommand::Ack {
             stream: stream.to_owned(),
             entry_id: entry_id.to_owned(),
@@ -127,7 +151,7 @@ impl Consumers {
         stream: &str,
         entry_id: &str,
         error: String,
-    ) -> Result<(), ServerFrame> {
+    ) -> Result<(), Refusal> {
         self.send(ConsumerCommand::Nack {
             stream: stream.to_owned(),
             entry_id: entry_id.to_owned(),
@@ -135,9 +159,9 @@ impl Consumers {
         })
     }
 
-    fn send(&self, command: ConsumerCommand) -> Result<(), ServerFrame> {
+    fn send(&self, command: ConsumerCommand) -> Result<(), Refusal> {
         let Some((_, handle)) = &self.current else {
-            return Err(ServerFrame::error(
+            return Err(Refusal::new(
                 ErrorCode::UnknownDelivery,
                 "this connection consumes no agent",
             ));
@@ -145,7 +169,7 @@ impl Consumers {
         handle
             .commands
             .try_send(command)
-            .map_err(|_| ServerFrame::error(ErrorCode::Internal, "too many acks queued"))
+            .map_err(|_| Refusal::new(ErrorCode::Internal, "too many acks queued"))
     }
 }
 

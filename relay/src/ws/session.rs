@@ -233,7 +233,7 @@ impl Session {
                     SubscribeMode::Consume => {
                         match self.consumers.subscribe(target, consumer, &self.ctx) {
                             Ok(()) => Ok(()),
-                            Err(frame) => self.reply(&frame),
+                            Err(refusal) => self.reply(&refusal.into_frame()),
                         }
                     }
                 }
@@ -258,8 +258,8 @@ impl Session {
                 }
             }
             ClientFrame::Ack { stream, entry_id } => {
-                if let Err(frame) = self.consumers.ack(&stream, &entry_id) {
-                    return self.reply(&frame);
+                if let Err(refusal) = self.consumers.ack(&stream, &entry_id) {
+                    return self.reply(&refusal.into_frame());
                 }
                 Ok(())
             }
@@ -268,8 +268,8 @@ impl Session {
                 entry_id,
                 error,
             } => {
-                if let Err(frame) = self.consumers.nack(&stream, &entry_id, error) {
-                    return self.reply(&frame);
+                if let Err(refusal) = self.consumers.nack(&stream, &entry_id, error) {
+                    return self.reply(&refusal.into_frame());
                 }
                 Ok(())
             }
