@@ -101,6 +101,11 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
+    /// A publisher on an existing connection.
+    pub fn from_connection(redis: ConnectionManager) -> Self {
+        Self { redis }
+    }
+
     /// Connects to Redis at `url`.
     pub async fn connect(url: &str) -> Result<Self, AgentError> {
         let client = redis::Client::open(url)?;

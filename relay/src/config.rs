@@ -1,9 +1,13 @@
-//! The relay's configuration: command-line flags, each overridable by an environment
-//! variable. Every field documents its default and its variable.
+//! The relay's configuration, in three layers: a YAML file (`--config`; the plan's
+//! `messaging:` section is accepted as it is, our keys sit in `relay:`), overridden by
+//! environment variables, overridden by flags. Every field documents its default and
+//! its variable. An unknown key or a bad value stops start-up with a message naming it.
 
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Configuration of one relay process.
@@ -14,6 +18,20 @@ use std::time::Duration;
     about = "Cortex Relay: Redis Streams to WebSocket, with a dashboard"
 )]
 pub struct Config {
+    /// A YAML configuration file; its values are overridden by environment variables
+    /// and flags. Default: none; env `CORTEX_CONFIG`.
+    #[arg(long, env = "CORTEX_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective configuration (secrets masked) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// An operator command (publish, tail, heartbeat, dlq, replay) to run instead of
+    /// serving; see `cortex-relay help <command>`. Default: none, the relay serves.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
+
     /// Address to serve HTTP and WebSocket on; port 0 picks a free port (the bound
     /// address is printed). Default `127.0.0.1:8080`; env `CORTEX_LISTEN`.
     #[arg(long, env = "CORTEX_LISTEN", default_value = "127.0.0.1:8080")]
@@ -83,6 +101,59 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..10_000))]
     pub prefetch: u64,
 
+    /// WebSocket origins allowed besides the relay's own and localhost (any port),
+    /// e.g. `https://ops.example.org`; `*` allows any. Default: none; env
+    /// `CORTEX_ALLOWED_ORIGINS` (comma-separated).
+    #[arg(
+        long = "allowed-origin",
+        env = "CORTEX_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Serve on a non-loopback address without any token configured (anyone who can
+    /// reach it may do anything). Default false; env `CORTEX_ALLOW_REMOTE`.
+    #[arg(long, env = "CORTEX_ALLOW_REMOTE")]
+    pub allow_remote: bool,
+
+    /// A YAML file with the bearer tokens: a list of `{token, role, agents}`. Default:
+    /// none; env `CORTEX_TOKEN_FILE`.
+    #[arg(long, env = "CORTEX_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Bearer tokens, from the config file's `relay.tokens` and the token file (never
+    /// from flags or the environment, where other users could read them).
+    #[arg(skip)]
+    pub tokens: Vec<TokenSpec>,
+
+    /// WebSocket connections the relay holds at most; more are refused with 503.
+    /// Default 20000; env `CORTEX_MAX_CONNECTIONS`.
+    #[arg(long, env = "CORTEX_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+
+    /// Most subscriptions (watch targets) one connection may hold. Default 64;
+    /// env `CORTEX_MAX_SUBSCRIPTIONS`.
+    #[arg(long, env = "CORTEX_MAX_SUBSCRIPTIONS", default_value_t = 64)]
+    pub max_subscriptions: usize,
+
+    /// Client frames per second one connection may send (a burst of as many is
+    /// allowed); beyond it frames get a `rate_limited` error. Default 100;
+    /// env `CORTEX_MAX_FRAMES_PER_SECOND`.
+    #[arg(long, env = "CORTEX_MAX_FRAMES_PER_SECOND", default_value_t = 100)]
+    pub max_frames_per_second: u32,
+
+    /// How often the relay pings each WebSocket client, in milliseconds; a client
+    /// silent for two intervals is disconnected. Default 30000;
+    /// env `CORTEX_PING_INTERVAL_MS`.
+    #[arg(long, env = "CORTEX_PING_INTERVAL_MS", default_value_t = 30_000)]
+    pub ping_interval_ms: u64,
+
+    /// Trim each task stream to about this many entries (approximate MAXLEN), never
+    /// removing an entry still pending or not yet delivered in any group. Default:
+    /// no trimming; env `CORTEX_TRIM_MAXLEN`.
+    #[arg(long, env = "CORTEX_TRIM_MAXLEN")]
+    pub trim_maxlen: Option<u64>,
+
     /// Log format: `text` or `json`. Default `text`; env `CORTEX_LOG_FORMAT`.
     /// The level is set with `RUST_LOG` (default `info`).
     #[arg(long, env = "CORTEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -90,7 +161,8 @@ pub struct Config {
 }
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
@@ -140,6 +212,394 @@ impl Config {
     }
 }
 
+/// What a bearer token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Watch any agent; read the HTTP API.
+    Viewer,
+    /// Watch; consume and heartbeat as the agents it lists.
+    Agent,
+    /// Everything: publish, DLQ actions, consume as anyone.
+    Admin,
+}
+
+/// One bearer token (`relay.tokens` in the config file, or the token file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    /// The secret, sent as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// What it may do.
+    pub role: Role,
+    /// For `agent`: the agents it may consume and heartbeat as.
+    #[serde(default)]
+    pub agents: Vec<String>,
+}
+
+/// Why the configuration cannot be used. Each names the key or flag at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Flags or environment did not parse (clap's message names the flag).
+    #[error("{0}")]
+    Args(#[from] clap::Error),
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML for our keys (the message names the key).
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// serde's message, with the key's path and location.
+        message: String,
+    },
+    /// A value parsed but is not allowed.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The key (`relay.tokens[0].agents`, `--listen`, ...).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The config file: the plan's `messaging:` section and our `relay:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    messaging: Option<SeedMessaging>,
+    #[serde(default)]
+    relay: Option<RelaySection>,
+}
+
+/// The plan's `messaging:` section of `config.yaml`, accepted as it is.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedMessaging {
+    enabled: Option<bool>,
+    redis_addr: Option<String>,
+    redis_password: Option<String>,
+    redis_db: Option<u32>,
+    websocket_port: Option<u16>,
+    enable_dlq: Option<bool>,
+    enable_metrics: Option<bool>,
+    priority_processing: Option<bool>,
+}
+
+/// Our keys: the flags' names in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelaySection {
+    listen: Option<SocketAddr>,
+    redis_url: Option<String>,
+    local_redis_url: Option<String>,
+    dashboard_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    redis_server_bin: Option<PathBuf>,
+    block_ms: Option<u64>,
+    max_message_bytes: Option<usize>,
+    send_queue: Option<usize>,
+    visibility_timeout_ms: Option<u64>,
+    max_deliveries: Option<u64>,
+    prefetch: Option<u64>,
+    allowed_origins: Option<Vec<String>>,
+    allow_remote: Option<bool>,
+    token_file: Option<PathBuf>,
+    tokens: Option<Vec<TokenSpec>>,
+    max_subscriptions: Option<usize>,
+    max_connections: Option<usize>,
+    max_frames_per_second: Option<u32>,
+    ping_interval_ms: Option<u64>,
+    trim_maxlen: Option<u64>,
+    log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// The configuration of this process: flags, environment, and the file they name.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::args_os())
+    }
+
+    /// The configuration for the command line `args` (the first is the program).
+    pub fn load_from<I, T>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Self::command().try_get_matches_from(args)?;
+        let mut config = Self::from_arg_matches(&matches)?;
+        if let Some(path) = config.config.clone() {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let file: FileConfig =
+                serde_norway::from_str(&text).map_err(|e| ConfigError::File {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            config.apply_file(file, &matches)?;
+        }
+        if let Some(path) = config.token_file.clone() {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let tokens: Vec<TokenSpec> =
+                serde_norway::from_str(&text).map_err(|e| ConfigError::File {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            config.tokens.extend(tokens);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Takes each value from the file unless a flag or variable gave it.
+    fn apply_file(&mut self, file: FileConfig, matches: &ArgMatches) -> Result<(), ConfigError> {
+        let unset = |id: &str| {
+            !matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        };
+        if let Some(seed) = file.messaging {
+            if seed.enabled == Some(false) {
+                return Err(invalid(
+                    "messaging.enabled",
+                    "is false: this relay is the messaging bus; remove the key or set it true",
+                ));
+            }
+            if seed.enable_dlq == Some(false) {
+                tracing::warn!(
+                    "messaging.enable_dlq: false is ignored; failed tasks always go to the DLQ"
+                );
+            }
+            // enable_metrics and priority_processing: metrics are always served and
+            // priorities always honoured; the keys are accepted for compatibility.
+            let _ = (seed.enable_metrics, seed.priority_processing);
+            if unset("redis_url") && seed.redis_addr.is_some() {
+                let addr = seed.redis_addr.unwrap_or_default();
+                let auth = match seed.redis_password.as_deref() {
+                    Some(p) if !p.is_empty() => format!(":{p}@"),
+                    _ => String::new(),
+                };
+                self.redis_url = Some(format!(
+                    "redis://{auth}{addr}/{}",
+                    seed.redis_db.unwrap_or(0)
+                ));
+            }
+            if let Some(port) = seed.websocket_port {
+                if unset("listen") {
+                    self.listen = SocketAddr::from(([127, 0, 0, 1], port));
+                }
+            }
+        }
+        let Some(r) = file.relay else {
+            return Ok(());
+        };
+        macro_rules! take {
+            ($field:ident) => {
+                if let Some(value) = r.$field {
+                    if unset(stringify!($field)) {
+                        self.$field = value.into();
+                    }
+                }
+            };
+        }
+        take!(listen);
+        take!(local_redis_url);
+        take!(dashboard_dir);
+        take!(redis_server_bin);
+        take!(block_ms);
+        take!(max_message_bytes);
+        take!(send_queue);
+        take!(visibility_timeout_ms);
+        take!(max_deliveries);
+        take!(prefetch);
+        take!(allow_remote);
+        take!(max_subscriptions);
+        take!(max_connections);
+        take!(max_frames_per_second);
+        take!(ping_interval_ms);
+        take!(log_format);
+        if let Some(url) = r.redis_url {
+            if unset("redis_url") {
+                self.redis_url = Some(url);
+            }
+        }
+        if let Some(dir) = r.state_dir {
+            if unset("state_dir") {
+                self.state_dir = Some(dir);
+            }
+        }
+        if let Some(path) = r.token_file {
+            if unset("token_file") {
+                self.token_file = Some(path);
+            }
+        }
+        if let Some(n) = r.trim_maxlen {
+            if unset("trim_maxlen") {
+                self.trim_maxlen = Some(n);
+            }
+        }
+        if let Some(origins) = r.allowed_origins {
+            if unset("allowed_origins") {
+                self.allowed_origins = origins;
+            }
+        }
+        self.tokens.extend(r.tokens.unwrap_or_default());
+        Ok(())
+    }
+
+    /// Checks what types alone cannot.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_deliveries == 0 {
+            return Err(invalid("max_deliveries", "must be at least 1"));
+        }
+        if self.prefetch == 0 || self.prefetch > 10_000 {
+            return Err(invalid("prefetch", "must be between 1 and 10000"));
+        }
+        if self.send_queue == 0 {
+            return Err(invalid("send_queue", "must be at least 1"));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err(invalid("max_message_bytes", "must be at least 1024"));
+        }
+        if self.max_frames_per_second == 0 {
+            return Err(invalid("max_frames_per_second", "must be at least 1"));
+        }
+        if self.ping_interval_ms < 100 {
+            return Err(invalid("ping_interval_ms", "must be at least 100"));
+        }
+        if let Some(url) = &self.redis_url {
+            redis::Client::open(url.as_str())
+                .map_err(|e| invalid("redis_url", format!("{:?}: {e}", mask_url(url))))?;
+        }
+        for (i, spec) in self.tokens.iter().enumerate() {
+            let key = |field: &str| format!("tokens[{i}].{field}");
+            if spec.token.len() < 16 {
+                return Err(invalid(&key("token"), "must be at least 16 characters"));
+            }
+            if spec.role == Role::Agent && spec.agents.is_empty() {
+                return Err(invalid(
+                    &key("agents"),
+                    "an agent token must list its agents",
+                ));
+            }
+            for agent in &spec.agents {
+                cortex_shared::AgentName::parse(agent)
+                    .map_err(|e| invalid(&key("agents"), format!("{agent:?}: {e}")))?;
+            }
+        }
+        if !self.listen.ip().is_loopback() && self.tokens.is_empty() && !self.allow_remote {
+            return Err(invalid(
+                "listen",
+                format!(
+                    "{} is not a loopback address and no token is configured; configure \
+                     tokens, or pass --allow-remote to serve it without authentication",
+                    self.listen
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as YAML in the file's shape, secrets masked.
+    pub fn to_yaml_masked(&self) -> String {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            relay: ShownRelay<'a>,
+        }
+        #[derive(Serialize)]
+        struct ShownRelay<'a> {
+            listen: SocketAddr,
+            redis_url: Option<String>,
+            local_redis_url: &'a str,
+            dashboard_dir: &'a Path,
+            state_dir: PathBuf,
+            redis_server_bin: &'a Path,
+            block_ms: u64,
+            max_message_bytes: usize,
+            send_queue: usize,
+            visibility_timeout_ms: u64,
+            max_deliveries: u64,
+            prefetch: u64,
+            allowed_origins: &'a [String],
+            allow_remote: bool,
+            token_file: Option<&'a Path>,
+            tokens: Vec<TokenSpec>,
+            max_subscriptions: usize,
+            max_connections: usize,
+            max_frames_per_second: u32,
+            ping_interval_ms: u64,
+            trim_maxlen: Option<u64>,
+            log_format: LogFormat,
+        }
+        let shown = Shown {
+            relay: ShownRelay {
+                listen: self.listen,
+                redis_url: self.redis_url.as_deref().map(mask_url),
+                local_redis_url: &self.local_redis_url,
+                dashboard_dir: &self.dashboard_dir,
+                state_dir: self.state_dir(),
+                redis_server_bin: &self.redis_server_bin,
+                block_ms: self.block_ms,
+                max_message_bytes: self.max_message_bytes,
+                send_queue: self.send_queue,
+                visibility_timeout_ms: self.visibility_timeout_ms,
+                max_deliveries: self.max_deliveries,
+                prefetch: self.prefetch,
+                allowed_origins: &self.allowed_origins,
+                allow_remote: self.allow_remote,
+                token_file: self.token_file.as_deref(),
+                tokens: self
+                    .tokens
+                    .iter()
+                    .map(|t| TokenSpec {
+                        token: "********".into(),
+                        ..t.clone()
+                    })
+                    .collect(),
+                max_subscriptions: self.max_subscriptions,
+                max_connections: self.max_connections,
+                max_frames_per_second: self.max_frames_per_second,
+                ping_interval_ms: self.ping_interval_ms,
+                trim_maxlen: self.trim_maxlen,
+                log_format: self.log_format,
+            },
+        };
+        serde_norway::to_string(&shown).unwrap_or_else(|e| format!("# cannot show: {e}\n"))
+    }
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// `url` with its password replaced by `****`.
+pub fn mask_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:****{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +611,125 @@ mod tests {
         assert_eq!(c.block(), Duration::from_secs(5));
         assert_eq!(c.max_message_bytes, 65536);
         assert!(c.dashboard_dir.ends_with("dist"));
+    }
+
+    fn write(text: &str) -> tempfile_path::TempPath {
+        tempfile_path::TempPath::new(text)
+    }
+
+    /// A file in the temp dir, removed on drop (no extra crate for one test helper).
+    mod tempfile_path {
+        pub(super) struct TempPath(pub(super) std::path::PathBuf);
+        impl TempPath {
+            pub(super) fn new(text: &str) -> Self {
+                use std::sync::atomic::{AtomicU32, Ordering};
+                static N: AtomicU32 = AtomicU32::new(0);
+                let path = std::env::temp_dir().join(format!(
+                    "cortex-config-{}-{}.yaml",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::write(&path, text).unwrap();
+                Self(path)
+            }
+        }
+        impl Drop for TempPath {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    fn load(args: &[&str]) -> Result<Config, ConfigError> {
+        Config::load_from(std::iter::once("cortex-relay").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_plans_config_yaml_is_accepted_as_it_is() {
+        let file = write(
+            "messaging:\n  enabled: true\n  redis_addr: \"127.0.0.1:6379\"\n  redis_password: \"\"\n  \
+             redis_db: 0\n  websocket_port: 18889\n  enable_dlq: true\n  enable_metrics: true\n  \
+             priority_processing: true\n",
+        );
+        let c = load(&["--config", file.0.to_str().unwrap()]).unwrap();
+        assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+        assert_eq!(c.listen, "127.0.0.1:18889".parse().unwrap());
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let file = write("relay:\n  block_ms: 1000\n  prefetch: 7\n  max_deliveries: 5\n");
+        let path = file.0.to_str().unwrap();
+        let c = load(&["--config", path]).unwrap();
+        assert_eq!((c.block_ms, c.prefetch, c.max_deliveries), (1000, 7, 5));
+        // A flag beats the file. (The environment's place between them is tested end
+        // to end, with the binary, in tests/tests/service.rs.)
+        let c = load(&["--config", path, "--prefetch", "9"]).unwrap();
+        assert_eq!((c.block_ms, c.prefetch), (1000, 9));
+    }
+
+    #[test]
+    fn bad_files_name_the_key() {
+        for (text, needle) in [
+            ("relay:\n  prefetchh: 3\n", "prefetchh"),
+            ("relay:\n  listen: nowhere\n", "listen"),
+            ("relay:\n  max_deliveries: 0\n", "max_deliveries"),
+            ("relay:\n  block_ms: soon\n", "block_ms"),
+            ("messaging:\n  enabled: false\n", "messaging.enabled"),
+            ("messaging:\n  shiny: 1\n", "shiny"),
+            (
+                "relay:\n  tokens:\n  - {token: short, role: admin}\n",
+                "tokens[0].token",
+            ),
+            (
+                "relay:\n  tokens:\n  - {token: 0123456789abcdef, role: agent}\n",
+                "tokens[0].agents",
+            ),
+            (
+                "relay:\n  tokens:\n  - {token: 0123456789abcdef, role: boss}\n",
+                "role",
+            ),
+        ] {
+            let file = write(text);
+            let err = load(&["--config", file.0.to_str().unwrap()]).unwrap_err();
+            assert!(err.to_string().contains(needle), "{text:?} gave: {err}");
+        }
+        let err = load(&["--config", "/nonexistent/cortex.yaml"]).unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/cortex.yaml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn remote_listen_needs_tokens_or_allow_remote() {
+        let err = load(&["--listen", "0.0.0.0:8080"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("listen: 0.0.0.0:8080 is not a loopback"),
+            "{err}"
+        );
+        assert!(load(&["--listen", "0.0.0.0:8080", "--allow-remote"]).is_ok());
+        let file = write("relay:\n  tokens:\n  - {token: 0123456789abcdef, role: admin}\n");
+        let path = file.0.to_str().unwrap();
+        assert!(load(&["--listen", "0.0.0.0:8080", "--config", path]).is_ok());
+    }
+
+    #[test]
+    fn print_config_masks_secrets() {
+        let file = write(
+            "relay:\n  redis_url: redis://:hunter2@127.0.0.1:6379/0\n  tokens:\n  - \
+             {token: 0123456789abcdef, role: agent, agents: [pink]}\n",
+        );
+        let c = load(&["--config", file.0.to_str().unwrap()]).unwrap();
+        let shown = c.to_yaml_masked();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("0123456789abcdef"),
+            "{shown}"
+        );
+        assert!(shown.contains("redis://:****@127.0.0.1:6379/0"), "{shown}");
+        assert!(shown.contains("pink"), "{shown}");
+        assert_eq!(mask_url("redis://127.0.0.1/"), "redis://127.0.0.1/");
     }
 
     #[test]

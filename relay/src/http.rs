@@ -12,20 +12,27 @@ use std::time::Duration;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// Every route of the relay. The dashboard in `dashboard_dir` is served at `/`
-/// (unknown paths fall back to its `index.html`, so deep links work).
+/// (unknown paths fall back to its `index.html`, so deep links work). The API needs a
+/// token when tokens are configured (see [`crate::auth::require_token`]).
 pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
+    let auth = state.session.auth.clone();
     let api = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/ws", get(ws::handler))
         .with_state(state);
     let index = dashboard_dir.join("index.html");
-    if index.is_file() {
+    let app = if index.is_file() {
         api.fallback_service(ServeDir::new(dashboard_dir).fallback(ServeFile::new(index)))
     } else {
         tracing::warn!(dir = %dashboard_dir.display(), "dashboard not built; serving a notice at /");
         api.fallback(dashboard_missing)
-    }
+    };
+    // Last, so that it covers every route above.
+    app.layer(axum::middleware::from_fn_with_state(
+        auth,
+        crate::auth::require_token,
+    ))
 }
 
 /// `GET /healthz`: the process is up.
@@ -81,10 +88,17 @@ mod tests {
                 limits: SessionLimits {
                     send_queue: 8,
                     max_message_bytes: 1024,
+                    max_subscriptions: 4,
+                    max_frames_per_second: 100,
+                    ping_interval: Duration::from_secs(30),
+                    max_connections: 10,
                 },
                 redis: client.get_connection_manager_lazy(config).unwrap(),
                 client,
                 delivery: DeliverySettings::default(),
+                metrics: std::sync::Arc::default(),
+                auth: crate::auth::Auth::default(),
+                origins: crate::auth::Origins::default(),
             }),
             shutdown: CancellationToken::new(),
         }

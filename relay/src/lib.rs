@@ -2,24 +2,30 @@
 //! the dashboard.
 //!
 //! - [`agent`]: the Rust agent API (publish, heartbeat, consume through a relay).
-//! - [`config`]: flags and environment.
+//! - [`auth`]: bearer tokens, roles, the WebSocket origin check.
+//! - [`cli`]: the operator subcommands (publish, tail, heartbeat, dlq, replay).
+//! - [`config`]: file, environment, flags.
 //! - [`redis_server`]: which Redis to use; the managed `redis-server` (embedded default).
 //! - [`bridge`]: the watch reader ([`bridge::reader`]), consume mode
 //!   ([`bridge::consumer`]), decoding entries.
 //! - [`dlq`]: writing dead letters.
 //! - [`ws`]: the `/ws` endpoint, the [`ws::hub`] that fans entries out, and sessions.
 //! - [`http`]: the router (every route in one place).
+//! - [`metrics`]: the relay's counters and latency windows.
 //!
 //! [`Relay::new`] connects; [`Relay::serve`] serves a bound listener until a
 //! cancellation token fires. `main.rs` only parses the configuration, binds, and
 //! calls them.
 
 pub mod agent;
+pub mod auth;
 pub mod bridge;
+pub mod cli;
 pub mod config;
 pub mod dlq;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod redis_server;
 pub mod state;
 pub mod ws;
@@ -63,7 +69,9 @@ impl Relay {
             source,
         })?;
         let hub = Hub::new(HUB_CAPACITY);
-        let mut reader = WatchReader::new(redis.clone(), hub.clone(), config.block());
+        let metrics = std::sync::Arc::new(metrics::Metrics::default());
+        let mut reader =
+            WatchReader::new(redis.clone(), hub.clone(), config.block(), metrics.clone());
         match tokio::time::timeout(STARTUP_WAIT, reader.start_from_now()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "redis not reachable yet; will keep trying"),
@@ -81,6 +89,10 @@ impl Relay {
                 limits: SessionLimits {
                     send_queue: config.send_queue,
                     max_message_bytes: config.max_message_bytes,
+                    max_subscriptions: config.max_subscriptions,
+                    max_frames_per_second: config.max_frames_per_second,
+                    ping_interval: std::time::Duration::from_millis(config.ping_interval_ms),
+                    max_connections: config.max_connections,
                 },
                 redis: redis
                     .get_connection_manager_lazy(commands)
@@ -90,6 +102,9 @@ impl Relay {
                     })?,
                 client: redis,
                 delivery: config.delivery(),
+                metrics,
+                auth: auth::Auth::new(&config.tokens),
+                origins: auth::Origins::new(&config.allowed_origins),
             }),
             shutdown: shutdown.clone(),
         };

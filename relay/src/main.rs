@@ -2,8 +2,7 @@
 //! until Ctrl-C or SIGTERM.
 
 use anyhow::Context;
-use clap::Parser;
-use cortex_relay::config::{Config, LogFormat};
+use cortex_relay::config::{Config, ConfigError, LogFormat};
 use std::io::Write;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -11,8 +10,31 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let config = match Config::load() {
+        Ok(config) => config,
+        // --help, --version and bad flags: clap prints and picks the exit code.
+        Err(ConfigError::Args(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("cortex-relay: bad configuration: {e}");
+            std::process::exit(2);
+        }
+    };
+    if config.print_config {
+        print!("{}", config.to_yaml_masked());
+        return Ok(());
+    }
+    if let Some(command) = config.command.clone() {
+        // An operator command instead of the server: exit 0 done, 1 failed, 2 refused.
+        std::process::exit(cortex_relay::cli::main(command, config.redis_url.as_deref()).await);
+    }
     init_tracing(config.log_format);
+    if config.tokens.is_empty() {
+        tracing::warn!(
+            listen = %config.listen,
+            "no tokens configured: anyone who can reach the listen address may do anything \
+             (loopback only unless --allow-remote)"
+        );
+    }
 
     let redis = cortex_relay::redis_server::resolve(&config).await?;
     let shutdown = CancellationToken::new();

@@ -6,7 +6,8 @@
 //! stream and entry id a task came from) and an `error` frame.
 
 use crate::agent::{AgentName, AgentNameError};
-use crate::entry::{JsonObject, TaskMessage};
+use crate::entry::{DeadLetter, JsonObject, TaskMessage};
+use crate::rest::{DlqAction, Presence};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,10 +22,14 @@ pub mod close_code {
     pub const SERVICE_RESTART: u16 = 1012;
     /// The client did not read fast enough and its send queue filled up.
     pub const TOO_SLOW: u16 = 4001;
+    /// The client stopped answering pings.
+    pub const UNRESPONSIVE: u16 = 4002;
+    /// No valid token: missing, wrong, or not sent first. Do not retry unchanged.
+    pub const UNAUTHORIZED: u16 = 4401;
 }
 
 /// A frame from a client to the relay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// Subscribe to an agent: `{"type":"subscribe","agent":"pink"}` (the plan's frame)
@@ -65,6 +70,42 @@ pub enum ClientFrame {
     },
     /// `{"type":"ping"}`, replied with `{"type":"pong"}`.
     Ping,
+    /// The bearer token, as the first frame, when the relay requires one and the
+    /// handshake had no `Authorization` header (browsers cannot send one):
+    /// `{"type":"auth","token":"…"}`. Replied with [`ServerFrame::Authenticated`], or
+    /// the connection is closed with [`close_code::UNAUTHORIZED`].
+    Auth {
+        /// The token.
+        token: String,
+    },
+    /// Send a heartbeat for `agent` (it is written to `cortex:heartbeats`):
+    /// `{"type":"heartbeat","agent":"pink","status":{"state":"idle"}}`. Replied with
+    /// [`ServerFrame::Published`] (its `task_id` empty).
+    Heartbeat {
+        /// The agent that is alive.
+        agent: String,
+        /// What it says about itself.
+        #[serde(default)]
+        status: JsonObject,
+    },
+    /// Publish a task (admin): `{"type":"publish","to":"pink","priority":"high",
+    /// "task_type":"coding","payload":{…}}` (`from` defaults to `relay`). The relay gives
+    /// it a new id and `created`. Replied with [`ServerFrame::Published`].
+    Publish {
+        /// The agent it is for; empty for every agent.
+        #[serde(default)]
+        to: String,
+        /// The sender; default `relay`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        /// Its priority.
+        priority: crate::entry::Priority,
+        /// Its type, e.g. `coding`.
+        task_type: String,
+        /// Its data.
+        #[serde(default)]
+        payload: JsonObject,
+    },
     /// Consume: the task is done.
     /// `{"type":"ack","stream":"cortex:tasks:high","entry_id":"1704556800000-0"}`.
     /// Replied with [`ServerFrame::Acked`].
@@ -154,6 +195,21 @@ pub enum ServerFrame {
     },
     /// `{"type":"pong"}`.
     Pong,
+    /// A `publish` or `heartbeat` was written:
+    /// `{"type":"published","task_id":"…","stream":"cortex:tasks:high","entry_id":"…"}`.
+    Published {
+        /// The new task's id (empty for a heartbeat).
+        task_id: String,
+        /// The stream written to.
+        stream: String,
+        /// The new entry's id.
+        entry_id: String,
+    },
+    /// The token was accepted: `{"type":"authenticated","role":"viewer"}`.
+    Authenticated {
+        /// `viewer`, `agent` or `admin`.
+        role: String,
+    },
     /// A task for a watched agent:
     /// `{"type":"task","data":{…},"stream":"cortex:tasks:high","entry_id":"1704556800000-0"}`.
     Task {
@@ -209,6 +265,31 @@ pub enum ServerFrame {
         /// Its entry id in `cortex:heartbeats`.
         entry_id: String,
     },
+    /// Dead letters changed (on any relay): written, retried or deleted. Sent to every
+    /// watcher, whatever agents it watches.
+    /// `{"type":"dlq","action":"added","dlq_ids":["1704556900000-0"],"letter":{…}}`;
+    /// `letter` comes with `added` only; `retried` and `deleted` list the ids acted on
+    /// (a bulk action sends a few frames of up to 500 ids each).
+    Dlq {
+        /// What happened.
+        action: DlqAction,
+        /// The letters' ids in `cortex:tasks:dlq`.
+        dlq_ids: Vec<String>,
+        /// With `added`: the letter.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        letter: Option<DeadLetter>,
+    },
+    /// An agent's presence changed, from its heartbeats' age. Sent to every watcher.
+    /// `{"type":"presence","agent":"pink","presence":"stale","last_heartbeat_ms":1704556800000}`.
+    Presence {
+        /// The agent.
+        agent: String,
+        /// Its presence now.
+        presence: Presence,
+        /// When Redis added its last heartbeat (unix milliseconds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_heartbeat_ms: Option<u64>,
+    },
     /// A frame the relay could not take, and why. The connection stays open.
     /// `{"type":"error","code":"bad_frame","message":"…"}`.
     Error {
@@ -240,6 +321,12 @@ pub enum ErrorCode {
     RedisUnavailable,
     /// The frame is valid but not allowed here (e.g. consuming `*`).
     NotAllowed,
+    /// The token's role does not allow this.
+    Forbidden,
+    /// Too many frames too fast; this one was dropped.
+    RateLimited,
+    /// The connection holds as many subscriptions as it may.
+    TooManySubscriptions,
     /// The relay failed; details are in its log.
     Internal,
     /// A code this client does not know (sent by a newer relay).
@@ -258,6 +345,9 @@ impl ErrorCode {
             ErrorCode::UnknownDelivery => "unknown_delivery",
             ErrorCode::RedisUnavailable => "redis_unavailable",
             ErrorCode::NotAllowed => "not_allowed",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }
@@ -369,6 +459,30 @@ mod tests {
             json!({"type":"unsubscribe","agent":"pink"}),
         );
         round_trip_client(ClientFrame::Ping, json!({"type":"ping"}));
+        round_trip_client(
+            ClientFrame::Publish {
+                to: "pink".into(),
+                from: None,
+                priority: Priority::High,
+                task_type: "coding".into(),
+                payload: json!({"a":1}).as_object().unwrap().clone(),
+            },
+            json!({"type":"publish","to":"pink","priority":"high","task_type":"coding",
+                   "payload":{"a":1}}),
+        );
+        round_trip_client(
+            ClientFrame::Heartbeat {
+                agent: "pink".into(),
+                status: json!({"state":"idle"}).as_object().unwrap().clone(),
+            },
+            json!({"type":"heartbeat","agent":"pink","status":{"state":"idle"}}),
+        );
+        round_trip_client(
+            ClientFrame::Auth {
+                token: "t".into(),
+            },
+            json!({"type":"auth","token":"t"}),
+        );
     }
 
     #[test]
@@ -387,6 +501,12 @@ mod tests {
             json!({"type":"unsubscribed","agent":"*"}),
         );
         round_trip_server(ServerFrame::Pong, json!({"type":"pong"}));
+        round_trip_server(
+            ServerFrame::Authenticated {
+                role: "viewer".into(),
+            },
+            json!({"type":"authenticated","role":"viewer"}),
+        );
         round_trip_server(
             ServerFrame::Task {
                 data: TaskMessage {
@@ -489,8 +609,55 @@ mod tests {
             json!({"type":"gap","stream":"s","after":"1-0","resumed_from":"9-0"}),
         );
         let unknown: ServerFrame =
-            serde_json::from_value(json!({"type":"presence","agent":"pink"})).unwrap();
+            serde_json::from_value(json!({"type":"teleport","agent":"pink"})).unwrap();
         assert_eq!(unknown, ServerFrame::Unknown);
+    }
+
+    #[test]
+    fn dlq_and_presence_frames() {
+        let letter = crate::entry::DeadLetter {
+            original_id: "task-001".into(),
+            original_from: "harold".into(),
+            original_to: "pink".into(),
+            original_priority: "high".into(),
+            original_type: "coding".into(),
+            original_payload: "{}".into(),
+            original_created: "1704556800".into(),
+            error: "timeout".into(),
+            retry_count: 3,
+            dead_at: 1_704_556_900,
+            original_stream: None,
+            original_entry_id: None,
+        };
+        round_trip_server(
+            ServerFrame::Dlq {
+                action: DlqAction::Added,
+                dlq_ids: vec!["1704556900000-0".into()],
+                letter: Some(letter),
+            },
+            json!({"type":"dlq","action":"added","dlq_ids":["1704556900000-0"],
+                   "letter":{"original_id":"task-001","original_from":"harold",
+                     "original_to":"pink","original_priority":"high","original_type":"coding",
+                     "original_payload":"{}","original_created":"1704556800",
+                     "error":"timeout","retry_count":3,"dead_at":1704556900}}),
+        );
+        round_trip_server(
+            ServerFrame::Dlq {
+                action: DlqAction::Retried,
+                dlq_ids: vec!["1-0".into(), "2-0".into()],
+                letter: None,
+            },
+            json!({"type":"dlq","action":"retried","dlq_ids":["1-0","2-0"]}),
+        );
+        round_trip_server(
+            ServerFrame::Presence {
+                agent: "pink".into(),
+                presence: Presence::Stale,
+                last_heartbeat_ms: Some(1_704_556_800_000),
+            },
+            json!({"type":"presence","agent":"pink","presence":"stale",
+                   "last_heartbeat_ms":1704556800000u64}),
+        );
     }
 
     #[test]
@@ -503,6 +670,9 @@ mod tests {
             ErrorCode::UnknownDelivery,
             ErrorCode::RedisUnavailable,
             ErrorCode::NotAllowed,
+            ErrorCode::Forbidden,
+            ErrorCode::RateLimited,
+            ErrorCode::TooManySubscriptions,
             ErrorCode::Internal,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));

@@ -6,6 +6,7 @@
 //! - [`frame`]: the JSON frames of the `/ws` WebSocket protocol.
 //! - [`agent`]: agent names and their validation.
 //! - [`entry_id`]: stream entry ids, ordered as Redis orders them.
+//! - [`rest`]: the bodies of the HTTP API (`/api/v1`).
 //!
 //! This crate depends on serde and nothing heavier, so the relay (host) and the
 //! dashboard (wasm32) share one definition of the protocol.
@@ -14,6 +15,7 @@ pub mod agent;
 pub mod entry;
 pub mod entry_id;
 pub mod frame;
+pub mod rest;
 
 pub use agent::{AgentName, AgentNameError};
 pub use entry::{

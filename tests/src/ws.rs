@@ -25,6 +25,42 @@ impl WsClient {
         Self { socket }
     }
 
+    /// Connects with extra handshake headers (e.g. `Authorization`, `Origin`); the
+    /// handshake's HTTP status when the relay refuses it.
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Result<Self, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().expect("a ws:// URL");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("header name"),
+                value.parse().expect("header value"),
+            );
+        }
+        match tokio_tungstenite::connect_async_with_config(request, None, true).await {
+            Ok((socket, _)) => Ok(Self { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(e) => panic!("connect {url}: {e}"),
+        }
+    }
+
+    /// Waits for the relay to close the connection; the close code (`None`: the
+    /// connection ended without a close frame). Frames before it are skipped.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            let message = tokio::time::timeout(FRAME_TIMEOUT, self.socket.next())
+                .await
+                .expect("the connection ends within the timeout");
+            match message {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     /// Sends `frame` as JSON text.
     pub async fn send(&mut self, frame: Value) {
         self.send_text(&frame.to_string()).await;

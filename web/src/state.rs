@@ -7,8 +7,49 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use yew::Reducible;
 
-/// How many tasks the feed keeps; older ones fall off the end.
+/// How many rows (tasks and gaps) the feed keeps; older ones fall off the end.
 pub const MAX_TASKS: usize = 500;
+
+/// A row of the feed: a task, or a note that entries were lost before they could be
+/// shown.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedRow {
+    /// A task.
+    Task(Rc<TaskRow>),
+    /// Entries of a stream trimmed from Redis (or too many to replay) while the
+    /// dashboard was away.
+    Gap(Rc<GapRow>),
+}
+
+impl FeedRow {
+    /// The task, if this row is one.
+    pub fn task(&self) -> Option<&TaskRow> {
+        match self {
+            FeedRow::Task(row) => Some(row),
+            FeedRow::Gap(_) => None,
+        }
+    }
+
+    /// A key unique within the feed.
+    pub fn key(&self) -> String {
+        match self {
+            FeedRow::Task(row) => format!("task/{}/{}", row.stream, row.entry_id),
+            FeedRow::Gap(gap) => format!("gap/{}/{}", gap.stream, gap.after),
+        }
+    }
+}
+
+/// Entries of `stream` after `after` that were removed before they could be shown;
+/// what follows starts at `resumed_from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapRow {
+    /// The stream, e.g. `cortex:tasks:high`.
+    pub stream: String,
+    /// The last entry shown before the gap.
+    pub after: String,
+    /// The oldest entry still there after it.
+    pub resumed_from: String,
+}
 
 /// A task in the feed, with where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,10 +95,11 @@ pub struct DashboardState {
     pub target: Option<SubscribeTarget>,
     /// The agent the relay confirmed (`subscribed`) on the current connection.
     pub watching: Option<String>,
-    /// Tasks for the target, newest first, at most [`MAX_TASKS`]. Rows never change
-    /// once made, and the list is replaced (not edited in place) when it changes, so
-    /// pointer equality is equality.
-    pub tasks: Rc<VecDeque<Rc<TaskRow>>>,
+    /// Tasks for the target and gaps, newest first, at most [`MAX_TASKS`]. Rows never
+    /// change once made, and the list is replaced (not edited in place) when it
+    /// changes, so pointer equality is equality. No task appears twice (by stream and
+    /// entry id), nor a gap (by stream and the entry it follows).
+    pub tasks: Rc<VecDeque<FeedRow>>,
     /// The target's latest heartbeat.
     pub heartbeat: Option<Rc<HeartbeatView>>,
     /// The relay's last error frame, until dismissed.
@@ -65,6 +107,9 @@ pub struct DashboardState {
 }
 
 /// Everything that changes the dashboard's state.
+// Actions are moved once, into the reducer; boxing the frame would only add an
+// allocation per frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// The connection changed state.
@@ -117,12 +162,8 @@ impl DashboardState {
 
     fn apply_frame(&mut self, frame: ServerFrame) -> bool {
         match frame {
-            ServerFrame::Subscribed { agent, .. } => {
-                if self.target_is(&agent) {
-                    self.watching = Some(agent);
-                } else {
-                    return false;
-                }
+            ServerFrame::Subscribed { agent, .. } if self.target_is(&agent) => {
+                self.watching = Some(agent);
             }
             ServerFrame::Unsubscribed { agent } => {
                 let ours = self
@@ -138,27 +179,45 @@ impl DashboardState {
                 data,
                 stream,
                 entry_id,
+                ..
             } => {
                 let visible = self
                     .target
                     .as_ref()
                     .is_some_and(|t| t.sees_task_for(&data.to));
-                let seen = self
-                    .tasks
-                    .iter()
-                    .any(|row| row.entry_id == entry_id && row.stream == stream);
+                let seen = self.tasks.iter().any(|row| {
+                    row.task()
+                        .is_some_and(|row| row.entry_id == entry_id && row.stream == stream)
+                });
                 if !visible || seen {
                     return false;
                 }
                 let payload = pretty_json(&data.payload);
-                let tasks = Rc::make_mut(&mut self.tasks);
-                tasks.push_front(Rc::new(TaskRow {
+                self.push_row(FeedRow::Task(Rc::new(TaskRow {
                     task: data,
                     stream,
                     entry_id,
                     payload,
-                }));
-                tasks.truncate(MAX_TASKS);
+                })));
+            }
+            ServerFrame::Gap {
+                stream,
+                after,
+                resumed_from,
+            } => {
+                // The same gap comes again if the dashboard reconnects before anything
+                // newer arrives on that stream.
+                let seen = self.tasks.iter().any(|row| {
+                    matches!(row, FeedRow::Gap(gap) if gap.stream == stream && gap.after == after)
+                });
+                if self.target.is_none() || seen {
+                    return false;
+                }
+                self.push_row(FeedRow::Gap(Rc::new(GapRow {
+                    stream,
+                    after,
+                    resumed_from,
+                })));
             }
             ServerFrame::Heartbeat {
                 agent,
@@ -182,9 +241,17 @@ impl DashboardState {
             ServerFrame::Error { code, message } => {
                 self.error = Some(RelayError { code, message });
             }
-            ServerFrame::Pong => return false,
+            // Replies the dashboard does not show (pong, acks, and frame types added to
+            // the protocol since this was written).
+            _ => return false,
         }
         true
+    }
+
+    fn push_row(&mut self, row: FeedRow) {
+        let rows = Rc::make_mut(&mut self.tasks);
+        rows.push_front(row);
+        rows.truncate(MAX_TASKS);
     }
 
     fn target_is(&self, agent: &str) -> bool {
@@ -214,6 +281,8 @@ mod tests {
         Action::Frame(ServerFrame::Subscribed {
             agent: agent.into(),
             status: "ok".into(),
+            mode: cortex_shared::SubscribeMode::Watch,
+            consumer: None,
         })
     }
 
@@ -230,6 +299,7 @@ mod tests {
             },
             stream: "cortex:tasks:high".into(),
             entry_id: entry_id.into(),
+            delivery_count: None,
         })
     }
 
@@ -243,7 +313,22 @@ mod tests {
     }
 
     fn ids(state: &DashboardState) -> Vec<&str> {
-        state.tasks.iter().map(|r| r.task.id.as_str()).collect()
+        state
+            .tasks
+            .iter()
+            .map(|r| match r {
+                FeedRow::Task(row) => row.task.id.as_str(),
+                FeedRow::Gap(_) => "gap",
+            })
+            .collect()
+    }
+
+    fn gap(stream: &str, after: &str, resumed_from: &str) -> Action {
+        Action::Frame(ServerFrame::Gap {
+            stream: stream.into(),
+            after: after.into(),
+            resumed_from: resumed_from.into(),
+        })
     }
 
     #[test]
@@ -280,13 +365,13 @@ mod tests {
             ],
         );
         assert_eq!(ids(&state), ["t2", "t1"]);
-        assert_eq!(state.tasks[0].payload, "{\n  \"a\": 1\n}");
+        assert_eq!(state.tasks[0].task().unwrap().payload, "{\n  \"a\": 1\n}");
 
         let many =
             (0..MAX_TASKS + 10).map(|i| task(&format!("n{i}"), "pink", &format!("{}-0", 10 + i)));
         let state = reduce(state, many);
         assert_eq!(state.tasks.len(), MAX_TASKS);
-        assert_eq!(state.tasks[0].task.id, format!("n{}", MAX_TASKS + 9));
+        assert_eq!(ids(&state)[0], format!("n{}", MAX_TASKS + 9));
 
         let state = reduce(state, [watch("harold")]);
         assert!(state.tasks.is_empty());
@@ -334,5 +419,51 @@ mod tests {
         assert_eq!(state.revision, revision);
         let state = reduce(state, [task("y", "pink", "2-0")]);
         assert_eq!(state.revision, revision + 1);
+    }
+
+    #[test]
+    fn gaps_show_once_in_the_feed_and_other_frames_change_nothing() {
+        let state = reduce(
+            DashboardState::default(),
+            [
+                gap("cortex:tasks:high", "1-0", "5-0"),
+                watch("pink"),
+                task("t1", "pink", "1-0"),
+                gap("cortex:tasks:high", "1-0", "5-0"),
+                task("t5", "pink", "5-0"),
+                // After a second reconnection with nothing newer: the same gap again.
+                gap("cortex:tasks:high", "1-0", "5-0"),
+                task("t5", "pink", "5-0"),
+            ],
+        );
+        assert_eq!(ids(&state), ["t5", "gap", "t1"]);
+        match &state.tasks[1] {
+            FeedRow::Gap(gap) => assert_eq!(
+                (
+                    gap.stream.as_str(),
+                    gap.after.as_str(),
+                    gap.resumed_from.as_str()
+                ),
+                ("cortex:tasks:high", "1-0", "5-0")
+            ),
+            other => panic!("{other:?}"),
+        }
+        let revision = state.revision;
+        let state = reduce(
+            state,
+            [
+                Action::Frame(ServerFrame::Unknown),
+                Action::Frame(ServerFrame::Acked {
+                    stream: "s".into(),
+                    entry_id: "1-0".into(),
+                }),
+                Action::Frame(ServerFrame::Nacked {
+                    stream: "s".into(),
+                    entry_id: "1-0".into(),
+                    dead_lettered: false,
+                }),
+            ],
+        );
+        assert_eq!(state.revision, revision);
     }
 }

@@ -22,11 +22,13 @@
 use super::codec::decode_task;
 use super::Backoff;
 use crate::dlq::{dead_letter, Once};
+use crate::metrics::{unix_ms, Metrics};
 use cortex_shared::{AgentName, DeadLetter, ErrorCode, Priority, TaskMessage};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -136,8 +138,9 @@ pub struct GroupConsumer {
     group: String,
     consumer: String,
     settings: DeliverySettings,
-    /// Delivered and not yet acked: (stream, entry id) → delivery count.
-    in_flight: HashMap<(&'static str, String), u64>,
+    metrics: Arc<Metrics>,
+    /// Delivered and not yet acked: (stream, entry id) → delivery count, and when.
+    in_flight: HashMap<(&'static str, String), (u64, Instant)>,
     next_reclaim: Instant,
 }
 
@@ -163,6 +166,7 @@ impl GroupConsumer {
         agent: AgentName,
         consumer: String,
         settings: DeliverySettings,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             client,
@@ -171,6 +175,7 @@ impl GroupConsumer {
             agent,
             consumer,
             settings,
+            metrics,
             in_flight: HashMap::new(),
             next_reclaim: Instant::now(),
         }
@@ -194,6 +199,7 @@ impl GroupConsumer {
             match result {
                 Stop::ClientGone => return,
                 Stop::Redis(e) => {
+                    self.metrics.redis_reconnects.inc();
                     let delay = backoff.next_delay();
                     tracing::warn!(agent = %self.agent, consumer = %self.consumer, error = %e,
                         retry_in = ?delay, "consumer lost redis");
@@ -453,7 +459,22 @@ impl GroupConsumer {
                 .await?;
             return Ok(());
         }
-        self.in_flight.insert(key, count);
+        self.in_flight.insert(key, (count, Instant::now()));
+        self.metrics.deliveries.inc();
+        if count == 1 {
+            // The entry id's first part is when Redis added it (its clock, our machine).
+            if let Some(added) = entry
+                .id
+                .split('-')
+                .next()
+                .and_then(|ms| ms.parse::<u64>().ok())
+            {
+                let latency = unix_ms().saturating_sub(added);
+                self.metrics
+                    .publish_to_delivery
+                    .record(Duration::from_millis(latency));
+            }
+        }
         let delivery = ConsumerEvent::Delivery {
             task,
             stream,
@@ -558,7 +579,7 @@ impl GroupConsumer {
                 error,
             } => (stream, entry_id, Some(error)),
         };
-        let Some((stream, count)) = self.take_in_flight(&stream, &entry_id) else {
+        let Some((stream, count, delivered)) = self.take_in_flight(&stream, &entry_id) else {
             let refusal = ConsumerEvent::Failed {
                 code: ErrorCode::UnknownDelivery,
                 message: format!(
@@ -579,6 +600,10 @@ impl GroupConsumer {
             Some(error) => self
                 .nack(stream, &entry_id, error, count)
                 .await
+                .map(|dead_lettered| {
+                    self.metrics.nacks.inc();
+                    dead_lettered
+                })
                 .map(|dead_lettered| ConsumerEvent::Nacked {
                     stream: stream.to_owned(),
                     entry_id: entry_id.clone(),
@@ -588,7 +613,8 @@ impl GroupConsumer {
         match outcome {
             Ok(reply) => events.send(reply).await.map_err(|_| Stop::ClientGone),
             Err(e) => {
-                self.in_flight.insert((stream, entry_id), count);
+                self.in_flight
+                    .insert((stream, entry_id), (count, delivered));
                 let failed = ConsumerEvent::Failed {
                     code: ErrorCode::RedisUnavailable,
                     message: "Redis is not reachable; the task stays pending, retry".into(),
@@ -623,13 +649,17 @@ impl GroupConsumer {
         Ok(true)
     }
 
-    /// Removes a delivery from the in-flight set: its stream (as a static name) and
-    /// delivery count; `None` if it is not in flight here.
-    fn take_in_flight(&mut self, stream: &str, entry_id: &str) -> Option<(&'static str, u64)> {
+    /// Removes a delivery from the in-flight set: its stream (as a static name),
+    /// delivery count and delivery time; `None` if it is not in flight here.
+    fn take_in_flight(
+        &mut self,
+        stream: &str,
+        entry_id: &str,
+    ) -> Option<(&'static str, u64, Instant)> {
         let stream = Priority::from_stream(stream)?.stream();
         self.in_flight
             .remove(&(stream, entry_id.to_owned()))
-            .map(|count| (stream, count))
+            .map(|(count, at)| (stream, count, at))
     }
 
     /// Makes a nacked task due for redelivery now: it stays pending, marked idle for a

@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod consumer;
+pub mod history;
 pub mod reader;
 
 use std::time::Duration;

@@ -8,11 +8,13 @@
 
 use super::codec::{decode_heartbeat, decode_task};
 use super::Backoff;
+use crate::metrics::Metrics;
 use crate::ws::hub::{Audience, Hub};
 use cortex_shared::{EntryId, Priority, ServerFrame, HEARTBEAT_STREAM};
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::AsyncConnectionConfig;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +27,7 @@ pub struct WatchReader {
     client: redis::Client,
     hub: Hub,
     block: Duration,
+    metrics: Arc<Metrics>,
     /// Entry id last seen per stream (in [`WatchReader::streams`] order); `None` until
     /// first resolved to the streams' tails.
     positions: Option<Vec<String>>,
@@ -32,11 +35,12 @@ pub struct WatchReader {
 
 impl WatchReader {
     /// A reader of `client`'s streams that blocks up to `block` per read.
-    pub fn new(client: redis::Client, hub: Hub, block: Duration) -> Self {
+    pub fn new(client: redis::Client, hub: Hub, block: Duration, metrics: Arc<Metrics>) -> Self {
         Self {
             client,
             hub,
             block,
+            metrics,
             positions: None,
         }
     }
@@ -109,6 +113,7 @@ impl WatchReader {
                     Ok(None) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "watch reader lost redis; reconnecting");
+                        self.metrics.redis_reconnects.inc();
                         break;
                     }
                 }

@@ -84,9 +84,7 @@ impl Consumers {
         };
         let consumer = match consumer {
             Some(name) => AgentName::parse(&name)
-                .map_err(|e| {
-                    Refusal::new(ErrorCode::InvalidAgent, format!("consumer name: {e}"))
-                })?
+                .map_err(|e| Refusal::new(ErrorCode::InvalidAgent, format!("consumer name: {e}")))?
                 .to_string(),
             None => format!(
                 "{agent}-{}",
@@ -110,6 +108,7 @@ impl Consumers {
             agent.clone(),
             consumer,
             ctx.delivery,
+            ctx.metrics.clone(),
         );
         tokio::spawn(worker.run(self.events.clone(), commands_rx, cancel.clone()));
         self.current = Some((agent, Handle { commands, cancel }));
@@ -146,12 +145,7 @@ impl Consumers {
     }
 
     /// Routes a nack to the consumer that delivered the task.
-    pub(crate) fn nack(
-        &self,
-        stream: &str,
-        entry_id: &str,
-        error: String,
-    ) -> Result<(), Refusal> {
+    pub(crate) fn nack(&self, stream: &str, entry_id: &str, error: String) -> Result<(), Refusal> {
         self.send(ConsumerCommand::Nack {
             stream: stream.to_owned(),
             entry_id: entry_id.to_owned(),

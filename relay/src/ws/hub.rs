@@ -29,6 +29,9 @@ pub enum Audience {
     TaskFor(String),
     /// A heartbeat of this agent.
     HeartbeatOf(String),
+    /// Every watcher, whatever agents it watches: DLQ changes and presence changes,
+    /// which a dashboard shows for the whole bus.
+    Everyone,
 }
 
 impl Audience {
@@ -37,6 +40,7 @@ impl Audience {
         match self {
             Audience::TaskFor(to) => target.sees_task_for(to),
             Audience::HeartbeatOf(agent) => target.sees_heartbeat_of(agent),
+            Audience::Everyone => true,
         }
     }
 }
@@ -97,6 +101,8 @@ mod tests {
         assert!(Audience::HeartbeatOf("pink".into()).is_seen_by(&pink));
         assert!(!Audience::HeartbeatOf("harold".into()).is_seen_by(&pink));
         assert!(Audience::HeartbeatOf("harold".into()).is_seen_by(&SubscribeTarget::All));
+        assert!(Audience::Everyone.is_seen_by(&pink));
+        assert!(Audience::Everyone.is_seen_by(&SubscribeTarget::All));
     }
 
     #[tokio::test]

@@ -6,14 +6,47 @@ pub mod hub;
 pub mod session;
 pub(crate) mod watch;
 
+use crate::auth::{bearer, AuthError};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
-/// `GET /ws`: upgrades to the WebSocket protocol of SPEC §4.
-pub(crate) async fn handler(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+/// `GET /ws`: upgrades to the WebSocket protocol of SPEC §4, after the checks a
+/// handshake can fail: its `Origin` (403), its token when it sends one (401), and the
+/// connection limit (503).
+pub(crate) async fn handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !state.session.origins.allows(&headers) {
+        return ApiError::forbidden(
+            "origin_not_allowed",
+            "this page's origin may not open a WebSocket to the relay",
+        )
+        .into_response();
+    }
+    // A token in the handshake is checked now; without one, a relay that needs one
+    // takes it in the first frame (browsers cannot set the header).
+    let grant = match state.session.auth.check(bearer(&headers)) {
+        Ok(grant) => Some(grant),
+        Err(AuthError::Missing) => None,
+        Err(AuthError::Unknown) => {
+            return ApiError::unauthorized("the token is not valid").into_response()
+        }
+    };
+    let max_connections = state.session.limits.max_connections;
+    if state.session.metrics.connections.get() >= max_connections as u64 {
+        return ApiError::unavailable(
+            "too_many_connections",
+            format!("the relay holds {max_connections} connections already; retry later"),
+        )
+        .into_response();
+    }
     let limits = state.session.limits;
     // The hard cap drops the connection; below it, oversized messages get an error frame
     // from the session and the connection stays.
@@ -29,6 +62,7 @@ pub(crate) async fn handler(State(state): State<AppState>, upgrade: WebSocketUpg
                 stream,
                 events,
                 state.session.clone(),
+                grant,
                 state.shutdown.clone(),
             )
             .await;

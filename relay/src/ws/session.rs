@@ -12,10 +12,16 @@
 use super::consume::Consumers;
 use super::hub::Event;
 use super::watch::{WatchRequest, Watches};
+use crate::agent::{Publisher, TaskRequest};
+use crate::auth::{Auth, Grant, Origins};
 use crate::bridge::consumer::DeliverySettings;
+use crate::metrics::Metrics;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use cortex_shared::frame::close_code;
-use cortex_shared::{ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget};
+use cortex_shared::{
+    AgentName, ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget,
+    HEARTBEAT_STREAM,
+};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
@@ -34,6 +40,14 @@ pub struct SessionLimits {
     /// Largest client message answered normally; larger ones get a
     /// `frame_too_large` error frame.
     pub max_message_bytes: usize,
+    /// Watch subscriptions one connection may hold.
+    pub max_subscriptions: usize,
+    /// Client frames per second (and burst).
+    pub max_frames_per_second: u32,
+    /// Interval of server pings; two without any answer close the connection.
+    pub ping_interval: Duration,
+    /// WebSocket connections the relay holds at most.
+    pub max_connections: usize,
 }
 
 /// What every session shares: limits, Redis, and the delivery settings.
@@ -47,6 +61,12 @@ pub struct SessionContext {
     pub client: redis::Client,
     /// Visibility timeout, deliveries, prefetch.
     pub delivery: DeliverySettings,
+    /// The relay's counters.
+    pub metrics: Arc<Metrics>,
+    /// Tokens and roles.
+    pub auth: Auth,
+    /// Browser origins allowed to open a WebSocket.
+    pub origins: Origins,
 }
 
 /// Why a session ended.
@@ -58,20 +78,29 @@ pub enum End {
     TooSlow,
     /// The relay is shutting down.
     Shutdown,
+    /// The client stopped answering pings.
+    Unresponsive,
+    /// No valid token.
+    Unauthorized,
 }
 
 /// Runs one session until the client leaves, falls behind, or `cancel` fires.
+/// `grant` is what the handshake's token allows; `None` when a token is required and
+/// the handshake had none, so the first frame must be `auth`.
 pub async fn serve<W, R>(
     sink: W,
     mut stream: R,
     mut events: broadcast::Receiver<Arc<Event>>,
     ctx: Arc<SessionContext>,
+    grant: Option<Grant>,
     cancel: CancellationToken,
 ) -> End
 where
     W: Sink<Message> + Unpin + Send + 'static,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
+    let metrics = ctx.metrics.clone();
+    let _connected = metrics.connections.track();
     let (out_tx, out_rx) = mpsc::channel(ctx.limits.send_queue.max(1));
     let (close_tx, close_rx) = oneshot::channel();
     let writer = tokio::spawn(write_loop(sink, out_rx, close_rx));
@@ -80,20 +109,38 @@ where
         watches: Watches::default(),
         consumers,
         out: out_tx,
+        grant,
+        rate: RateLimit::new(ctx.limits.max_frames_per_second),
         ctx,
     };
+    let ping_every = session.ctx.limits.ping_interval;
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let mut last_heard = tokio::time::Instant::now();
+    // A client that must authenticate gets one ping interval (at most 10 s) to do so.
+    let auth_deadline = tokio::time::sleep(ping_every.min(Duration::from_secs(10)));
+    tokio::pin!(auth_deadline);
 
     let end = loop {
         tokio::select! {
             _ = cancel.cancelled() => break End::Shutdown,
             message = stream.next() => match message {
                 Some(Ok(message)) => {
+                    last_heard = tokio::time::Instant::now();
                     if let Err(end) = session.on_message(message).await {
                         break end;
                     }
                 }
                 Some(Err(_)) | None => break End::ClientGone,
             },
+            _ = &mut auth_deadline, if session.grant.is_none() => break End::Unauthorized,
+            _ = pings.tick() => {
+                if last_heard.elapsed() > ping_every * 2 {
+                    break End::Unresponsive;
+                }
+                if let Err(end) = session.push(Message::Ping(Default::default())) {
+                    break end;
+                }
+            }
             event = events.recv() => match event {
                 Ok(event) => {
                     if session.watches.wants(&event) {
@@ -114,10 +161,15 @@ where
     };
 
     session.consumers.stop_all();
+    if end == End::TooSlow {
+        metrics.slow_client_disconnects.inc();
+    }
     let close = match end {
         End::ClientGone => None,
         End::TooSlow => Some((close_code::TOO_SLOW, "too slow; reconnect and resume")),
         End::Shutdown => Some((close_code::SERVICE_RESTART, "relay stopping; reconnect")),
+        End::Unresponsive => Some((close_code::UNRESPONSIVE, "no answer to pings")),
+        End::Unauthorized => Some((close_code::UNAUTHORIZED, "a valid token is required")),
     };
     if let Some((code, reason)) = close {
         let _ = close_tx.send(CloseFrame {
@@ -169,15 +221,75 @@ async fn write_loop<W>(
     let _ = sink.close().await;
 }
 
+/// The `error` frame for a write Redis did not take; the detail goes to the log.
+fn redis_unavailable(error: impl std::fmt::Display) -> ServerFrame {
+    tracing::warn!(%error, "write to redis failed");
+    ServerFrame::error(
+        ErrorCode::RedisUnavailable,
+        "Redis is not reachable; retry later",
+    )
+}
+
 struct Session {
     watches: Watches,
     consumers: Consumers,
     out: mpsc::Sender<Message>,
+    /// What the client may do; `None` until it authenticates.
+    grant: Option<Grant>,
+    rate: RateLimit,
     ctx: Arc<SessionContext>,
+}
+
+/// A token bucket over client frames: `per_second` frames a second, bursts of as many.
+#[derive(Debug)]
+struct RateLimit {
+    per_second: f64,
+    tokens: f64,
+    last: std::time::Instant,
+    /// When the last `rate_limited` error was sent (one a second at most).
+    last_error: Option<std::time::Instant>,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> Self {
+        Self {
+            per_second: f64::from(per_second.max(1)),
+            tokens: f64::from(per_second.max(1)),
+            last: std::time::Instant::now(),
+            last_error: None,
+        }
+    }
+
+    /// Whether one more frame may go now.
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(self.per_second);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether to tell the client it is being limited (once a second at most).
+    fn should_report(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let due = self
+            .last_error
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
+        if due {
+            self.last_error = Some(now);
+        }
+        due
+    }
 }
 
 impl Session {
     async fn on_message(&mut self, message: Message) -> Result<(), End> {
+        self.ctx.metrics.frames_in.inc();
         let max = self.ctx.limits.max_message_bytes;
         match message {
             Message::Text(text) if text.len() > max => self.reply(&ServerFrame::error(
@@ -187,6 +299,19 @@ impl Session {
                     text.len()
                 ),
             )),
+            Message::Text(_) if !self.rate.take() => {
+                if self.rate.should_report() {
+                    self.reply(&ServerFrame::error(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "more than {} frames a second; frames are being dropped",
+                            self.ctx.limits.max_frames_per_second
+                        ),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
             Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
                 Ok(frame) => self.on_frame(frame).await,
                 Err(e) => self.reply(&ServerFrame::error(
@@ -205,8 +330,26 @@ impl Session {
     }
 
     async fn on_frame(&mut self, frame: ClientFrame) -> Result<(), End> {
+        let Some(grant) = self.grant.clone() else {
+            // Only `auth` is taken before a valid token.
+            let ClientFrame::Auth { token } = frame else {
+                return Err(End::Unauthorized);
+            };
+            let grant = self
+                .ctx
+                .auth
+                .check(Some(&token))
+                .map_err(|_| End::Unauthorized)?;
+            let role = format!("{:?}", grant.role).to_ascii_lowercase();
+            self.grant = Some(grant);
+            return self.reply(&ServerFrame::Authenticated { role });
+        };
         match frame {
             ClientFrame::Ping => self.reply(&ServerFrame::Pong),
+            ClientFrame::Auth { .. } => self.reply(&ServerFrame::error(
+                ErrorCode::NotAllowed,
+                "already authenticated",
+            )),
             ClientFrame::Subscribe {
                 agent,
                 mode,
@@ -222,6 +365,23 @@ impl Session {
                     }
                 };
                 match mode {
+                    SubscribeMode::Watch
+                        if self.watches.len() >= self.ctx.limits.max_subscriptions =>
+                    {
+                        self.reply(&ServerFrame::error(
+                            ErrorCode::TooManySubscriptions,
+                            format!(
+                                "a connection may watch {} targets at most",
+                                self.ctx.limits.max_subscriptions
+                            ),
+                        ))
+                    }
+                    SubscribeMode::Consume if !grant.can_act_as(target.as_str()) => {
+                        self.reply(&ServerFrame::error(
+                            ErrorCode::Forbidden,
+                            format!("this token may not consume as {}", target.as_str()),
+                        ))
+                    }
                     SubscribeMode::Watch => {
                         let request = WatchRequest { resume, history };
                         let frames = self
@@ -257,6 +417,70 @@ impl Session {
                     }
                 }
             }
+            ClientFrame::Heartbeat { agent, status } => {
+                if let Err(e) = AgentName::parse(&agent) {
+                    return self.reply(&ServerFrame::error(ErrorCode::InvalidAgent, e.to_string()));
+                }
+                if !grant.can_act_as(&agent) {
+                    return self.reply(&ServerFrame::error(
+                        ErrorCode::Forbidden,
+                        format!("this token may not send heartbeats as {agent}"),
+                    ));
+                }
+                let publisher = Publisher::from_connection(self.ctx.redis.clone());
+                let reply = match publisher.heartbeat(&agent, status).await {
+                    Ok(entry_id) => ServerFrame::Published {
+                        task_id: String::new(),
+                        stream: HEARTBEAT_STREAM.into(),
+                        entry_id,
+                    },
+                    Err(e) => redis_unavailable(e),
+                };
+                self.reply(&reply)
+            }
+            ClientFrame::Publish {
+                to,
+                from,
+                priority,
+                task_type,
+                payload,
+            } => {
+                if !grant.can_administer() {
+                    return self.reply(&ServerFrame::error(
+                        ErrorCode::Forbidden,
+                        "publishing needs an admin token",
+                    ));
+                }
+                for name in [Some(&to), from.as_ref()].into_iter().flatten() {
+                    if let (false, Err(e)) = (name.is_empty(), AgentName::parse(name)) {
+                        return self
+                            .reply(&ServerFrame::error(ErrorCode::InvalidAgent, e.to_string()));
+                    }
+                }
+                if task_type.is_empty() || task_type.chars().any(char::is_whitespace) {
+                    return self.reply(&ServerFrame::error(
+                        ErrorCode::BadFrame,
+                        "task_type must be one word, e.g. coding",
+                    ));
+                }
+                let request = TaskRequest {
+                    to,
+                    priority,
+                    task_type,
+                    payload,
+                };
+                let publisher = Publisher::from_connection(self.ctx.redis.clone());
+                let from = from.unwrap_or_else(|| "relay".to_owned());
+                let reply = match publisher.publish(&from, request).await {
+                    Ok(sent) => ServerFrame::Published {
+                        task_id: sent.task_id,
+                        stream: priority.stream().into(),
+                        entry_id: sent.entry_id,
+                    },
+                    Err(e) => redis_unavailable(e),
+                };
+                self.reply(&reply)
+            }
             ClientFrame::Ack { stream, entry_id } => {
                 if let Err(refusal) = self.consumers.ack(&stream, &entry_id) {
                     return self.reply(&refusal.into_frame());
@@ -281,6 +505,7 @@ impl Session {
     }
 
     fn push(&mut self, message: Message) -> Result<(), End> {
+        self.ctx.metrics.frames_out.inc();
         self.out.try_send(message).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => End::TooSlow,
             mpsc::error::TrySendError::Closed(_) => End::ClientGone,
@@ -303,12 +528,19 @@ mod tests {
             limits: SessionLimits {
                 send_queue,
                 max_message_bytes: 1024,
+                max_subscriptions: 4,
+                max_frames_per_second: 1000,
+                ping_interval: Duration::from_secs(30),
+                max_connections: 100,
             },
             redis: client
                 .get_connection_manager_lazy(redis::aio::ConnectionManagerConfig::new())
                 .unwrap(),
             client,
             delivery: DeliverySettings::default(),
+            metrics: Arc::default(),
+            auth: Auth::default(),
+            origins: Origins::default(),
         })
     }
 
@@ -330,6 +562,7 @@ mod tests {
             stream,
             hub.subscribe(),
             test_context(send_queue),
+            Some(Grant::admin()),
             cancel.clone(),
         ));
         Harness {
@@ -452,6 +685,7 @@ mod tests {
             stream,
             hub.subscribe(),
             test_context(2),
+            Some(Grant::admin()),
             CancellationToken::new(),
         ));
         to_session

@@ -1,7 +1,7 @@
-//! The live list of tasks for the watched agent.
+//! The live list of tasks for the watched agent, with a row wherever entries were lost.
 
-use super::TaskItem;
-use crate::state::{TaskRow, MAX_TASKS};
+use super::{GapItem, TaskItem};
+use crate::state::{FeedRow, MAX_TASKS};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -9,8 +9,8 @@ use yew::prelude::*;
 /// Properties of [`TaskFeed`].
 #[derive(Debug, Properties)]
 pub struct TaskFeedProps {
-    /// The tasks, newest first.
-    pub tasks: Rc<VecDeque<Rc<TaskRow>>>,
+    /// The rows, newest first.
+    pub tasks: Rc<VecDeque<FeedRow>>,
 }
 
 impl PartialEq for TaskFeedProps {
@@ -23,19 +23,28 @@ impl PartialEq for TaskFeedProps {
 /// The task feed, newest first.
 #[function_component(TaskFeed)]
 pub fn task_feed(props: &TaskFeedProps) -> Html {
-    let count = props.tasks.len();
+    let count = props
+        .tasks
+        .iter()
+        .filter(|row| row.task().is_some())
+        .count();
     html! {
         <section class="panel feed">
             <h2>
                 { "Tasks" }
                 <span class="count" title={format!("the last {MAX_TASKS} are kept")}>{ count }</span>
             </h2>
-            if count == 0 {
+            if props.tasks.is_empty() {
                 <p class="empty">{ "No tasks yet. New ones appear here as they are published." }</p>
             }
             <ol id="task-feed" class="task-feed">
-                { for props.tasks.iter().map(|row| html! {
-                    <TaskItem key={format!("{}/{}", row.stream, row.entry_id)} row={Rc::clone(row)} />
+                { for props.tasks.iter().map(|row| match row {
+                    FeedRow::Task(task) => html! {
+                        <TaskItem key={row.key()} row={Rc::clone(task)} />
+                    },
+                    FeedRow::Gap(gap) => html! {
+                        <GapItem key={row.key()} gap={Rc::clone(gap)} />
+                    },
                 }) }
             </ol>
         </section>

@@ -1,10 +1,11 @@
 //! The one WebSocket connection to the relay, free of any UI framework.
 //!
 //! [`RelayConnection`] opens `ws(s)://<page host>/ws`, reconnects by itself with capped
-//! exponential backoff, replays the subscriptions after each reconnection, pings a
-//! silent relay, and reports [`ConnEvent`]s to one callback. The dashboard wraps it in a
-//! Yew hook (`hooks::use_relay_connection`); a `#[wasm_bindgen]` client for JavaScript
-//! can wrap it the same way. It owns no `Closure` of its own: the socket's listeners
+//! exponential backoff, replays the subscriptions after each reconnection (each watch
+//! resuming after the newest entry it was shown on every stream, so nothing is missed
+//! and nothing repeated), pings a silent relay, and reports [`ConnEvent`]s to one
+//! callback. The dashboard wraps it in a Yew hook (`hooks::use_relay_connection`); a
+//! `#[wasm_bindgen]` client for JavaScript can wrap it the same way. It owns no `Closure` of its own: the socket's listeners
 //! belong to gloo-net and go with the socket, and the loop ends when the last handle is
 //! dropped.
 
@@ -15,7 +16,7 @@ mod session;
 pub use backoff::Backoff;
 pub use browser::{relay_url, relay_url_for, BrowserConnector, BrowserSocket};
 pub use session::{
-    decode, Connector, Socket, SocketError, Subscriptions, CONNECT_TIMEOUT, IDLE_PING,
+    decode, Connector, Socket, SocketError, Subscriptions, CONNECT_TIMEOUT, HISTORY, IDLE_PING,
 };
 
 use cortex_shared::{ClientFrame, ServerFrame};
@@ -49,6 +50,9 @@ impl ConnState {
 }
 
 /// What the connection reports.
+// Events are moved once, from the socket to the callback; boxing the frame would only
+// add an allocation per frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConnEvent {
     /// The connection changed state.
@@ -65,7 +69,7 @@ pub enum ConnEvent {
 }
 
 /// What the application asks of the connection loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Command {
     /// Send a frame (remembering its effect on the subscriptions).
     Send(ClientFrame),

@@ -5,9 +5,12 @@
 //! WebSocket and in host unit tests on a scripted one.
 
 use super::{Backoff, Command, ConnEvent, ConnState};
-use cortex_shared::{ClientFrame, ServerFrame};
+use cortex_shared::{
+    ClientFrame, EntryId, ServerFrame, SubscribeMode, SubscribeTarget, HEARTBEAT_STREAM,
+};
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::pin;
@@ -52,40 +55,156 @@ pub trait Connector {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
 }
 
-/// The agents subscribed to, in the order they were subscribed; replayed after each
-/// reconnection so that the relay's view matches the application's.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Subscriptions(Vec<String>);
+/// How many of the newest entries per stream a watch asks for when it starts (and,
+/// after a reconnection, for the streams where it has seen nothing yet).
+pub const HISTORY: u32 = 50;
 
-impl Subscriptions {
-    /// Records the effect of `frame` on the subscriptions.
-    pub fn apply(&mut self, frame: &ClientFrame) {
-        match frame {
-            ClientFrame::Subscribe { agent } => {
-                if !self.0.contains(agent) {
-                    self.0.push(agent.clone());
-                }
-            }
-            ClientFrame::Unsubscribe { agent: Some(agent) } => self.0.retain(|a| a != agent),
-            ClientFrame::Unsubscribe { agent: None } => self.0.clear(),
-            ClientFrame::Ping => {}
+/// One subscription, as replayed after a reconnection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Subscription {
+    agent: String,
+    /// Who the agent sees, to tell which frames belong to this subscription; `None`
+    /// for a name the relay will refuse.
+    target: Option<SubscribeTarget>,
+    mode: SubscribeMode,
+    consumer: Option<String>,
+    /// Watch: the history size the subscription asked for.
+    history: Option<u32>,
+    /// Watch: per stream, the newest entry shown to this subscription.
+    seen: BTreeMap<String, EntryId>,
+}
+
+impl Subscription {
+    /// The `subscribe` frame that restores this subscription on a new connection: a
+    /// watch resumes after the newest entry it saw on each stream; streams where it saw
+    /// nothing get its history, which then holds only entries it has not seen.
+    fn frame(&self) -> ClientFrame {
+        match self.mode {
+            SubscribeMode::Consume => ClientFrame::consume(&self.agent, self.consumer.clone()),
+            SubscribeMode::Watch => ClientFrame::Subscribe {
+                agent: self.agent.clone(),
+                mode: SubscribeMode::Watch,
+                consumer: None,
+                resume: (!self.seen.is_empty()).then(|| {
+                    self.seen
+                        .iter()
+                        .map(|(stream, id)| (stream.clone(), id.to_string()))
+                        .collect()
+                }),
+                history: self.history,
+            },
         }
     }
 
-    /// Makes `agent` the only subscription; returns the frames that do it (unsubscribe
-    /// the others, then subscribe to `agent` unless already subscribed).
+    fn saw(&mut self, stream: &str, entry_id: &str) {
+        let Ok(id) = entry_id.parse::<EntryId>() else {
+            return;
+        };
+        match self.seen.get_mut(stream) {
+            Some(newest) => *newest = (*newest).max(id),
+            None => {
+                self.seen.insert(stream.to_owned(), id);
+            }
+        }
+    }
+}
+
+/// The subscriptions, in the order they were made, and for each watch the newest entry
+/// it was shown per stream; replayed after each reconnection so that the relay's view
+/// matches the application's and the watches resume where they were.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscriptions(Vec<Subscription>);
+
+impl Subscriptions {
+    /// Records the effect of `frame` on the subscriptions. Subscribing again to an
+    /// agent keeps what it has seen.
+    pub fn apply(&mut self, frame: &ClientFrame) {
+        match frame {
+            ClientFrame::Subscribe {
+                agent,
+                mode,
+                consumer,
+                history,
+                ..
+            } => match self.0.iter_mut().find(|s| s.agent == *agent) {
+                Some(existing) => {
+                    existing.mode = *mode;
+                    existing.consumer.clone_from(consumer);
+                    existing.history = *history;
+                }
+                None => self.0.push(Subscription {
+                    agent: agent.clone(),
+                    target: SubscribeTarget::parse(agent).ok(),
+                    mode: *mode,
+                    consumer: consumer.clone(),
+                    history: *history,
+                    seen: BTreeMap::new(),
+                }),
+            },
+            ClientFrame::Unsubscribe { agent: Some(agent) } => self.0.retain(|s| s.agent != *agent),
+            ClientFrame::Unsubscribe { agent: None } => self.0.clear(),
+            ClientFrame::Ping
+            | ClientFrame::Auth { .. }
+            | ClientFrame::Heartbeat { .. }
+            | ClientFrame::Publish { .. }
+            | ClientFrame::Ack { .. }
+            | ClientFrame::Nack { .. } => {}
+        }
+    }
+
+    /// Records what a frame from the relay showed: a watched `task` or `heartbeat`
+    /// moves the position of every watch that sees it.
+    pub fn observe(&mut self, frame: &ServerFrame) {
+        let watches = self.0.iter_mut().filter(|s| s.mode == SubscribeMode::Watch);
+        match frame {
+            // Consume deliveries (with a count) come from the agent's group, not in
+            // stream order; they say nothing about where a watch is.
+            ServerFrame::Task {
+                data,
+                stream,
+                entry_id,
+                delivery_count: None,
+            } => {
+                for sub in
+                    watches.filter(|s| s.target.as_ref().is_some_and(|t| t.sees_task_for(&data.to)))
+                {
+                    sub.saw(stream, entry_id);
+                }
+            }
+            ServerFrame::Heartbeat {
+                agent, entry_id, ..
+            } => {
+                for sub in watches.filter(|s| {
+                    s.target
+                        .as_ref()
+                        .is_some_and(|t| t.sees_heartbeat_of(agent))
+                }) {
+                    sub.saw(HEARTBEAT_STREAM, entry_id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Makes `agent` the only subscription, a watch; returns the frames that do it
+    /// (unsubscribe the others, then subscribe to `agent` with [`HISTORY`] unless
+    /// already subscribed).
     pub fn switch_to(&mut self, agent: &str) -> Vec<ClientFrame> {
         let mut frames: Vec<ClientFrame> = self
             .0
             .iter()
-            .filter(|a| *a != agent)
-            .map(|a| ClientFrame::Unsubscribe {
-                agent: Some(a.clone()),
+            .filter(|s| s.agent != agent)
+            .map(|s| ClientFrame::Unsubscribe {
+                agent: Some(s.agent.clone()),
             })
             .collect();
-        if !self.0.iter().any(|a| a == agent) {
+        if !self.0.iter().any(|s| s.agent == agent) {
             frames.push(ClientFrame::Subscribe {
                 agent: agent.to_owned(),
+                mode: SubscribeMode::Watch,
+                consumer: None,
+                resume: None,
+                history: Some(HISTORY),
             });
         }
         for frame in &frames {
@@ -95,15 +214,27 @@ impl Subscriptions {
     }
 
     /// The agents subscribed to.
-    pub fn agents(&self) -> &[String] {
-        &self.0
+    pub fn agents(&self) -> Vec<&str> {
+        self.0.iter().map(|s| s.agent.as_str()).collect()
+    }
+
+    /// Per stream, the newest entry id `agent`'s watch has been shown.
+    pub fn positions(&self, agent: &str) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .find(|s| s.agent == agent)
+            .map(|s| {
+                s.seen
+                    .iter()
+                    .map(|(stream, id)| (stream.clone(), id.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The `subscribe` frames that restore these subscriptions on a new connection.
     pub fn replay(&self) -> impl Iterator<Item = ClientFrame> + '_ {
-        self.0.iter().map(|agent| ClientFrame::Subscribe {
-            agent: agent.clone(),
-        })
+        self.0.iter().map(Subscription::frame)
     }
 }
 
@@ -243,7 +374,11 @@ async fn session<C: Connector>(
                 backoff.reset();
                 pinged = false;
                 idle.set(connector.sleep(IDLE_PING));
-                on_event(decode(text));
+                let event = decode(text);
+                if let ConnEvent::Frame(frame) = &event {
+                    subscriptions.observe(frame);
+                }
+                on_event(event);
                 continue;
             }
             Input::Command(None | Some(Command::Close)) => return End::Stopped,
@@ -465,9 +600,7 @@ mod tests {
     }
 
     fn subscribe(agent: &str) -> Command {
-        Command::Send(ClientFrame::Subscribe {
-            agent: agent.into(),
-        })
+        Command::Send(ClientFrame::watch(agent))
     }
 
     const PING: &str = r#"{"type":"ping"}"#;
@@ -485,7 +618,9 @@ mod tests {
             h.events.borrow().last(),
             Some(&ConnEvent::Frame(ServerFrame::Subscribed {
                 agent: "pink".into(),
-                status: "ok".into()
+                status: "ok".into(),
+                mode: SubscribeMode::Watch,
+                consumer: None,
             }))
         );
     }
@@ -551,9 +686,9 @@ mod tests {
         assert_eq!(
             h.sent(0)[1..],
             [
-                r#"{"type":"subscribe","agent":"pink"}"#,
+                r#"{"type":"subscribe","agent":"pink","history":50}"#,
                 r#"{"type":"unsubscribe","agent":"pink"}"#,
-                r#"{"type":"subscribe","agent":"harold"}"#,
+                r#"{"type":"subscribe","agent":"harold","history":50}"#,
             ]
         );
     }
@@ -621,9 +756,9 @@ mod tests {
     #[test]
     fn subscriptions_track_frames() {
         let mut subs = Subscriptions::default();
-        subs.apply(&ClientFrame::Subscribe { agent: "a".into() });
-        subs.apply(&ClientFrame::Subscribe { agent: "b".into() });
-        subs.apply(&ClientFrame::Subscribe { agent: "a".into() });
+        subs.apply(&ClientFrame::watch("a"));
+        subs.apply(&ClientFrame::watch("b"));
+        subs.apply(&ClientFrame::watch("a"));
         assert_eq!(subs.agents(), ["a", "b"]);
         subs.apply(&ClientFrame::Unsubscribe {
             agent: Some("a".into()),
@@ -631,5 +766,115 @@ mod tests {
         assert_eq!(subs.agents(), ["b"]);
         subs.apply(&ClientFrame::Unsubscribe { agent: None });
         assert!(subs.agents().is_empty());
+    }
+
+    fn task_frame(stream: &str, entry_id: &str, to: &str, delivery_count: Option<u64>) -> String {
+        serde_json::json!({
+            "type": "task",
+            "data": {"id": format!("t-{entry_id}"), "from": "harold", "to": to,
+                     "priority": "high", "type": "coding", "payload": {}, "created": 1},
+            "stream": stream, "entry_id": entry_id, "delivery_count": delivery_count,
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_reconnection_resumes_each_watch_after_what_it_was_shown() {
+        let mut h = Harness::new(|_| {});
+        h.command(Command::Watch("pink".into()));
+        assert_eq!(
+            h.sent(0)[1],
+            r#"{"type":"subscribe","agent":"pink","history":50}"#
+        );
+        h.receive(0, r#"{"type":"subscribed","agent":"pink","status":"ok"}"#);
+        h.receive(0, &task_frame("cortex:tasks:high", "7-0", "pink", None));
+        h.receive(0, &task_frame("cortex:tasks:high", "5-0", "", None));
+        h.receive(0, &task_frame("cortex:tasks:normal", "9-0", "harold", None));
+        h.receive(0, &task_frame("cortex:tasks:low", "20-0", "pink", Some(2)));
+        h.receive(
+            0,
+            r#"{"type":"heartbeat","agent":"pink","status":{},"time":1,"entry_id":"8-0"}"#,
+        );
+        h.receive(
+            0,
+            r#"{"type":"gap","stream":"cortex:tasks:low","after":"1-0","resumed_from":"30-0"}"#,
+        );
+        h.receive(0, r#"{"type":"presence","agent":"pink"}"#);
+        h.drop_wire(0);
+        h.advance(h.last_sleep());
+        assert_eq!(
+            h.sent(1),
+            [
+                r#"{"type":"subscribe","agent":"pink","resume":{"cortex:heartbeats":"8-0","cortex:tasks:high":"7-0"},"history":50}"#,
+                PING
+            ]
+        );
+        // Resumed entries move the positions on; a new agent starts afresh.
+        h.receive(1, &task_frame("cortex:tasks:high", "11-0", "pink", None));
+        h.command(Command::Watch("harold".into()));
+        h.command(Command::Watch("pink".into()));
+        h.drop_wire(1);
+        h.advance(h.last_sleep());
+        assert_eq!(
+            h.sent(2),
+            [r#"{"type":"subscribe","agent":"pink","history":50}"#, PING]
+        );
+    }
+
+    #[test]
+    fn subscriptions_remember_positions_per_watch() {
+        let mut subs = Subscriptions::default();
+        subs.apply(&ClientFrame::watch("pink"));
+        subs.apply(&ClientFrame::watch("*"));
+        subs.apply(&ClientFrame::consume("harold", Some("harold-1".into())));
+        let frames: Vec<ServerFrame> = [
+            task_frame("cortex:tasks:high", "3-0", "harold", None),
+            task_frame("cortex:tasks:high", "2-0", "pink", None),
+            task_frame("cortex:tasks:high", "4-0", "harold", Some(1)),
+            r#"{"type":"heartbeat","agent":"harold","status":{},"time":1,"entry_id":"6-0"}"#
+                .to_owned(),
+        ]
+        .into_iter()
+        .map(|text| match decode(text) {
+            ConnEvent::Frame(frame) => frame,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+        for frame in &frames {
+            subs.observe(frame);
+        }
+        let positions = |agent| subs.positions(agent).into_iter().collect::<Vec<_>>();
+        assert_eq!(
+            positions("pink"),
+            [("cortex:tasks:high".into(), "2-0".into())]
+        );
+        assert_eq!(
+            positions("*"),
+            [
+                ("cortex:heartbeats".into(), "6-0".into()),
+                ("cortex:tasks:high".into(), "3-0".into())
+            ]
+        );
+        assert!(
+            positions("harold").is_empty(),
+            "consumers resume by their group"
+        );
+        let replay: Vec<String> = subs.replay().map(|f| encode(&f)).collect();
+        assert_eq!(
+            replay,
+            [
+                r#"{"type":"subscribe","agent":"pink","resume":{"cortex:tasks:high":"2-0"}}"#,
+                r#"{"type":"subscribe","agent":"*","resume":{"cortex:heartbeats":"6-0","cortex:tasks:high":"3-0"}}"#,
+                r#"{"type":"subscribe","agent":"harold","mode":"consume","consumer":"harold-1"}"#,
+            ]
+        );
+        // Subscribing again keeps the positions; unsubscribing forgets them.
+        subs.apply(&ClientFrame::watch("pink"));
+        assert_eq!(subs.positions("pink").len(), 1);
+        subs.apply(&ClientFrame::Unsubscribe {
+            agent: Some("pink".into()),
+        });
+        subs.apply(&ClientFrame::watch("pink"));
+        assert!(subs.positions("pink").is_empty());
     }
 }

@@ -1,0 +1,41 @@
+//! `cortex-relay heartbeat`: write an agent's heartbeat to `cortex:heartbeats`, in the
+//! plan's layout (`agent`, `time`, `status`), with the agent API's publisher.
+
+use super::output::Output;
+use super::publish::{agent_error, connect};
+use super::{parse_agent, parse_object, CliError, OutputArgs, RedisArgs};
+use cortex_shared::{AgentName, JsonObject, HEARTBEAT_STREAM};
+use serde_json::json;
+
+/// `heartbeat AGENT --status '{"state":"idle"}'`
+#[derive(Debug, Clone, clap::Args)]
+pub struct HeartbeatArgs {
+    /// The agent whose heartbeat it is.
+    #[arg(value_name = "AGENT", value_parser = parse_agent)]
+    pub agent: AgentName,
+    /// Its status: a JSON object. Default `{}`.
+    #[arg(long, value_name = "JSON", default_value = "{}", value_parser = parse_object)]
+    pub status: JsonObject,
+    /// Which Redis.
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    /// Human or JSON output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Sends the heartbeat; prints `heartbeat <agent>  entry <entry id>`, or
+/// `{"agent","entry_id","stream","status"}`.
+pub async fn run(args: HeartbeatArgs, redis_url: &str) -> Result<(), CliError> {
+    let out = Output::new(args.output.json);
+    let publisher = connect(redis_url).await?;
+    let entry_id = publisher
+        .heartbeat(args.agent.as_str(), args.status.clone())
+        .await
+        .map_err(|e| agent_error(redis_url, e))?;
+    out.item(
+        || format!("heartbeat {}  entry {entry_id}", args.agent),
+        &json!({"agent": args.agent.as_str(), "entry_id": entry_id,
+                "stream": HEARTBEAT_STREAM, "status": args.status}),
+    )
+}

@@ -1,0 +1,173 @@
+//! The relay as a service facing clients (SPEC §7): tokens and roles over HTTP and
+//! WebSocket, the origin check, and limits. Each bad client gets its error or close;
+//! everyone else is undisturbed.
+
+use cortex_e2e::http;
+use cortex_e2e::redis::RedisServer;
+use cortex_e2e::relay::Relay;
+use cortex_e2e::ws::WsClient;
+use serde_json::json;
+use std::io::Write;
+
+const VIEWER: &str = "viewer-token-000001";
+const AGENT: &str = "agent-pink-token-01";
+const ADMIN: &str = "admin-token-0000001";
+
+/// A config file with one token per role.
+fn tokens_file() -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        file,
+        "relay:\n  tokens:\n  - {{token: {VIEWER}, role: viewer}}\n  - {{token: {AGENT}, role: \
+         agent, agents: [pink]}}\n  - {{token: {ADMIN}, role: admin}}\n"
+    )
+    .unwrap();
+    file
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn http_roles_are_enforced() {
+    let redis = RedisServer::start();
+    let config = tokens_file();
+    let relay = Relay::start_with(
+        &redis.url(),
+        "127.0.0.1:0",
+        &["--config", config.path().to_str().unwrap()],
+    );
+    // Probes stay open.
+    assert_eq!(http::get(relay.addr(), "/healthz").await.0, 200);
+    // The API needs a token, and changes need an admin.
+    let metrics = "/api/v1/messaging/metrics";
+    assert_eq!(http::request(relay.addr(), "GET", metrics, None, None).await.0, 401);
+    let wrong = bearer("not-a-token-at-all");
+    let (status, body) = http::request(relay.addr(), "GET", metrics, Some(&wrong), None).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("\"code\":\"unauthorized\""), "{body}");
+    let task = json!({"to":"pink","priority":"high","type":"coding","payload":{}}).to_string();
+    for token in [VIEWER, AGENT] {
+        let (status, body) = http::request(
+            relay.addr(),
+            "POST",
+            "/api/v1/tasks",
+            Some(&bearer(token)),
+            Some(&task),
+        )
+        .await;
+        assert_eq!(status, 403, "{token}: {body}");
+        assert!(body.contains("\"code\":\"forbidden\""), "{body}");
+    }
+    let (status, _) = http::request(
+        relay.addr(),
+        "POST",
+        "/api/v1/tasks",
+        Some(&bearer(ADMIN)),
+        Some(&task),
+    )
+    .await;
+    assert!(status != 401 && status != 403, "admin may publish: {status}");
+}
+
+#[tokio::test]
+async fn websocket_roles_are_enforced() {
+    let redis = RedisServer::start();
+    let config = tokens_file();
+    let relay = Relay::start_with(
+        &redis.url(),
+        "127.0.0.1:0",
+        &["--config", config.path().to_str().unwrap()],
+    );
+    let url = relay.ws_url();
+
+    // A wrong token in the handshake is refused before the upgrade.
+    let wrong = bearer("not-a-token-at-all");
+    let refused = WsClient::connect_with(&url, &[("authorization", wrong.as_str())]).await;
+    assert_eq!(refused.err(), Some(401));
+
+    // Without a header, the first frame must be a valid `auth`.
+    let mut client = WsClient::connect(&url).await;
+    client.send(json!({"type":"subscribe","agent":"pink"})).await;
+    assert_eq!(client.closed().await, Some(4401));
+    let mut client = WsClient::connect(&url).await;
+    client.send(json!({"type":"auth","token":"nope-nope-nope-nope"})).await;
+    assert_eq!(client.closed().await, Some(4401));
+
+    // A viewer watches but may not consume or publish.
+    let mut viewer = WsClient::connect(&url).await;
+    viewer.send(json!({"type":"auth","token":VIEWER})).await;
+    assert_eq!(
+        viewer.next().await,
+        json!({"type":"authenticated","role":"viewer"})
+    );
+    viewer.subscribe("pink").await;
+    viewer
+        .send(json!({"type":"subscribe","agent":"pink","mode":"consume"}))
+        .await;
+    assert_eq!(viewer.expect("error").await["code"], "forbidden");
+    viewer
+        .send(json!({"type":"publish","to":"pink","priority":"low","task_type":"coding"}))
+        .await;
+    assert_eq!(viewer.expect("error").await["code"], "forbidden");
+
+    // An agent token consumes and heartbeats as its own agents only.
+    let auth = bearer(AGENT);
+    let mut agent = WsClient::connect_with(&url, &[("authorization", auth.as_str())])
+        .await
+        .unwrap();
+    agent
+        .send(json!({"type":"subscribe","agent":"harold","mode":"consume"}))
+        .await;
+    assert_eq!(agent.expect("error").await["code"], "forbidden");
+    agent
+        .send(json!({"type":"heartbeat","agent":"harold","status":{}}))
+        .await;
+    assert_eq!(agent.expect("error").await["code"], "forbidden");
+    agent
+        .send(json!({"type":"heartbeat","agent":"pink","status":{"state":"idle"}}))
+        .await;
+    let published = agent.expect("published").await;
+    assert_eq!(published["stream"], "cortex:heartbeats");
+    agent
+        .send(json!({"type":"subscribe","agent":"pink","mode":"consume","consumer":"p1"}))
+        .await;
+    assert_eq!(agent.expect("subscribed").await["mode"], "consume");
+
+    // The viewer watching pink saw the heartbeat; an admin publishes a task that the
+    // agent consumes.
+    assert_eq!(viewer.expect("heartbeat").await["agent"], "pink");
+    let mut admin = WsClient::connect(&url).await;
+    admin.send(json!({"type":"auth","token":ADMIN})).await;
+    assert_eq!(admin.expect("authenticated").await["role"], "admin");
+    admin
+        .send(json!({"type":"publish","to":"pink","from":"harold","priority":"high",
+                     "task_type":"coding","payload":{"n":1}}))
+        .await;
+    let sent = admin.expect("published").await;
+    let task = agent.expect("task").await;
+    assert_eq!(task["data"]["id"], sent["task_id"]);
+    assert_eq!(task["delivery_count"], 1);
+}
+
+#[tokio::test]
+async fn a_cross_origin_handshake_is_refused() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let url = relay.ws_url();
+    let evil = WsClient::connect_with(&url, &[("origin", "https://evil.example")]).await;
+    assert_eq!(evil.err(), Some(403));
+    let same = format!("http://{}", relay.addr());
+    assert!(WsClient::connect_with(&url, &[("origin", same.as_str())]).await.is_ok());
+    let local = "http://localhost:5173";
+    assert!(WsClient::connect_with(&url, &[("origin", local)]).await.is_ok());
+    let allowed = Relay::start_with(
+        &redis.url(),
+        "127.0.0.1:0",
+        &["--allowed-origin", "https://ops.example.org"],
+    );
+    let allowed_url = allowed.ws_url();
+    let ok = WsClient::connect_with(&allowed_url, &[("origin", "https://ops.example.org")]);
+    assert!(ok.await.is_ok());
+}
