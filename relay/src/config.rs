@@ -154,6 +154,29 @@ pub struct Config {
     #[arg(long, env = "CORTEX_TRIM_MAXLEN")]
     pub trim_maxlen: Option<u64>,
 
+    /// Presence: an agent whose last heartbeat is older than this many milliseconds
+    /// is `stale`. Default 30000; env `CORTEX_PRESENCE_STALE_MS`.
+    #[arg(long, env = "CORTEX_PRESENCE_STALE_MS", default_value_t = 30_000)]
+    pub presence_stale_ms: u64,
+
+    /// Presence: an agent whose last heartbeat is older than this many milliseconds
+    /// is `offline` (at most `presence_stale_ms` means straight to offline).
+    /// Default 120000; env `CORTEX_PRESENCE_OFFLINE_MS`.
+    #[arg(long, env = "CORTEX_PRESENCE_OFFLINE_MS", default_value_t = 120_000)]
+    pub presence_offline_ms: u64,
+
+    /// `/api/v1/agents`: a consumer that has not read or claimed for this many
+    /// milliseconds counts as dead (a relay's consumers do so at least every
+    /// max(block_ms, visibility_timeout_ms / 2)). Default 60000;
+    /// env `CORTEX_CONSUMER_DEAD_AFTER_MS`.
+    #[arg(long, env = "CORTEX_CONSUMER_DEAD_AFTER_MS", default_value_t = 60_000)]
+    pub consumer_dead_after_ms: u64,
+
+    /// DLQ length above which DLQ stats and metrics raise a warning
+    /// (`over_warn_length`). Default 1000; env `CORTEX_DLQ_WARN_LENGTH`.
+    #[arg(long, env = "CORTEX_DLQ_WARN_LENGTH", default_value_t = 1000)]
+    pub dlq_warn_length: u64,
+
     /// Log format: `text` or `json`. Default `text`; env `CORTEX_LOG_FORMAT`.
     /// The level is set with `RUST_LOG` (default `info`).
     #[arg(long, env = "CORTEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -187,6 +210,25 @@ impl Config {
             max_deliveries: self.max_deliveries,
             prefetch: self.prefetch as usize,
             block: self.block(),
+        }
+    }
+
+    /// The presence thresholds.
+    pub fn presence(&self) -> crate::presence::PresenceSettings {
+        crate::presence::PresenceSettings {
+            stale_after: Duration::from_millis(self.presence_stale_ms),
+            offline_after: Duration::from_millis(self.presence_offline_ms),
+        }
+    }
+
+    /// What the operations API takes from the configuration.
+    pub fn api(&self) -> crate::api::ApiSettings {
+        let presence = self.presence();
+        crate::api::ApiSettings {
+            stale_after: presence.stale_after,
+            offline_after: presence.offline_after,
+            consumer_dead_after: Duration::from_millis(self.consumer_dead_after_ms),
+            dlq_warn_length: self.dlq_warn_length,
         }
     }
 
@@ -318,6 +360,10 @@ struct RelaySection {
     max_frames_per_second: Option<u32>,
     ping_interval_ms: Option<u64>,
     trim_maxlen: Option<u64>,
+    presence_stale_ms: Option<u64>,
+    presence_offline_ms: Option<u64>,
+    consumer_dead_after_ms: Option<u64>,
+    dlq_warn_length: Option<u64>,
     log_format: Option<LogFormat>,
 }
 
@@ -430,6 +476,10 @@ impl Config {
         take!(max_connections);
         take!(max_frames_per_second);
         take!(ping_interval_ms);
+        take!(presence_stale_ms);
+        take!(presence_offline_ms);
+        take!(consumer_dead_after_ms);
+        take!(dlq_warn_length);
         take!(log_format);
         if let Some(url) = r.redis_url {
             if unset("redis_url") {
@@ -479,6 +529,9 @@ impl Config {
         }
         if self.ping_interval_ms < 100 {
             return Err(invalid("ping_interval_ms", "must be at least 100"));
+        }
+        if self.presence_stale_ms == 0 {
+            return Err(invalid("presence_stale_ms", "must be at least 1"));
         }
         if let Some(url) = &self.redis_url {
             redis::Client::open(url.as_str())
@@ -542,6 +595,10 @@ impl Config {
             max_frames_per_second: u32,
             ping_interval_ms: u64,
             trim_maxlen: Option<u64>,
+            presence_stale_ms: u64,
+            presence_offline_ms: u64,
+            consumer_dead_after_ms: u64,
+            dlq_warn_length: u64,
             log_format: LogFormat,
         }
         let shown = Shown {
@@ -574,6 +631,10 @@ impl Config {
                 max_frames_per_second: self.max_frames_per_second,
                 ping_interval_ms: self.ping_interval_ms,
                 trim_maxlen: self.trim_maxlen,
+                presence_stale_ms: self.presence_stale_ms,
+                presence_offline_ms: self.presence_offline_ms,
+                consumer_dead_after_ms: self.consumer_dead_after_ms,
+                dlq_warn_length: self.dlq_warn_length,
                 log_format: self.log_format,
             },
         };

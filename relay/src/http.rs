@@ -1,10 +1,11 @@
 //! The HTTP surface: one [`router`] listing every route.
 
+use crate::api;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ws;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::path::Path;
@@ -16,10 +17,33 @@ use tower_http::services::{ServeDir, ServeFile};
 /// token when tokens are configured (see [`crate::auth::require_token`]).
 pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
     let auth = state.session.auth.clone();
+    // The operations API (README, "HTTP API"); unknown paths under it are JSON 404s,
+    // not the dashboard.
+    let api_v1 = Router::new()
+        .route("/messaging/metrics", get(api::metrics::messaging))
+        .route("/messaging/dlq", get(api::dlq::list))
+        .route("/messaging/dlq/stats", get(api::dlq::stats))
+        .route(
+            "/messaging/dlq/{dlq_id}",
+            get(api::dlq::one).delete(api::dlq_actions::delete),
+        )
+        .route("/messaging/dlq/retry", post(api::dlq_actions::bulk_retry))
+        .route(
+            "/messaging/dlq/retry/{dlq_id}",
+            post(api::dlq_actions::retry),
+        )
+        .route("/messaging/dlq/delete", post(api::dlq_actions::bulk_delete))
+        .route("/streams/{stream}/entries", get(api::replay::entries))
+        .route("/agents", get(api::agents::list))
+        .route("/tasks", post(api::publish::publish))
+        .fallback(api::route_not_found)
+        .method_not_allowed_fallback(api::method_not_allowed);
     let api = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(api::metrics::prometheus))
         .route("/ws", get(ws::handler))
+        .nest("/api/v1", api_v1)
         .with_state(state);
     let index = dashboard_dir.join("index.html");
     let app = if index.is_file() {
@@ -101,6 +125,7 @@ mod tests {
                 origins: crate::auth::Origins::default(),
             }),
             shutdown: CancellationToken::new(),
+            api: crate::api::ApiSettings::default(),
         }
     }
 

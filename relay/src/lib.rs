@@ -11,13 +11,18 @@
 //! - [`dlq`]: writing dead letters.
 //! - [`ws`]: the `/ws` endpoint, the [`ws::hub`] that fans entries out, and sessions.
 //! - [`http`]: the router (every route in one place).
+//! - [`trim`]: stream trimming that never drops a task a group still needs.
 //! - [`metrics`]: the relay's counters and latency windows.
+//! - [`api`]: the operations HTTP API (`/api/v1`): DLQ, replay, metrics, agents,
+//!   publish.
+//! - [`presence`]: agents' presence from their heartbeats, announced to watchers.
 //!
 //! [`Relay::new`] connects; [`Relay::serve`] serves a bound listener until a
 //! cancellation token fires. `main.rs` only parses the configuration, binds, and
 //! calls them.
 
 pub mod agent;
+pub mod api;
 pub mod auth;
 pub mod bridge;
 pub mod cli;
@@ -26,8 +31,10 @@ pub mod dlq;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod presence;
 pub mod redis_server;
 pub mod state;
+pub mod trim;
 pub mod ws;
 
 pub use config::Config;
@@ -53,6 +60,13 @@ const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Relay {
     app: axum::Router,
     reader: WatchReader,
+    /// Announces presence changes; fed by the reader, ticked by its own task.
+    presence: (
+        std::sync::Arc<presence::PresenceTracker>,
+        redis::aio::ConnectionManager,
+    ),
+    /// The trimmer, when `trim_maxlen` is set.
+    trimmer: Option<(redis::aio::ConnectionManager, u64)>,
     shutdown: CancellationToken,
 }
 
@@ -70,8 +84,13 @@ impl Relay {
         })?;
         let hub = Hub::new(HUB_CAPACITY);
         let metrics = std::sync::Arc::new(metrics::Metrics::default());
+        let presence = std::sync::Arc::new(presence::PresenceTracker::new(
+            config.presence(),
+            hub.clone(),
+        ));
         let mut reader =
-            WatchReader::new(redis.clone(), hub.clone(), config.block(), metrics.clone());
+            WatchReader::new(redis.clone(), hub.clone(), config.block(), metrics.clone())
+                .with_presence(presence.clone());
         match tokio::time::timeout(STARTUP_WAIT, reader.start_from_now()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "redis not reachable yet; will keep trying"),
@@ -107,12 +126,20 @@ impl Relay {
                 origins: auth::Origins::new(&config.allowed_origins),
             }),
             shutdown: shutdown.clone(),
+            api: config.api(),
         };
+        let trimmer = config
+            .trim_maxlen
+            .map(|maxlen| (state.session.redis.clone(), maxlen));
+        let state_redis = state.session.redis.clone();
         let app = http::router(state, &config.dashboard_dir)
             .layer(tower_http::trace::TraceLayer::new_for_http());
+        let presence = (presence, state_redis);
         Ok(Self {
             app,
             reader,
+            presence,
+            trimmer,
             shutdown,
         })
     }
@@ -123,6 +150,11 @@ impl Relay {
     pub async fn serve(self, listener: TcpListener) -> Result<(), RelayError> {
         let tasks = TaskTracker::new();
         tasks.spawn(self.reader.run(self.shutdown.clone()));
+        let (tracker, redis) = self.presence;
+        tasks.spawn(tracker.run(redis, self.shutdown.clone()));
+        if let Some((redis, maxlen)) = self.trimmer {
+            tasks.spawn(trim::run(redis, maxlen, self.shutdown.clone()));
+        }
         // Frames are small and latency matters: no Nagle delay on any connection.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             if let Err(e) = tcp.set_nodelay(true) {

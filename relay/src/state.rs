@@ -15,4 +15,6 @@ pub struct AppState {
     pub session: Arc<SessionContext>,
     /// Cancelled when the relay shuts down.
     pub shutdown: CancellationToken,
+    /// What the operations API (`/api/v1`) takes from the configuration.
+    pub api: crate::api::ApiSettings,
 }

@@ -95,6 +95,11 @@ impl Relay {
         format!("ws://{}/ws", self.addr)
     }
 
+    /// The relay's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// The underlying process.
     pub fn process(&mut self) -> &mut Spawned {
         &mut self.process

@@ -95,6 +95,14 @@ impl WsClient {
         }
     }
 
+    /// The next raw message, `None` when the connection has ended.
+    pub async fn next_message(&mut self) -> Option<Message> {
+        match self.socket.next().await {
+            Some(Ok(message)) => Some(message),
+            Some(Err(_)) | None => None,
+        }
+    }
+
     /// Subscribes to `agent` and waits for the `subscribed` reply.
     pub async fn subscribe(&mut self, agent: &str) {
         self.send(serde_json::json!({"type": "subscribe", "agent": agent}))

@@ -74,12 +74,31 @@ fn name(frame: &Value) -> String {
     }
 }
 
+/// The next frame this test is about, skipping the ones other features send on the
+/// same connection (e.g. `presence`).
+async fn next(client: &mut WsClient) -> Value {
+    loop {
+        let frame = client.next().await;
+        let ours = ["task", "heartbeat", "gap", "subscribed", "error", "pong"];
+        if ours.iter().any(|t| frame["type"] == *t) {
+            return frame;
+        }
+    }
+}
+
+/// The next frame this test is about, which must be of `frame_type`.
+async fn expect(client: &mut WsClient, frame_type: &str) -> Value {
+    let frame = next(client).await;
+    assert_eq!(frame["type"], frame_type, "unexpected frame {frame}");
+    frame
+}
+
 /// Sends `subscribe` and returns every frame up to and including `subscribed`.
 async fn subscribe(client: &mut WsClient, frame: Value) -> Vec<Value> {
     client.send(frame).await;
     let mut frames = Vec::new();
     loop {
-        let frame = client.next().await;
+        let frame = next(client).await;
         let done = frame["type"] == "subscribed";
         frames.push(frame);
         if done {
@@ -128,7 +147,7 @@ impl Seen {
 /// Receives frames until `count` entry frames have arrived in all.
 async fn receive(client: &mut WsClient, seen: &mut Seen, count: usize) {
     while seen.count() < count {
-        seen.add(&client.next().await);
+        seen.add(&next(client).await);
     }
 }
 
@@ -140,7 +159,7 @@ async fn a_watcher_that_reconnects_gets_every_missed_entry_once_in_order_then_li
 
     // First connection: live entries on three streams.
     let mut first = WsClient::connect(&relay.ws_url()).await;
-    first.subscribe("pink").await;
+    subscribe(&mut first, json!({"type": "subscribe", "agent": "pink"})).await;
     task(&mut conn, HIGH, "a1", "pink").await;
     task(&mut conn, NORMAL, "a2", "").await;
     task(&mut conn, HIGH, "a3", "harold").await;
@@ -177,7 +196,7 @@ async fn a_watcher_that_reconnects_gets_every_missed_entry_once_in_order_then_li
     let mut subscribed = false;
     let mut first_frame = None;
     while after.count() < 7 || !subscribed {
-        let frame = second.next().await;
+        let frame = next(&mut second).await;
         subscribed |= frame["type"] == "subscribed";
         if first_frame.is_none() && frame["type"] == "task" {
             first_frame = Some(frame.clone());
@@ -186,7 +205,7 @@ async fn a_watcher_that_reconnects_gets_every_missed_entry_once_in_order_then_li
     }
     // A sentinel: anything sent twice would come before it (one stream, in order).
     let sentinel = task(&mut conn, HIGH, "sentinel", "pink").await;
-    let frame = second.expect("task").await;
+    let frame = expect(&mut second, "task").await;
     assert_eq!(frame["entry_id"], sentinel.as_str(), "{frame}");
     after.add(&frame);
 
@@ -240,7 +259,7 @@ async fn history_sends_the_newest_entries_the_agent_sees_oldest_first_then_live_
     );
 
     task(&mut conn, HIGH, "p5", "pink").await;
-    assert_eq!(name(&client.expect("task").await), "p5");
+    assert_eq!(name(&expect(&mut client, "task").await), "p5");
 }
 
 #[tokio::test]
@@ -274,7 +293,7 @@ async fn entries_trimmed_before_a_resume_make_a_gap_frame() {
     let names: Vec<String> = frames[1..frames.len() - 1].iter().map(name).collect();
     assert_eq!(names, ["e4", "e5"]);
     task(&mut conn, HIGH, "e6", "pink").await;
-    assert_eq!(name(&client.expect("task").await), "e6");
+    assert_eq!(name(&expect(&mut client, "task").await), "e6");
 
     // An entry deleted after the client's position (XDEL) is a gap too.
     let _: i64 = redis::cmd("XDEL")
@@ -322,7 +341,7 @@ async fn a_malformed_resume_gets_an_error_and_the_connection_keeps_working() {
     client
         .send(json!({"type": "subscribe", "agent": "pink", "resume": 5}))
         .await;
-    assert_eq!(client.expect("error").await["code"], "bad_frame");
+    assert_eq!(expect(&mut client, "error").await["code"], "bad_frame");
 
     // Unknown stream and unparsable id: errors, and the subscription still happens.
     let frames = subscribe(
@@ -344,9 +363,9 @@ async fn a_malformed_resume_gets_an_error_and_the_connection_keeps_working() {
     assert_eq!(frames[2]["type"], "subscribed");
 
     client.send(json!({"type": "ping"})).await;
-    assert_eq!(client.next().await, json!({"type": "pong"}));
+    assert_eq!(next(&mut client).await, json!({"type": "pong"}));
     task(&mut conn, HIGH, "still-works", "pink").await;
-    assert_eq!(name(&client.expect("task").await), "still-works");
+    assert_eq!(name(&expect(&mut client, "task").await), "still-works");
 }
 
 /// Opens the dashboard at `relay`, watches `agent`, waits for the confirmation.

@@ -2,7 +2,7 @@
 
 use crate::connection::ConnState;
 use crate::format::pretty_json;
-use cortex_shared::{ErrorCode, ServerFrame, SubscribeTarget, TaskMessage};
+use cortex_shared::{ErrorCode, ServerFrame, SubscribeTarget, TaskMessage, HEARTBEAT_STREAM};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use yew::Reducible;
@@ -210,7 +210,8 @@ impl DashboardState {
                 let seen = self.tasks.iter().any(|row| {
                     matches!(row, FeedRow::Gap(gap) if gap.stream == stream && gap.after == after)
                 });
-                if self.target.is_none() || seen {
+                // Only the latest heartbeat is shown, so missing older ones hides nothing.
+                if self.target.is_none() || seen || stream == HEARTBEAT_STREAM {
                     return false;
                 }
                 self.push_row(FeedRow::Gap(Rc::new(GapRow {
@@ -430,6 +431,7 @@ mod tests {
                 watch("pink"),
                 task("t1", "pink", "1-0"),
                 gap("cortex:tasks:high", "1-0", "5-0"),
+                gap(HEARTBEAT_STREAM, "1-0", "5-0"),
                 task("t5", "pink", "5-0"),
                 // After a second reconnection with nothing newer: the same gap again.
                 gap("cortex:tasks:high", "1-0", "5-0"),

@@ -1,5 +1,7 @@
 //! The watch reader: one blocking `XREAD` loop per relay over every task stream and
-//! the heartbeat stream, publishing what it reads to the [`Hub`].
+//! the heartbeat stream, publishing what it reads to the [`Hub`]. The same read
+//! covers the DLQ and the events stream ([`crate::api::events`]), for the `dlq` frames
+//! every watcher gets, and feeds heartbeats to the [`PresenceTracker`].
 //!
 //! It never acks, claims or creates groups, so it cannot change what agents receive
 //! (SPEC §3, watch). It runs on a Redis connection of its own whose response timeout
@@ -8,9 +10,12 @@
 
 use super::codec::{decode_heartbeat, decode_task};
 use super::Backoff;
+use crate::api::events::EVENTS_STREAM;
 use crate::metrics::Metrics;
+use crate::presence::PresenceTracker;
 use crate::ws::hub::{Audience, Hub};
-use cortex_shared::{EntryId, Priority, ServerFrame, HEARTBEAT_STREAM};
+use cortex_shared::rest::DlqAction;
+use cortex_shared::{EntryId, Priority, ServerFrame, DLQ_STREAM, HEARTBEAT_STREAM};
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::AsyncConnectionConfig;
@@ -28,8 +33,10 @@ pub struct WatchReader {
     hub: Hub,
     block: Duration,
     metrics: Arc<Metrics>,
-    /// Entry id last seen per stream (in [`WatchReader::streams`] order); `None` until
-    /// first resolved to the streams' tails.
+    /// Told of every heartbeat read.
+    presence: Option<Arc<PresenceTracker>>,
+    /// Entry id last seen per stream (in [`WatchReader::read_streams`] order); `None`
+    /// until first resolved to the streams' tails.
     positions: Option<Vec<String>>,
 }
 
@@ -41,8 +48,15 @@ impl WatchReader {
             hub,
             block,
             metrics,
+            presence: None,
             positions: None,
         }
+    }
+
+    /// The same reader, telling `tracker` of every heartbeat it reads.
+    pub fn with_presence(mut self, tracker: Arc<PresenceTracker>) -> Self {
+        self.presence = Some(tracker);
+        self
     }
 
     /// Resolves the start positions now (the streams' tails), so that every entry
@@ -50,7 +64,7 @@ impl WatchReader {
     /// first reaches Redis.
     pub async fn start_from_now(&mut self) -> redis::RedisResult<()> {
         let mut conn = self.connect().await?;
-        self.positions = Some(tails(&mut conn, &Self::streams()).await?);
+        self.positions = Some(tails(&mut conn, &Self::read_streams()).await?);
         Ok(())
     }
 
@@ -61,11 +75,20 @@ impl WatchReader {
         streams
     }
 
+    /// What one read covers: [`WatchReader::streams`], then the DLQ and the events
+    /// stream, which only produce `dlq` frames (watchers keep no position in them).
+    pub fn read_streams() -> Vec<&'static str> {
+        let mut streams = Self::streams();
+        streams.push(DLQ_STREAM);
+        streams.push(EVENTS_STREAM);
+        streams
+    }
+
     /// Runs until `cancel` fires. Redis failures are logged and retried with capped
     /// backoff; the read positions survive reconnects, so nothing added meanwhile is
     /// skipped.
     pub async fn run(mut self, cancel: CancellationToken) {
-        let streams = Self::streams();
+        let streams = Self::read_streams();
         let mut positions = self.positions.take();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
@@ -136,19 +159,28 @@ impl WatchReader {
             tracing::warn!(stream, entry_id = %entry.id, "entry id Redis returned does not parse");
             return;
         };
+        if stream == DLQ_STREAM || stream == EVENTS_STREAM {
+            self.dispatch_dlq(stream, entry_id, entry);
+            return;
+        }
         if stream == HEARTBEAT_STREAM {
             match decode_heartbeat(&entry.map) {
-                Ok(hb) => self.hub.publish(
-                    stream,
-                    entry_id,
-                    Audience::HeartbeatOf(hb.agent.clone()),
-                    &ServerFrame::Heartbeat {
-                        agent: hb.agent,
-                        status: hb.status,
-                        time: hb.time,
-                        entry_id: entry.id,
-                    },
-                ),
+                Ok(hb) => {
+                    if let Some(presence) = &self.presence {
+                        presence.observe(&hb.agent, entry_id.ms);
+                    }
+                    self.hub.publish(
+                        stream,
+                        entry_id,
+                        Audience::HeartbeatOf(hb.agent.clone()),
+                        &ServerFrame::Heartbeat {
+                            agent: hb.agent,
+                            status: hb.status,
+                            time: hb.time,
+                            entry_id: entry.id,
+                        },
+                    )
+                }
                 Err(e) => {
                     tracing::warn!(stream, entry_id = %entry.id, error = %e, "malformed heartbeat not shown")
                 }
@@ -173,6 +205,32 @@ impl WatchReader {
                 tracing::warn!(stream, entry_id = %entry.id, error = %e, "malformed task not shown")
             }
         }
+    }
+}
+
+impl WatchReader {
+    /// A letter added to the DLQ, or an event saying letters were retried or deleted:
+    /// a `dlq` frame for every watcher.
+    fn dispatch_dlq(&self, stream: &'static str, entry_id: EntryId, entry: StreamId) {
+        let frame = if stream == DLQ_STREAM {
+            let letter = crate::api::dlq::decode_letter(&entry_id, &entry.map);
+            ServerFrame::Dlq {
+                action: DlqAction::Added,
+                dlq_ids: vec![entry.id],
+                letter: Some(letter),
+            }
+        } else {
+            let Some(event) = crate::api::events::decode(&entry.map) else {
+                tracing::debug!(entry_id = %entry.id, "event of an unknown kind ignored");
+                return;
+            };
+            ServerFrame::Dlq {
+                action: event.action,
+                dlq_ids: event.ids,
+                letter: None,
+            }
+        };
+        self.hub.publish(stream, entry_id, Audience::Everyone, &frame);
     }
 }
 

@@ -88,7 +88,10 @@ impl RelayClient {
                 None if bytes.is_empty() => Ok(Value::Null),
                 None => Err(CliError::relay(
                     &self.base,
-                    format!("{method} {path}: the answer is not JSON"),
+                    format!(
+                        "{method} {path}: the answer is not JSON (is this a Cortex relay \
+                         with that API?)"
+                    ),
                 )),
             };
         }

@@ -60,7 +60,12 @@ pub enum Command {
 pub struct RedisArgs {
     /// Redis to use. Default `redis://127.0.0.1:6379/` (or the `--redis-url` given
     /// before the subcommand); env `CORTEX_REDIS_URL`.
-    #[arg(long = "redis-url", value_name = "URL", env = "CORTEX_REDIS_URL")]
+    #[arg(
+        long = "redis-url",
+        value_name = "URL",
+        env = "CORTEX_REDIS_URL",
+        hide_env_values = true
+    )]
     pub redis_url: Option<String>,
 }
 
@@ -199,6 +204,7 @@ pub async fn main(command: Command, server_redis_url: Option<&str>) -> i32 {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     match run(command, server_redis_url).await {
         Ok(()) => 0,

@@ -77,6 +77,9 @@ pub async fn run(args: PublishArgs, redis_url: &str) -> Result<(), CliError> {
 
 /// A [`Publisher`] on `redis_url`, giving up after a few seconds.
 pub(crate) async fn connect(redis_url: &str) -> Result<Publisher, CliError> {
+    // A plain connection first: an unreachable Redis is reported at once, with its
+    // reason, rather than after the publisher's reconnection attempts.
+    super::redis_connection(redis_url).await?;
     match tokio::time::timeout(super::CONNECT_TIMEOUT, Publisher::connect(redis_url)).await {
         Ok(result) => result.map_err(|e| agent_error(redis_url, e)),
         Err(_) => Err(CliError::redis(

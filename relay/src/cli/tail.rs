@@ -292,11 +292,8 @@ async fn consume(
                     break;
                 }
             }
-            ConsumerEvent::Acked { .. } => {
-                if acked.spend() {
-                    return Ok(());
-                }
-            }
+            // Done once the last task counted is acked, not merely printed.
+            ConsumerEvent::Acked { .. } if acked.spend() => return Ok(()),
             ConsumerEvent::Failed { message, .. } if !ready => {
                 return Err(CliError::redis(redis_url, message));
             }
@@ -339,6 +336,10 @@ async fn through_relay(args: &TailArgs, relay: &str, out: &Output) -> Result<(),
         .await
         .map_err(|e| CliError::relay(relay, e))?;
     let mut budget = Budget(args.count);
+    // Consuming: tasks printed (and acked) so far. The relay may deliver more than
+    // `--count` at once (its prefetch); those are neither printed nor acked, and go
+    // back to the agent after the visibility timeout.
+    let mut taken = 0;
     let mut subscribed = false;
     while let Some(message) = socket.next().await {
         let text = match message.map_err(|e| CliError::relay(relay, e))? {
@@ -377,6 +378,10 @@ async fn through_relay(args: &TailArgs, relay: &str, out: &Output) -> Result<(),
                 delivery_count,
                 ..
             } => {
+                if args.consume && args.count.is_some_and(|n| taken >= n) {
+                    continue;
+                }
+                taken += 1;
                 let mut entry = Entry::task(&stream, &entry_id, data);
                 entry.delivery_count = delivery_count;
                 out.item(|| entry.human(), &entry.json())?;
@@ -391,11 +396,7 @@ async fn through_relay(args: &TailArgs, relay: &str, out: &Output) -> Result<(),
                     return Ok(());
                 }
             }
-            ServerFrame::Acked { .. } => {
-                if budget.spend() {
-                    return Ok(());
-                }
-            }
+            ServerFrame::Acked { .. } if budget.spend() => return Ok(()),
             ServerFrame::Heartbeat {
                 agent,
                 status,

@@ -51,7 +51,11 @@ pub(crate) async fn handler(
     // The hard cap drops the connection; below it, oversized messages get an error frame
     // from the session and the connection stays.
     let hard_cap = limits.max_message_bytes.saturating_mul(4).max(1024 * 1024);
+    // Small per-connection buffers (tungstenite's defaults are 128 KiB each): idle
+    // connections must stay cheap. Every frame is flushed as it is sent anyway.
     upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| async move {

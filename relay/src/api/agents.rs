@@ -1,0 +1,118 @@
+//! Agents: `GET /api/v1/agents` lists every agent seen in the newest
+//! [`HEARTBEAT_SCAN`] heartbeats or owning a consumer group (`agent:<name>`) on a task
+//! stream, with its presence, its last heartbeat, its pending tasks and consumers, and
+//! whether it is online while some of its tasks sit with a dead consumer (`stuck`).
+//!
+//! Presence is computed here from Redis at each request, with the same thresholds the
+//! [`crate::presence`] tracker uses to send `presence` frames.
+
+use super::xinfo::stream_metrics;
+use crate::bridge::codec::decode_heartbeat;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use cortex_shared::rest::{AgentConsumer, AgentInfo, AgentsReply, Presence};
+use cortex_shared::{EntryId, JsonObject, Priority, HEARTBEAT_STREAM};
+use redis::streams::StreamRangeReply;
+use std::collections::BTreeMap;
+
+/// Heartbeats read, newest first, to find agents and their last heartbeat.
+pub const HEARTBEAT_SCAN: usize = 10_000;
+
+/// The consumer group prefix of an agent's group.
+const GROUP_PREFIX: &str = "agent:";
+
+#[derive(Debug, Default)]
+struct Seen {
+    heartbeat: Option<(u64, i64, JsonObject)>,
+    pending: u64,
+    consumers: BTreeMap<String, (u64, u64)>,
+}
+
+/// `GET /api/v1/agents`.
+pub async fn list(State(state): State<AppState>) -> Result<Json<AgentsReply>, ApiError> {
+    let mut conn = state.session.redis.clone();
+    let settings = state.api;
+    let reply: StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(HEARTBEAT_STREAM)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(HEARTBEAT_SCAN)
+        .query_async(&mut conn)
+        .await?;
+    let mut agents: BTreeMap<String, Seen> = BTreeMap::new();
+    for entry in &reply.ids {
+        let (Ok(id), Ok(hb)) = (entry.id.parse::<EntryId>(), decode_heartbeat(&entry.map)) else {
+            continue;
+        };
+        let seen = agents.entry(hb.agent).or_default();
+        if seen.heartbeat.is_none() {
+            seen.heartbeat = Some((id.ms, hb.time, hb.status));
+        }
+    }
+    let streams: Vec<String> = Priority::ALL.iter().map(|p| p.stream().to_owned()).collect();
+    for stream in stream_metrics(&mut conn, &streams).await? {
+        for group in stream.groups {
+            let Some(agent) = group.name.strip_prefix(GROUP_PREFIX) else {
+                continue;
+            };
+            let seen = agents.entry(agent.to_owned()).or_default();
+            seen.pending += group.pending;
+            for c in group.consumers {
+                let entry = seen.consumers.entry(c.name).or_insert((0, u64::MAX));
+                entry.0 += c.pending;
+                // Alive on any stream is alive: it reads all four.
+                entry.1 = entry.1.min(c.idle_ms);
+            }
+        }
+    }
+    let now = super::now_ms();
+    let stale = settings.stale_after.as_millis() as u64;
+    let offline = settings.offline_after.as_millis() as u64;
+    let dead_after = settings.consumer_dead_after.as_millis() as u64;
+    let agents = agents
+        .into_iter()
+        .map(|(name, seen)| {
+            let presence = match &seen.heartbeat {
+                Some((ms, _, _)) => Presence::of_age(now.saturating_sub(*ms), stale, offline),
+                None => Presence::Offline,
+            };
+            let consumers: Vec<AgentConsumer> = seen
+                .consumers
+                .into_iter()
+                .map(|(name, (pending, idle_ms))| AgentConsumer {
+                    name,
+                    pending,
+                    idle_ms,
+                    alive: idle_ms < dead_after,
+                })
+                .collect();
+            let pending_on_dead_consumers =
+                consumers.iter().filter(|c| !c.alive).map(|c| c.pending).sum();
+            let (last_ms, last_time, status) = match seen.heartbeat {
+                Some((ms, time, status)) => (Some(ms), Some(time), Some(status)),
+                None => (None, None, None),
+            };
+            AgentInfo {
+                name,
+                presence,
+                last_heartbeat_ms: last_ms,
+                last_heartbeat_time: last_time,
+                status,
+                pending: seen.pending,
+                consumer_alive: consumers.iter().any(|c| c.alive),
+                consumers,
+                pending_on_dead_consumers,
+                stuck: presence == Presence::Online && pending_on_dead_consumers > 0,
+            }
+        })
+        .collect();
+    Ok(Json(AgentsReply {
+        agents,
+        stale_after_ms: stale,
+        offline_after_ms: offline,
+        consumer_dead_after_ms: dead_after,
+    }))
+}

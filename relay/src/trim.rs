@@ -1,0 +1,124 @@
+//! Stream trimming (SPEC §7): keeps each stream near `trim_maxlen` entries, without ever
+//! removing a task that some agent's group has not delivered yet or that is still
+//! pending (delivered, not acked) — such a task would be lost.
+//!
+//! Each round, per task stream: the cut a plain `MAXLEN` would make, raised to the
+//! oldest entry any group still needs, is applied as `XTRIM MINID ~` (approximate:
+//! Redis trims whole nodes below the id, never anything at or above it). The heartbeat
+//! stream and the DLQ have no groups and are cut at `MAXLEN ~`.
+
+use crate::bridge::Backoff;
+use cortex_shared::entry::{DLQ_STREAM, HEARTBEAT_STREAM};
+use cortex_shared::{EntryId, Priority};
+use redis::aio::ConnectionManager;
+use redis::streams::StreamRangeReply;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often streams are trimmed.
+const EVERY: Duration = Duration::from_secs(10);
+
+/// Trims until cancelled.
+pub async fn run(mut redis: ConnectionManager, maxlen: u64, cancel: CancellationToken) {
+    let mut backoff = Backoff::new(EVERY, Duration::from_secs(60));
+    loop {
+        let delay = match trim_all(&mut redis, maxlen).await {
+            Ok(()) => {
+                backoff.reset();
+                EVERY
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "trimming failed; will retry");
+                backoff.next_delay()
+            }
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// One round over every stream.
+pub async fn trim_all(redis: &mut ConnectionManager, maxlen: u64) -> redis::RedisResult<()> {
+    for priority in Priority::ALL {
+        trim_task_stream(redis, priority.stream(), maxlen).await?;
+    }
+    for stream in [HEARTBEAT_STREAM, DLQ_STREAM] {
+        redis::cmd("XTRIM")
+            .arg(stream)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(maxlen)
+            .query_async::<u64>(redis)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Trims one task stream to about `maxlen`, keeping what any group still needs.
+/// Returns the MINID used, if it trimmed.
+pub async fn trim_task_stream(
+    redis: &mut ConnectionManager,
+    stream: &str,
+    maxlen: u64,
+) -> redis::RedisResult<Option<EntryId>> {
+    // The oldest entry a plain MAXLEN would keep.
+    let newest: StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(maxlen.max(1))
+        .query_async(redis)
+        .await?;
+    if (newest.ids.len() as u64) < maxlen.max(1) {
+        return Ok(None);
+    }
+    let Some(cut) = newest.ids.last().and_then(|e| e.id.parse::<EntryId>().ok()) else {
+        return Ok(None);
+    };
+    let floor = oldest_needed(redis, stream).await?;
+    let minid = match floor {
+        Some(floor) => cut.min(floor),
+        None => cut,
+    };
+    redis::cmd("XTRIM")
+        .arg(stream)
+        .arg("MINID")
+        .arg("~")
+        .arg(minid.to_string())
+        .query_async::<u64>(redis)
+        .await?;
+    Ok(Some(minid))
+}
+
+/// The oldest entry some group of `stream` still needs: its oldest pending entry, or
+/// the first after its last delivered one. `None` when there are no groups.
+async fn oldest_needed(
+    redis: &mut ConnectionManager,
+    stream: &str,
+) -> redis::RedisResult<Option<EntryId>> {
+    let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(redis)
+        .await?;
+    let mut oldest: Option<EntryId> = None;
+    for group in groups.groups {
+        let last: EntryId = group.last_delivered_id.parse().unwrap_or(EntryId::ZERO);
+        let mut needed = EntryId::new(last.ms, last.seq.saturating_add(1));
+        if group.pending > 0 {
+            let summary: (u64, Option<String>, Option<String>, redis::Value) = redis::cmd("XPENDING")
+                .arg(stream)
+                .arg(&group.name)
+                .query_async(redis)
+                .await?;
+            if let Some(first) = summary.1.and_then(|id| id.parse::<EntryId>().ok()) {
+                needed = needed.min(first);
+            }
+        }
+        oldest = Some(oldest.map_or(needed, |o| o.min(needed)));
+    }
+    Ok(oldest)
+}

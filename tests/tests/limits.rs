@@ -1,0 +1,188 @@
+//! Limits (SPEC §7): each abusive or broken client gets its error or its close, and
+//! every other client goes on undisturbed, losing nothing.
+
+use cortex_e2e::redis::{xadd, RedisServer};
+use cortex_e2e::relay::Relay;
+use cortex_e2e::ws::WsClient;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::Message;
+
+fn task(id: &str, payload: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("id", id.to_owned()),
+        ("from", "harold".into()),
+        ("to", "pink".into()),
+        ("priority", "high".into()),
+        ("type", "coding".into()),
+        ("payload", payload.to_owned()),
+        ("created", "1704556800".into()),
+    ]
+}
+
+async fn publish(conn: &mut redis::aio::MultiplexedConnection, id: &str, payload: &str) {
+    let fields = task(id, payload);
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    xadd(conn, "cortex:tasks:high", &pairs).await;
+}
+
+/// A bystander: subscribed to pink, and must get every task.
+async fn bystander(relay: &Relay) -> WsClient {
+    let mut client = WsClient::connect(&relay.ws_url()).await;
+    client.subscribe("pink").await;
+    client
+}
+
+#[tokio::test]
+async fn oversized_and_invalid_messages_close_only_their_connection() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let mut other = bystander(&relay).await;
+
+    // Beyond the hard cap (4 × 64 KiB, at least 1 MiB): the connection is closed.
+    let mut huge = WsClient::connect(&relay.ws_url()).await;
+    huge.send_text(&format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(2 << 20)))
+        .await;
+    // The relay drops the connection (a close frame may not make it back while the
+    // client is still sending).
+    let code = huge.closed().await;
+    assert!(matches!(code, None | Some(1009)), "message too big: {code:?}");
+
+    // A text frame that is not UTF-8: closed as invalid data.
+    let mut broken = WsClient::connect(&relay.ws_url()).await;
+    let frame = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    broken.send_message(Message::Frame(frame)).await;
+    let code = broken.closed().await;
+    assert!(matches!(code, None | Some(1007)), "invalid UTF-8: {code:?}");
+
+    let mut conn = redis.connection().await;
+    publish(&mut conn, "after-abuse", "{}").await;
+    assert_eq!(other.expect("task").await["data"]["id"], "after-abuse");
+}
+
+#[tokio::test]
+async fn a_flood_of_frames_is_rate_limited_and_the_connection_stays() {
+    let redis = RedisServer::start();
+    let relay = Relay::start_with(
+        &redis.url(),
+        "127.0.0.1:0",
+        &["--max-frames-per-second", "50"],
+    );
+    let mut other = bystander(&relay).await;
+    let mut flood = WsClient::connect(&relay.ws_url()).await;
+    for _ in 0..500 {
+        flood.send(json!({"type":"ping"})).await;
+    }
+    let mut pongs = 0;
+    loop {
+        let frame = flood.next().await;
+        match frame["type"].as_str() {
+            Some("pong") => pongs += 1,
+            Some("error") => {
+                assert_eq!(frame["code"], "rate_limited");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(pongs <= 60, "about one burst answered, not the flood: {pongs}");
+
+    // The bystander is served at once.
+    let mut conn = redis.connection().await;
+    publish(&mut conn, "during-flood", "{}").await;
+    assert_eq!(other.expect("task").await["data"]["id"], "during-flood");
+
+    // The flooder's connection stays: once its budget refills it is answered again.
+    // (A refill takes time by nature: retry, each wait bounded.)
+    let started = Instant::now();
+    let answered = loop {
+        flood.send(json!({"type":"subscribe","agent":"pink"})).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        let mut got = false;
+        while let Ok(frame) = tokio::time::timeout_at(deadline, flood.next()).await {
+            if frame["type"] == "subscribed" {
+                got = true;
+                break;
+            }
+        }
+        if got || started.elapsed() > Duration::from_secs(10) {
+            break got;
+        }
+    };
+    assert!(answered, "the rate-limited connection is served again");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused() {
+    let redis = RedisServer::start();
+    let relay = Relay::start_with(&redis.url(), "127.0.0.1:0", &["--max-connections", "20"]);
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut client = WsClient::connect(&relay.ws_url()).await;
+        client.send(json!({"type":"ping"})).await;
+        client.expect("pong").await; // the session is running, so it is counted
+        held.push(client);
+    }
+    let refused = WsClient::connect_with(&relay.ws_url(), &[]).await;
+    assert_eq!(refused.err(), Some(503));
+    // The ones held are still served.
+    for client in &mut held {
+        client.send(json!({"type":"ping"})).await;
+        client.expect("pong").await;
+    }
+}
+
+#[tokio::test]
+async fn a_slow_reader_is_cut_off_while_a_fast_one_keeps_up() {
+    let redis = RedisServer::start();
+    // The queue must hold a whole read batch (512 entries): bursts are normal.
+    let relay = Relay::start_with(&redis.url(), "127.0.0.1:0", &["--send-queue", "600"]);
+    let mut fast = bystander(&relay).await;
+    let mut slow = WsClient::connect(&relay.ws_url()).await;
+    slow.subscribe("pink").await;
+    // From here on, `slow` reads nothing until the end.
+
+    const N: usize = 2000;
+    let payload = json!({ "pad": "x".repeat(8 * 1024) }).to_string();
+    let mut conn = redis.connection().await;
+    let publisher = tokio::spawn({
+        let payload = payload.clone();
+        async move {
+            let mut sent_at = Vec::with_capacity(N);
+            for n in 0..N {
+                sent_at.push(Instant::now());
+                publish(&mut conn, &format!("t{n}"), &payload).await;
+            }
+            sent_at
+        }
+    });
+    let mut received_at = Vec::with_capacity(N);
+    for n in 0..N {
+        let frame = fast.expect("task").await;
+        assert_eq!(frame["data"]["id"], format!("t{n}"), "in order, none lost");
+        received_at.push(Instant::now());
+    }
+    let sent_at = publisher.await.unwrap();
+    let worst = sent_at
+        .iter()
+        .zip(&received_at)
+        .map(|(s, r)| r.duration_since(*s))
+        .max()
+        .unwrap();
+    eprintln!("fast reader: {N} tasks of 8 KiB, worst publish-to-receipt {worst:?}");
+
+    // The slow one was closed with "too slow" (4001) after a bounded number of frames.
+    let mut frames = 0;
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), slow.next_message()).await {
+            Ok(Some(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Ok(Some(_)) => frames += 1,
+            Ok(None) | Err(_) => break None,
+        }
+    };
+    assert!(frames < N, "the slow reader was cut off ({frames} frames)");
+    assert!(code == Some(4001) || code.is_none(), "closed as too slow: {code:?}");
+    eprintln!("slow reader: cut off after {frames} of {N} frames, close code {code:?}");
+}
