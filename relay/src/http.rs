@@ -4,13 +4,11 @@ use crate::api;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ws;
-use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
-use tower_http::services::{ServeDir, ServeFile};
 
 /// Every route of the relay. The dashboard in `dashboard_dir` is served at `/`
 /// (unknown paths fall back to its `index.html`, so deep links work). The API needs a
@@ -45,13 +43,7 @@ pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
         .route("/ws", get(ws::handler))
         .nest("/api/v1", api_v1)
         .with_state(state);
-    let index = dashboard_dir.join("index.html");
-    let app = if index.is_file() {
-        api.fallback_service(ServeDir::new(dashboard_dir).fallback(ServeFile::new(index)))
-    } else {
-        tracing::warn!(dir = %dashboard_dir.display(), "dashboard not built; serving a notice at /");
-        api.fallback(dashboard_missing)
-    };
+    let app = crate::dashboard::attach(api, dashboard_dir);
     // Last, so that it covers every route above.
     app.layer(axum::middleware::from_fn_with_state(
         auth,
@@ -77,17 +69,6 @@ async fn readyz(
         Ok(Err(e)) => Err(ApiError::redis_unavailable(e)),
         Err(_) => Err(ApiError::redis_unavailable("PING timed out after 1 s")),
     }
-}
-
-async fn dashboard_missing() -> impl IntoResponse {
-    (
-        axum::http::StatusCode::NOT_FOUND,
-        Html(
-            "<!doctype html><title>Cortex Relay</title><h1>Cortex Relay</h1>\
-             <p>The dashboard is not built. Run <code>cargo xtask run</code>, or point \
-             <code>--dashboard-dir</code> at trunk's <code>dist</code>.</p>",
-        ),
-    )
 }
 
 #[cfg(test)]

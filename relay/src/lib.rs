@@ -10,7 +10,7 @@
 //!   ([`bridge::consumer`]), decoding entries.
 //! - [`dlq`]: writing dead letters.
 //! - [`ws`]: the `/ws` endpoint, the [`ws::hub`] that fans entries out, and sessions.
-//! - [`http`]: the router (every route in one place).
+//! - [`http`]: the router (every route in one place); [`dashboard`]: the app's files.
 //! - [`trim`]: stream trimming that never drops a task a group still needs.
 //! - [`metrics`]: the relay's counters and latency windows.
 //! - [`api`]: the operations HTTP API (`/api/v1`): DLQ, replay, metrics, agents,
@@ -27,6 +27,7 @@ pub mod auth;
 pub mod bridge;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod dlq;
 pub mod error;
 pub mod http;

@@ -57,9 +57,11 @@ impl PresenceSettings {
     /// How often the tracker looks for agents whose presence changed: a tenth of the
     /// shorter threshold, between 50 ms and 1 s.
     pub fn tick(&self) -> Duration {
-        let shortest = self
-            .stale_after
-            .min(self.offline_after.saturating_sub(self.stale_after).max(Duration::from_millis(1)));
+        let shortest = self.stale_after.min(
+            self.offline_after
+                .saturating_sub(self.stale_after)
+                .max(Duration::from_millis(1)),
+        );
         (shortest / 10).clamp(Duration::from_millis(50), Duration::from_secs(1))
     }
 }
@@ -128,7 +130,8 @@ impl PresenceTracker {
     /// Looks at every agent at `now_ms`; announces those whose presence changed.
     fn tick_at(&self, now_ms: u64) {
         let mut agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
-        let forget = FORGET_AFTER.as_millis() as u64 + self.settings.offline_after.as_millis() as u64;
+        let forget =
+            FORGET_AFTER.as_millis() as u64 + self.settings.offline_after.as_millis() as u64;
         agents.retain(|_, seen| now_ms.saturating_sub(seen.last_ms) < forget);
         for (agent, seen) in agents.iter_mut() {
             let presence = self.settings.presence(seen.last_ms, now_ms);
@@ -168,11 +171,18 @@ impl PresenceTracker {
     /// The presence of every tracked agent now.
     pub fn snapshot(&self) -> HashMap<String, Presence> {
         let agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
-        agents.iter().map(|(a, s)| (a.clone(), s.presence)).collect()
+        agents
+            .iter()
+            .map(|(a, s)| (a.clone(), s.presence))
+            .collect()
     }
 
     /// Seeds from Redis (retrying until it answers), then ticks until `cancel` fires.
-    pub async fn run(self: std::sync::Arc<Self>, redis: redis::aio::ConnectionManager, cancel: CancellationToken) {
+    pub async fn run(
+        self: std::sync::Arc<Self>,
+        redis: redis::aio::ConnectionManager,
+        cancel: CancellationToken,
+    ) {
         let mut interval = tokio::time::interval(self.settings.tick());
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seeded = false;
@@ -235,12 +245,18 @@ mod tests {
         }
     }
 
-    fn frames(rx: &mut tokio::sync::broadcast::Receiver<Arc<crate::ws::hub::Event>>) -> Vec<String> {
+    fn frames(
+        rx: &mut tokio::sync::broadcast::Receiver<Arc<crate::ws::hub::Event>>,
+    ) -> Vec<String> {
         let mut out = Vec::new();
         while let Ok(event) = rx.try_recv() {
             assert_eq!(event.audience, Audience::Everyone);
             let frame: serde_json::Value = serde_json::from_str(event.frame.as_str()).unwrap();
-            out.push(format!("{} {}", frame["agent"].as_str().unwrap(), frame["presence"].as_str().unwrap()));
+            out.push(format!(
+                "{} {}",
+                frame["agent"].as_str().unwrap(),
+                frame["presence"].as_str().unwrap()
+            ));
         }
         out
     }
@@ -274,7 +290,10 @@ mod tests {
         let hub = Hub::new(64);
         let mut rx = hub.subscribe();
         let tracker = PresenceTracker::new(settings(), hub);
-        tracker.seed([("pink".to_owned(), 9_500), ("old".to_owned(), 1_000)], 10_000);
+        tracker.seed(
+            [("pink".to_owned(), 9_500), ("old".to_owned(), 1_000)],
+            10_000,
+        );
         assert_eq!(frames(&mut rx), Vec::<String>::new());
         tracker.tick_at(10_600);
         assert_eq!(frames(&mut rx), ["pink stale"]);

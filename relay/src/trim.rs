@@ -109,11 +109,12 @@ async fn oldest_needed(
         let last: EntryId = group.last_delivered_id.parse().unwrap_or(EntryId::ZERO);
         let mut needed = EntryId::new(last.ms, last.seq.saturating_add(1));
         if group.pending > 0 {
-            let summary: (u64, Option<String>, Option<String>, redis::Value) = redis::cmd("XPENDING")
-                .arg(stream)
-                .arg(&group.name)
-                .query_async(redis)
-                .await?;
+            let summary: (u64, Option<String>, Option<String>, redis::Value) =
+                redis::cmd("XPENDING")
+                    .arg(stream)
+                    .arg(&group.name)
+                    .query_async(redis)
+                    .await?;
             if let Some(first) = summary.1.and_then(|id| id.parse::<EntryId>().ok()) {
                 needed = needed.min(first);
             }

@@ -478,9 +478,7 @@ mod tests {
             json!({"type":"heartbeat","agent":"pink","status":{"state":"idle"}}),
         );
         round_trip_client(
-            ClientFrame::Auth {
-                token: "t".into(),
-            },
+            ClientFrame::Auth { token: "t".into() },
             json!({"type":"auth","token":"t"}),
         );
     }

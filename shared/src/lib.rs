@@ -23,6 +23,4 @@ pub use entry::{
     HEARTBEAT_STREAM,
 };
 pub use entry_id::EntryId;
-pub use frame::{
-    ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget, ALL_AGENTS,
-};
+pub use frame::{ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget, ALL_AGENTS};

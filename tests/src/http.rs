@@ -1,69 +1,95 @@
-//! A minimal HTTP/1.1 GET over loopback, for probes such as `/readyz`.
+//! A minimal HTTP/1.1 client over loopback: probes such as `/readyz`, and the JSON API.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// `GET path` on `addr` (`127.0.0.1:<port>`); the status code and the body.
 pub async fn get(addr: &str, path: &str) -> (u16, String) {
+    request(addr, "GET", path, None).await
+}
+
+/// `POST path` with a JSON `body`; the status code and the body.
+pub async fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
+    request(addr, "POST", path, Some(body)).await
+}
+
+/// `DELETE path`; the status code and the body.
+pub async fn delete(addr: &str, path: &str) -> (u16, String) {
+    request(addr, "DELETE", path, None).await
+}
+
+/// `method path` with an optional JSON body, on `addr`; the status code and the body
+/// (de-chunked if need be).
+pub async fn request(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(addr)
         .await
         .expect("connect to the relay");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    } else {
+        request.push_str("\r\n");
+    }
     stream
         .write_all(request.as_bytes())
         .await
         .expect("send request");
-    let mut response = String::new();
+    let mut response = Vec::new();
     stream
-        .read_to_string(&mut response)
+        .read_to_end(&mut response)
         .await
         .expect("read response");
+    let response = String::from_utf8_lossy(&response).into_owned();
     let status = response
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status line");
-    let body = response
+    let (head, body) = response
         .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
+        .map(|(h, b)| (h.to_owned(), b.to_owned()))
         .unwrap_or_default();
-    (status, body)
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (status, if chunked { dechunk(&body) } else { body })
 }
 
-/// `method path` on `addr` with an optional `Authorization` value and JSON body; the
-/// status code and the body.
-pub async fn request(
+/// The body of a chunked transfer.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A JSON API call: the status and the body parsed as JSON (`Null` when it is not).
+pub async fn json(
     addr: &str,
     method: &str,
     path: &str,
-    authorization: Option<&str>,
-    json_body: Option<&str>,
-) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("connect to the relay");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(value) = authorization {
-        head.push_str(&format!("Authorization: {value}\r\n"));
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let body = body.map(|b| b.to_string());
+    let (status, text) = request(addr, method, path, body.as_deref()).await;
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunked_bodies_are_joined() {
+        assert_eq!(super::dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
     }
-    let body = json_body.unwrap_or_default();
-    if json_body.is_some() {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes()).await.expect("send head");
-    stream.write_all(body.as_bytes()).await.expect("send body");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("read response");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }

@@ -56,14 +56,16 @@ impl Relay {
         Self::spawn(&args)
     }
 
-    /// Starts the relay with exactly `args` (plus the dashboard directory), and waits
-    /// until it listens.
+    /// Starts the relay with exactly `args` (plus the dashboard directory unless they
+    /// name one), and waits until it listens.
     pub fn spawn(args: &[&str]) -> Self {
+        let mut command = Command::new(relay_bin());
+        if !args.contains(&"--dashboard-dir") {
+            command.arg("--dashboard-dir").arg(dashboard_dir());
+        }
         let mut process = Spawned::spawn(
             "relay",
-            Command::new(relay_bin())
-                .arg("--dashboard-dir")
-                .arg(dashboard_dir())
+            command
                 .args(args)
                 .env("RUST_LOG", "info,cortex_relay=debug"),
         )

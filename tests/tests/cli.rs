@@ -643,29 +643,47 @@ async fn dlq_list_retry_and_delete_on_redis() {
     let column = |line: &str| line.find("harold").unwrap();
     assert_eq!(column(lines[1]), column(lines[2]));
 
-    // For scripts, with filters.
-    let json = cli(&["dlq", "list", "--json", "--to", "pink", "--redis-url", &url]).json_lines();
-    let ids: Vec<&str> = json
-        .iter()
-        .map(|v| v["entry_id"].as_str().unwrap())
-        .collect();
+    // For scripts, with the relay API's filters: one letter per line, in its shape.
+    let json = cli(&[
+        "dlq",
+        "list",
+        "--json",
+        "--agent",
+        "pink",
+        "--redis-url",
+        &url,
+    ])
+    .json_lines();
+    let ids: Vec<&str> = json.iter().map(|v| v["dlq_id"].as_str().unwrap()).collect();
     assert_eq!(ids, [third.as_str(), first.as_str()]);
-    assert_eq!(json[1]["kind"], "dead_letter");
-    assert_eq!(json[1]["data"]["retry_count"], 3);
+    assert_eq!(json[1]["original_id"], "failed-001");
+    assert_eq!(json[1]["retry_count"], 3);
     let json = cli(&[
         "dlq",
         "list",
         "--json",
         "--error",
-        "crash",
+        "CRASH",
         "--redis-url",
         &url,
     ])
     .json_lines();
     assert_eq!(json.len(), 1);
-    assert_eq!(json[0]["data"]["original_id"], "failed-002");
-    let json = cli(&["dlq", "list", "--json", "--limit", "1", "--redis-url", &url]).json_lines();
+    assert_eq!(json[0]["original_id"], "failed-002");
+    let json = cli(&[
+        "dlq",
+        "list",
+        "--json",
+        "--payload",
+        "data",
+        "--limit",
+        "1",
+        "--redis-url",
+        &url,
+    ])
+    .json_lines();
     assert_eq!(json.len(), 1);
+    assert_eq!(json[0]["dlq_id"], second.as_str());
 
     // Retry: the original task is back on its stream, the letter gone.
     let out = cli(&["dlq", "retry", &first, "--redis-url", &url]);
@@ -682,6 +700,12 @@ async fn dlq_list_retry_and_delete_on_redis() {
         ("failed-001", "pink", 1_704_556_800)
     );
     assert_eq!(task.payload["test"], "data");
+    assert!(
+        high[0]
+            .1
+            .contains(&("retried_from".to_owned(), first.clone())),
+        "{high:?}"
+    );
     // With another priority, for scripts.
     let json = cli(&[
         "dlq",
@@ -846,70 +870,141 @@ fn an_unreachable_redis_is_a_clear_failure() {
         .fails(1, &["relay at http://127.0.0.1:1"]);
 }
 
+const ADMIN: &str = "admin-token-0123456789";
+const VIEWER: &str = "viewer-token-0123456789";
+
+/// A relay with an admin and a viewer token.
+fn relay_with_tokens(redis_url: &str) -> (Relay, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "relay:\n  tokens:\n    - {{token: {ADMIN}, role: admin}}\n    \
+             - {{token: {VIEWER}, role: viewer}}\n"
+        ),
+    )
+    .unwrap();
+    let relay = Relay::spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--redis-url",
+        redis_url,
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    (relay, dir)
+}
+
 #[tokio::test]
-async fn tail_through_a_relay_watches_and_consumes() {
+async fn through_a_relay_with_tokens_tail_publish_and_dlq() {
     let redis = RedisServer::start();
     let url = redis.url();
-    let relay = Relay::start(&url);
+    let (relay, _dir) = relay_with_tokens(&url);
     let base = format!("http://{}", relay.addr());
+    let via = |args: &[&str], token: &str| {
+        let mut args = args.to_vec();
+        args.extend(["--relay", &base, "--token", token]);
+        cli(&args)
+    };
 
-    let mut tail = Running::spawn(&["tail", "pink", "--relay", &base, "--count", "1", "--json"]);
+    // Watch with the viewer's token; publish through the relay as admin.
+    let mut tail = Running::spawn(&[
+        "tail", "pink", "--relay", &base, "--token", VIEWER, "--count", "1", "--json",
+    ]);
     tail.wait_for_stderr("watching pink via");
-    cli(&[
-        "publish",
-        "--redis-url",
-        &url,
-        "--to",
-        "harold",
-        "--type",
-        "coding",
-        "--id",
-        "h1",
-    ])
-    .ok();
-    cli(&[
-        "publish",
-        "--redis-url",
-        &url,
-        "--to",
-        "pink",
-        "--type",
-        "coding",
-        "--id",
-        "p1",
-    ])
-    .ok();
+    via(&["publish", "--to", "harold", "--type", "coding"], ADMIN).ok();
+    let published = via(
+        &[
+            "publish",
+            "--from",
+            "harold",
+            "--to",
+            "pink",
+            "--priority",
+            "high",
+            "--type",
+            "coding",
+            "--payload",
+            r#"{"a":1}"#,
+            "--json",
+        ],
+        ADMIN,
+    )
+    .json_lines();
+    let task_id = published[0]["task_id"].as_str().unwrap().to_owned();
+    assert_eq!(published[0]["stream"], "cortex:tasks:high");
     let json = tail.finish().json_lines();
     assert_eq!(json.len(), 1);
     assert_eq!(json[0]["kind"], "task");
-    assert_eq!(json[0]["data"]["id"], "p1");
-    assert_eq!(json[0]["stream"], "cortex:tasks:normal");
+    assert_eq!(json[0]["data"]["id"], task_id.as_str());
+    assert_eq!(json[0]["data"]["from"], "harold");
+    assert_eq!(json[0]["data"]["payload"]["a"], 1);
 
-    // Consume through the relay: it takes p1 (pending since published) and acks it.
-    let out = cli(&[
-        "tail",
-        "pink",
-        "--consume",
-        "--consumer",
-        "ops-2",
-        "--relay",
-        &base,
-        "--count",
-        "1",
-    ]);
-    assert!(out.ok().contains("p1"), "{out:?}");
+    // Refusals: no token, a viewer publishing or consuming.
+    cli(&["tail", "pink", "--relay", &base]).fails(1, &["unauthorized", "--token"]);
+    via(&["publish", "--to", "pink", "--type", "coding"], VIEWER)
+        .fails(1, &["the relay refused: forbidden"]);
+    via(&["tail", "pink", "--consume"], VIEWER).fails(1, &["the relay refused: forbidden"]);
+    via(&["dlq", "list"], "wrong-token-0123456789").fails(1, &["the relay refused: unauthorized"]);
+
+    // Consume as admin: it takes the task (pending since published) and acks it.
+    let out = via(
+        &[
+            "tail",
+            "pink",
+            "--consume",
+            "--consumer",
+            "ops-2",
+            "--count",
+            "1",
+        ],
+        ADMIN,
+    );
+    assert!(out.ok().contains(&task_id), "{out:?}");
     assert!(
         out.stderr.contains("consuming pink as ops-2 via"),
         "{out:?}"
     );
     let mut conn = redis.connection().await;
     assert_eq!(
-        pending(&mut conn, "cortex:tasks:normal", "agent:pink").await,
+        pending(&mut conn, "cortex:tasks:high", "agent:pink").await,
         0
     );
 
-    // The relay's own refusals come back as such.
-    cli(&["tail", "*", "--consume", "--relay", &base]).fails(2, &["--consume needs one agent"]);
+    // The DLQ through the relay's API.
+    let first = add_letter(
+        &mut conn,
+        &seed_letter("failed-001", "pink", "processing timeout"),
+    )
+    .await;
+    let second = add_letter(&mut conn, &seed_letter("failed-002", "blue", "crashed")).await;
+    let out = via(&["dlq", "list"], VIEWER);
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(lines.len(), 3, "{out:?}");
+    assert!(
+        lines[1].starts_with(&second) && lines[2].starts_with(&first),
+        "{out:?}"
+    );
+    let json = via(&["dlq", "list", "--json", "--agent", "pink"], VIEWER).json_lines();
+    assert_eq!(json.len(), 1);
+    assert_eq!(json[0]["dlq_id"], first.as_str());
+    assert_eq!(json[0]["original_id"], "failed-001");
+    via(&["dlq", "retry", &first], VIEWER).fails(1, &["forbidden"]);
+    let json = via(
+        &["dlq", "retry", &first, "--priority", "critical", "--json"],
+        ADMIN,
+    )
+    .json_lines();
+    assert_eq!(json[0]["task_id"], "failed-001");
+    assert_eq!(json[0]["stream"], "cortex:tasks:critical");
+    let critical = entries(&mut conn, "cortex:tasks:critical").await;
+    assert_eq!(critical[0].0, json[0]["entry_id"].as_str().unwrap());
+    via(&["dlq", "retry", &first], ADMIN).fails(1, &["already_retried"]);
+    let out = via(&["dlq", "delete", &second], ADMIN);
+    assert_eq!(out.ok().trim(), format!("deleted {second}"));
+    via(&["dlq", "delete", &second], ADMIN).fails(1, &["already_deleted"]);
+    assert!(entries(&mut conn, DLQ_STREAM).await.is_empty());
 }
 
 #[test]

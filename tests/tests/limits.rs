@@ -43,12 +43,18 @@ async fn oversized_and_invalid_messages_close_only_their_connection() {
 
     // Beyond the hard cap (4 × 64 KiB, at least 1 MiB): the connection is closed.
     let mut huge = WsClient::connect(&relay.ws_url()).await;
-    huge.send_text(&format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(2 << 20)))
-        .await;
+    huge.send_text(&format!(
+        r#"{{"type":"ping","pad":"{}"}}"#,
+        "x".repeat(2 << 20)
+    ))
+    .await;
     // The relay drops the connection (a close frame may not make it back while the
     // client is still sending).
     let code = huge.closed().await;
-    assert!(matches!(code, None | Some(1009)), "message too big: {code:?}");
+    assert!(
+        matches!(code, None | Some(1009)),
+        "message too big: {code:?}"
+    );
 
     // A text frame that is not UTF-8: closed as invalid data.
     let mut broken = WsClient::connect(&relay.ws_url()).await;
@@ -87,7 +93,10 @@ async fn a_flood_of_frames_is_rate_limited_and_the_connection_stays() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(pongs <= 60, "about one burst answered, not the flood: {pongs}");
+    assert!(
+        pongs <= 60,
+        "about one burst answered, not the flood: {pongs}"
+    );
 
     // The bystander is served at once.
     let mut conn = redis.connection().await;
@@ -183,6 +192,9 @@ async fn a_slow_reader_is_cut_off_while_a_fast_one_keeps_up() {
         }
     };
     assert!(frames < N, "the slow reader was cut off ({frames} frames)");
-    assert!(code == Some(4001) || code.is_none(), "closed as too slow: {code:?}");
+    assert!(
+        code == Some(4001) || code.is_none(),
+        "closed as too slow: {code:?}"
+    );
     eprintln!("slow reader: cut off after {frames} of {N} frames, close code {code:?}");
 }

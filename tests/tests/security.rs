@@ -42,7 +42,12 @@ async fn http_roles_are_enforced() {
     assert_eq!(http::get(relay.addr(), "/healthz").await.0, 200);
     // The API needs a token, and changes need an admin.
     let metrics = "/api/v1/messaging/metrics";
-    assert_eq!(http::request(relay.addr(), "GET", metrics, None, None).await.0, 401);
+    assert_eq!(
+        http::request(relay.addr(), "GET", metrics, None, None)
+            .await
+            .0,
+        401
+    );
     let wrong = bearer("not-a-token-at-all");
     let (status, body) = http::request(relay.addr(), "GET", metrics, Some(&wrong), None).await;
     assert_eq!(status, 401);
@@ -68,7 +73,10 @@ async fn http_roles_are_enforced() {
         Some(&task),
     )
     .await;
-    assert!(status != 401 && status != 403, "admin may publish: {status}");
+    assert!(
+        status != 401 && status != 403,
+        "admin may publish: {status}"
+    );
 }
 
 #[tokio::test]
@@ -89,10 +97,14 @@ async fn websocket_roles_are_enforced() {
 
     // Without a header, the first frame must be a valid `auth`.
     let mut client = WsClient::connect(&url).await;
-    client.send(json!({"type":"subscribe","agent":"pink"})).await;
+    client
+        .send(json!({"type":"subscribe","agent":"pink"}))
+        .await;
     assert_eq!(client.closed().await, Some(4401));
     let mut client = WsClient::connect(&url).await;
-    client.send(json!({"type":"auth","token":"nope-nope-nope-nope"})).await;
+    client
+        .send(json!({"type":"auth","token":"nope-nope-nope-nope"}))
+        .await;
     assert_eq!(client.closed().await, Some(4401));
 
     // A viewer watches but may not consume or publish.
@@ -142,8 +154,10 @@ async fn websocket_roles_are_enforced() {
     admin.send(json!({"type":"auth","token":ADMIN})).await;
     assert_eq!(admin.expect("authenticated").await["role"], "admin");
     admin
-        .send(json!({"type":"publish","to":"pink","from":"harold","priority":"high",
-                     "task_type":"coding","payload":{"n":1}}))
+        .send(
+            json!({"type":"publish","to":"pink","from":"harold","priority":"high",
+                     "task_type":"coding","payload":{"n":1}}),
+        )
         .await;
     let sent = admin.expect("published").await;
     let task = agent.expect("task").await;
@@ -159,9 +173,13 @@ async fn a_cross_origin_handshake_is_refused() {
     let evil = WsClient::connect_with(&url, &[("origin", "https://evil.example")]).await;
     assert_eq!(evil.err(), Some(403));
     let same = format!("http://{}", relay.addr());
-    assert!(WsClient::connect_with(&url, &[("origin", same.as_str())]).await.is_ok());
+    assert!(WsClient::connect_with(&url, &[("origin", same.as_str())])
+        .await
+        .is_ok());
     let local = "http://localhost:5173";
-    assert!(WsClient::connect_with(&url, &[("origin", local)]).await.is_ok());
+    assert!(WsClient::connect_with(&url, &[("origin", local)])
+        .await
+        .is_ok());
     let allowed = Relay::start_with(
         &redis.url(),
         "127.0.0.1:0",

@@ -149,7 +149,9 @@ async fn sigterm_with_tasks_in_flight_loses_nothing() {
     let mut relay = Relay::start_with(&redis.url(), "127.0.0.1:0", &flags);
     let addr = relay.addr().to_owned();
     let publisher = Publisher::connect(&redis.url()).await.unwrap();
-    let mut pink = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-1").await.unwrap();
+    let mut pink = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-1")
+        .await
+        .unwrap();
     let mut published = BTreeSet::new();
     for _ in 0..40 {
         let sent = publisher
@@ -191,7 +193,11 @@ async fn sigterm_with_tasks_in_flight_loses_nothing() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!(pending.0 >= in_flight.len() as u64, "in-flight tasks still pending: {}", pending.0);
+    assert!(
+        pending.0 >= in_flight.len() as u64,
+        "in-flight tasks still pending: {}",
+        pending.0
+    );
 
     // Back up on the same address: the consumer reconnects by itself and every task
     // not yet acked arrives.
@@ -259,4 +265,30 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
+}
+
+#[tokio::test]
+async fn the_binary_serves_the_dashboard_embedded_in_it() {
+    let redis = cortex_e2e::redis::RedisServer::start();
+    // No dashboard directory at all: what is served comes from inside the binary.
+    let relay = Relay::spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--redis-url",
+        &redis.url(),
+        "--dashboard-dir",
+        "/nonexistent/dist",
+    ]);
+    let (status, body) = cortex_e2e::http::get(relay.addr(), "/").await;
+    assert_eq!(
+        status, 200,
+        "build the relay with `--features embed-dashboard` after `cargo xtask web` \
+         (cargo xtask test does): {body}"
+    );
+    assert!(
+        body.contains("cortex-web"),
+        "the dashboard's index.html: {body}"
+    );
+    let (status, _) = cortex_e2e::http::get(relay.addr(), "/agents/pink?view=tasks").await;
+    assert_eq!(status, 200, "deep links get index.html");
 }

@@ -86,11 +86,19 @@ async fn trimming_keeps_pending_and_undelivered_tasks() {
         .await
         .unwrap()
         .expect("a trim");
-    assert_eq!(minid, ids[10].parse::<EntryId>().unwrap(), "held at the oldest pending");
+    assert_eq!(
+        minid,
+        ids[10].parse::<EntryId>().unwrap(),
+        "held at the oldest pending"
+    );
     for id in &ids[10..] {
         assert!(exists(&mut conn, stream, id).await, "{id} is still needed");
     }
-    let len: u64 = redis::cmd("XLEN").arg(stream).query_async(&mut conn).await.unwrap();
+    let len: u64 = redis::cmd("XLEN")
+        .arg(stream)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert!(len < 100, "something was trimmed (len {len})");
 
     // Once everything is acked, the stream comes down to about the limit.
@@ -118,7 +126,11 @@ async fn trimming_keeps_pending_and_undelivered_tasks() {
     cortex_relay::trim::trim_task_stream(&mut manager, stream, 5)
         .await
         .unwrap();
-    let len: u64 = redis::cmd("XLEN").arg(stream).query_async(&mut conn).await.unwrap();
+    let len: u64 = redis::cmd("XLEN")
+        .arg(stream)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert!((5..=5 + 4).contains(&len), "about 5 left (len {len})");
     for id in &ids[95..] {
         assert!(exists(&mut conn, stream, id).await, "the newest 5 stay");

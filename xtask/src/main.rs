@@ -91,7 +91,8 @@ fn run_relay(tools: &Tools, relay_args: &[String]) -> Result<()> {
     step("build relay", || {
         run(tools
             .cargo()
-            .args(["build", "--release", "-p", "cortex-relay"]))
+            .args(["build", "--release", "-p", "cortex-relay"])
+            .args(["--features", "embed-dashboard"]))
     })?;
     let relay_bin = tools.host_target_dir().join("release/cortex-relay");
     say!("starting {} (Ctrl-C stops it)", relay_bin.display());

@@ -29,14 +29,22 @@ pub(crate) fn run_all(
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--",
                 "-D",
                 "warnings",
             ]))
         })?;
     }
+    // With the dashboard inside: the tests check that the binary serves it alone.
     step("build relay", || {
-        run(tools.cargo().args(["build", "-p", "cortex-relay"]))
+        run(tools.cargo().args([
+            "build",
+            "-p",
+            "cortex-relay",
+            "--features",
+            "embed-dashboard",
+        ]))
     })?;
     let relay_bin = tools.host_target_dir().join("debug/cortex-relay");
     step("test", || {

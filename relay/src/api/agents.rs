@@ -52,7 +52,10 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentsReply>, Ap
             seen.heartbeat = Some((id.ms, hb.time, hb.status));
         }
     }
-    let streams: Vec<String> = Priority::ALL.iter().map(|p| p.stream().to_owned()).collect();
+    let streams: Vec<String> = Priority::ALL
+        .iter()
+        .map(|p| p.stream().to_owned())
+        .collect();
     for stream in stream_metrics(&mut conn, &streams).await? {
         for group in stream.groups {
             let Some(agent) = group.name.strip_prefix(GROUP_PREFIX) else {
@@ -89,8 +92,11 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentsReply>, Ap
                     alive: idle_ms < dead_after,
                 })
                 .collect();
-            let pending_on_dead_consumers =
-                consumers.iter().filter(|c| !c.alive).map(|c| c.pending).sum();
+            let pending_on_dead_consumers = consumers
+                .iter()
+                .filter(|c| !c.alive)
+                .map(|c| c.pending)
+                .sum();
             let (last_ms, last_time, status) = match seen.heartbeat {
                 Some((ms, time, status)) => (Some(ms), Some(time), Some(status)),
                 None => (None, None, None),

@@ -39,8 +39,12 @@ pub(crate) fn tombstone_key(dlq_id: &EntryId) -> String {
 
 /// A DLQ id from a path or a body: `<ms>-<seq>` (a bare `<ms>` means `<ms>-0`).
 pub(crate) fn parse_dlq_id(id: &str) -> Result<EntryId, ApiError> {
-    id.parse::<EntryId>()
-        .map_err(|_| ApiError::bad_request("invalid_id", format!("{id:?} is not a DLQ id (expected <milliseconds>-<sequence>)")))
+    id.parse::<EntryId>().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!("{id:?} is not a DLQ id (expected <milliseconds>-<sequence>)"),
+        )
+    })
 }
 
 /// A letter as stored. A letter missing `error`, `retry_count` or `dead_at` (written
@@ -145,7 +149,10 @@ impl Selection {
                 .task_type
                 .as_ref()
                 .is_none_or(|t| letter.original_type == *t)
-            && self.error.as_ref().is_none_or(|e| contains(&letter.error, e))
+            && self
+                .error
+                .as_ref()
+                .is_none_or(|e| contains(&letter.error, e))
             && self
                 .payload
                 .as_ref()
@@ -296,7 +303,8 @@ pub async fn list(
     }))
 }
 
-/// `GET /api/v1/messaging/dlq/{dlq_id}`: one letter.
+/// `GET /api/v1/messaging/dlq/{dlq_id}`: one letter; 404 when it is not in the DLQ
+/// (retried and deleted ones included).
 pub async fn one(
     State(state): State<AppState>,
     ApiPath(dlq_id): ApiPath<String>,
@@ -308,7 +316,7 @@ pub async fn one(
             dlq_id: id.to_string(),
             letter,
         })),
-        None => Err(gone(&mut conn, &id).await?),
+        None => Err(gone_error(&id, None)),
     }
 }
 
@@ -424,7 +432,12 @@ mod tests {
 
     #[test]
     fn filters_match_agent_either_way_and_text_ignoring_case() {
-        let l = letter("pink", "harold", "Processing TIMEOUT", r#"{"desc":"Fix Auth"}"#);
+        let l = letter(
+            "pink",
+            "harold",
+            "Processing TIMEOUT",
+            r#"{"desc":"Fix Auth"}"#,
+        );
         assert!(select(DlqFilter::default()).matches(&l));
         for agent in ["pink", "harold"] {
             assert!(select(DlqFilter {
@@ -523,20 +536,26 @@ mod tests {
             }),
             Some(EntryId::new(100, 0)),
         );
-        assert!(s.done(), "a cursor at the start of the range leaves nothing");
+        assert!(
+            s.done(),
+            "a cursor at the start of the range leaves nothing"
+        );
         assert_eq!(before(EntryId::new(5, 3)), Some(EntryId::new(5, 2)));
         assert_eq!(before(EntryId::ZERO), None);
     }
 
     #[test]
     fn letters_missing_fields_are_still_shown() {
-        let map: HashMap<String, redis::Value> = [
-            ("original_id", "x"),
-            ("original_payload", "{broken"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), redis::Value::BulkString(v.as_bytes().to_vec())))
-        .collect();
+        let map: HashMap<String, redis::Value> =
+            [("original_id", "x"), ("original_payload", "{broken")]
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        redis::Value::BulkString(v.as_bytes().to_vec()),
+                    )
+                })
+                .collect();
         let letter = decode_letter(&EntryId::new(5_000, 0), &map);
         assert_eq!(letter.original_id, "x");
         assert_eq!(letter.error, "");

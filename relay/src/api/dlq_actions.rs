@@ -18,16 +18,16 @@
 //! that entry is still in its stream), `edited` (`true` when the payload was
 //! replaced) and `retried_from` (the DLQ id); readers ignore fields they do not know.
 
-use super::dlq::{gone, gone_error, parse_dlq_id, read_letter, select_all, tombstone_key, Selection};
+use super::dlq::{
+    gone, gone_error, parse_dlq_id, read_letter, select_all, tombstone_key, Selection,
+};
 use super::events::{EVENTS_MAXLEN, EVENTS_STREAM, IDS_PER_EVENT};
 use super::{ApiBody, ApiPath};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
-use cortex_shared::rest::{
-    BulkFailure, BulkRequest, BulkResult, Deleted, Retried, RetryRequest,
-};
+use cortex_shared::rest::{BulkFailure, BulkRequest, BulkResult, Deleted, Retried, RetryRequest};
 use cortex_shared::{DeadLetter, EntryId, JsonObject, Priority, TaskMessage, DLQ_STREAM};
 use redis::aio::ConnectionLike;
 use redis::streams::StreamRangeReply;
@@ -145,7 +145,10 @@ struct Planned {
 /// What one letter's retry came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
-    Retried { entry_id: String, retry_count: u64 },
+    Retried {
+        entry_id: String,
+        retry_count: u64,
+    },
     /// Not in the DLQ; the tombstone's value if any.
     Gone(Option<String>),
 }
@@ -191,7 +194,11 @@ fn plan(
 }
 
 fn stream_index(priority: Priority) -> usize {
-    Priority::ALL.iter().position(|p| *p == priority).unwrap_or(0) + 1
+    Priority::ALL
+        .iter()
+        .position(|p| *p == priority)
+        .unwrap_or(0)
+        + 1
 }
 
 /// Runs [`RETRY`] for `letters` (at most [`IDS_PER_EVENT`]).
@@ -211,7 +218,12 @@ async fn retry_batch<C: ConnectionLike>(
         invocation
             .arg(letter.dlq_id.to_string())
             .arg(stream_index(letter.task.priority))
-            .arg(letter.original.as_ref().map_or(0, |(p, _)| stream_index(*p)))
+            .arg(
+                letter
+                    .original
+                    .as_ref()
+                    .map_or(0, |(p, _)| stream_index(*p)),
+            )
             .arg(letter.original.as_ref().map_or("", |(_, id)| id.as_str()))
             .arg(if letter.edited { "true" } else { "false" })
             .arg(fields.len() * 2);
@@ -500,7 +512,13 @@ mod tests {
         assert_eq!(p.original, Some((Priority::Low, "5-0".to_owned())));
 
         let payload = serde_json::json!({"b":2}).as_object().unwrap().clone();
-        let p = plan(id, &letter(r#"{"a":1}"#), Some(Priority::Critical), Some(payload)).unwrap();
+        let p = plan(
+            id,
+            &letter(r#"{"a":1}"#),
+            Some(Priority::Critical),
+            Some(payload),
+        )
+        .unwrap();
         assert_eq!(p.task.priority, Priority::Critical);
         assert_eq!(p.task.payload["b"], 2);
         assert!(p.edited);

@@ -71,7 +71,17 @@ mod tests {
             })
         );
         assert_eq!(decode(&map(&[("kind", "future"), ("action", "x")])), None);
-        assert_eq!(decode(&map(&[("kind", "dlq"), ("action", "exploded"), ("ids", "")])), None);
-        assert_eq!(decode(&map(&[("kind", "dlq"), ("action", "deleted")])), None);
+        assert_eq!(
+            decode(&map(&[
+                ("kind", "dlq"),
+                ("action", "exploded"),
+                ("ids", "")
+            ])),
+            None
+        );
+        assert_eq!(
+            decode(&map(&[("kind", "dlq"), ("action", "deleted")])),
+            None
+        );
     }
 }

@@ -127,7 +127,11 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     let (relay, latency) = relay_numbers(&state.session.metrics);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        exposition(&relay, &latency, streams.as_ref().map(|(s, d)| (s.as_slice(), d))),
+        exposition(
+            &relay,
+            &latency,
+            streams.as_ref().map(|(s, d)| (s.as_slice(), d)),
+        ),
     )
 }
 
@@ -160,9 +164,24 @@ pub(crate) fn exposition(
         family(out, name, "counter", help);
         let _ = writeln!(out, "{name} {value}");
     };
-    gauge(&mut out, "cortex_relay_connections", "WebSocket connections open now.", relay.connections);
-    counter(&mut out, "cortex_relay_frames_in_total", "Client frames received.", relay.frames_in);
-    counter(&mut out, "cortex_relay_frames_out_total", "Frames queued to clients.", relay.frames_out);
+    gauge(
+        &mut out,
+        "cortex_relay_connections",
+        "WebSocket connections open now.",
+        relay.connections,
+    );
+    counter(
+        &mut out,
+        "cortex_relay_frames_in_total",
+        "Client frames received.",
+        relay.frames_in,
+    );
+    counter(
+        &mut out,
+        "cortex_relay_frames_out_total",
+        "Frames queued to clients.",
+        relay.frames_out,
+    );
     counter(
         &mut out,
         "cortex_relay_slow_client_disconnects_total",
@@ -175,9 +194,24 @@ pub(crate) fn exposition(
         "Times a reader or consumer lost Redis and connected again.",
         relay.redis_reconnects,
     );
-    counter(&mut out, "cortex_relay_deliveries_total", "Tasks delivered to consumers.", relay.deliveries);
-    counter(&mut out, "cortex_relay_acks_total", "Tasks acked by consumers.", relay.acks);
-    counter(&mut out, "cortex_relay_nacks_total", "Tasks nacked by consumers.", relay.nacks);
+    counter(
+        &mut out,
+        "cortex_relay_deliveries_total",
+        "Tasks delivered to consumers.",
+        relay.deliveries,
+    );
+    counter(
+        &mut out,
+        "cortex_relay_acks_total",
+        "Tasks acked by consumers.",
+        relay.acks,
+    );
+    counter(
+        &mut out,
+        "cortex_relay_nacks_total",
+        "Tasks nacked by consumers.",
+        relay.nacks,
+    );
     counter(
         &mut out,
         "cortex_relay_dead_letters_total",
@@ -197,11 +231,21 @@ pub(crate) fn exposition(
         ),
     ] {
         family(&mut out, name, "gauge", help);
-        for (q, ms) in [("0.5", s.p50_ms), ("0.9", s.p90_ms), ("0.99", s.p99_ms), ("1", s.max_ms)] {
+        for (q, ms) in [
+            ("0.5", s.p50_ms),
+            ("0.9", s.p90_ms),
+            ("0.99", s.p99_ms),
+            ("1", s.max_ms),
+        ] {
             let _ = writeln!(out, "{name}{{quantile=\"{q}\"}} {}", ms / 1000.0);
         }
         let samples = format!("{name}_samples");
-        family(&mut out, &samples, "gauge", "Samples in the latency window.");
+        family(
+            &mut out,
+            &samples,
+            "gauge",
+            "Samples in the latency window.",
+        );
         let _ = writeln!(out, "{samples} {}", s.count);
     }
     gauge(
@@ -213,21 +257,44 @@ pub(crate) fn exposition(
     let Some((streams, dlq)) = streams else {
         return out;
     };
-    gauge(&mut out, "cortex_dlq_length", "Letters in the dead letter queue.", dlq.length);
+    gauge(
+        &mut out,
+        "cortex_dlq_length",
+        "Letters in the dead letter queue.",
+        dlq.length,
+    );
     gauge(
         &mut out,
         "cortex_dlq_over_warn_length",
         "Whether the DLQ is longer than --dlq-warn-length.",
         u64::from(dlq.over_warn_length),
     );
-    family(&mut out, "cortex_stream_length", "gauge", "Entries in the stream.");
+    family(
+        &mut out,
+        "cortex_stream_length",
+        "gauge",
+        "Entries in the stream.",
+    );
     for s in streams {
-        let _ = writeln!(out, "cortex_stream_length{{stream=\"{}\"}} {}", label(&s.stream), s.length);
+        let _ = writeln!(
+            out,
+            "cortex_stream_length{{stream=\"{}\"}} {}",
+            label(&s.stream),
+            s.length
+        );
     }
     type GroupValue = fn(&cortex_shared::rest::GroupMetrics) -> Option<u64>;
     let group_families: [(&str, &str, GroupValue); 2] = [
-        ("cortex_group_pending", "Entries delivered to the group and not acked.", |g| Some(g.pending)),
-        ("cortex_group_lag", "Entries not yet delivered to the group.", |g| g.lag),
+        (
+            "cortex_group_pending",
+            "Entries delivered to the group and not acked.",
+            |g| Some(g.pending),
+        ),
+        (
+            "cortex_group_lag",
+            "Entries not yet delivered to the group.",
+            |g| g.lag,
+        ),
     ];
     for (name, help, value) in group_families {
         family(&mut out, name, "gauge", help);
@@ -244,8 +311,18 @@ pub(crate) fn exposition(
             }
         }
     }
-    family(&mut out, "cortex_consumer_pending", "gauge", "Entries the consumer holds, not acked.");
-    family(&mut out, "cortex_consumer_idle_seconds", "gauge", "Since the consumer's last read or claim.");
+    family(
+        &mut out,
+        "cortex_consumer_pending",
+        "gauge",
+        "Entries the consumer holds, not acked.",
+    );
+    family(
+        &mut out,
+        "cortex_consumer_idle_seconds",
+        "gauge",
+        "Since the consumer's last read or claim.",
+    );
     for s in streams {
         for g in &s.groups {
             for c in &g.consumers {
@@ -291,9 +368,13 @@ mod tests {
             delivery_to_ack: LatencySummary::default(),
         };
         let text = exposition(&relay, &latency, None);
-        assert!(text.contains("# TYPE cortex_relay_connections gauge\ncortex_relay_connections 2\n"));
+        assert!(
+            text.contains("# TYPE cortex_relay_connections gauge\ncortex_relay_connections 2\n")
+        );
         assert!(text.contains("cortex_relay_acks_total 5\n"));
-        assert!(text.contains("cortex_relay_publish_to_delivery_seconds{quantile=\"0.5\"} 0.0015\n"));
+        assert!(
+            text.contains("cortex_relay_publish_to_delivery_seconds{quantile=\"0.5\"} 0.0015\n")
+        );
         assert!(text.contains("cortex_redis_up 0\n"));
         assert!(!text.contains("cortex_stream_length"));
 
@@ -329,7 +410,10 @@ mod tests {
         assert!(text.contains(
             "cortex_group_pending{stream=\"cortex:tasks:high\",group=\"agent:pi\\\"nk\"} 1\n"
         ));
-        assert!(!text.contains("cortex_group_lag{"), "no lag reported, no sample");
+        assert!(
+            !text.contains("cortex_group_lag{"),
+            "no lag reported, no sample"
+        );
         assert!(text.contains("consumer=\"c1\"} 1.5\n"));
         // Every sample line names a family declared before it.
         let mut declared = BTreeSet::new();

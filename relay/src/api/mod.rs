@@ -134,3 +134,6 @@ pub async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -
 pub(crate) fn now_ms() -> u64 {
     crate::metrics::unix_ms()
 }
+
+#[cfg(test)]
+mod tests;

@@ -121,10 +121,16 @@ mod tests {
         for (r, code) in [
             (request(|r| r.to = "pi nk".into()), "invalid_agent"),
             (request(|r| r.from = Some("a/b".into())), "invalid_agent"),
-            (request(|r| r.task_type = "two words".into()), "invalid_type"),
+            (
+                request(|r| r.task_type = "two words".into()),
+                "invalid_type",
+            ),
             (request(|r| r.task_type = String::new()), "invalid_type"),
             (request(|r| r.payload = Some(json!([1]))), "invalid_payload"),
-            (request(|r| r.payload = Some(json!("text"))), "invalid_payload"),
+            (
+                request(|r| r.payload = Some(json!("text"))),
+                "invalid_payload",
+            ),
         ] {
             assert_eq!(task_of(r).unwrap_err().code(), code);
         }

@@ -56,7 +56,9 @@ fn range(q: &ReplayQuery) -> Result<Range, ApiError> {
     let by_time = q.since_ms.is_some() || q.until_ms.is_some();
     if let Some(last) = q.last {
         if by_id || by_time || q.count.is_some() {
-            return Err(bad("last cannot be combined with start, end, since_ms, until_ms or count"));
+            return Err(bad(
+                "last cannot be combined with start, end, since_ms, until_ms or count",
+            ));
         }
         if !(1..=MAX_COUNT).contains(&last) {
             return Err(bad(format!("last must be 1 to {MAX_COUNT}, not {last}")));
@@ -64,7 +66,9 @@ fn range(q: &ReplayQuery) -> Result<Range, ApiError> {
         return Ok(Range::Last(last));
     }
     if by_id && by_time {
-        return Err(bad("give an id range (start, end) or a time range (since_ms, until_ms), not both"));
+        return Err(bad(
+            "give an id range (start, end) or a time range (since_ms, until_ms), not both",
+        ));
     }
     let count = q.count.unwrap_or(DEFAULT_COUNT);
     if !(1..=MAX_COUNT).contains(&count) {
@@ -77,14 +81,18 @@ fn range(q: &ReplayQuery) -> Result<Range, ApiError> {
         )
     } else {
         (
-            q.start.as_deref().map_or(Ok(EntryId::ZERO), |s| entry_id("start", s))?,
+            q.start
+                .as_deref()
+                .map_or(Ok(EntryId::ZERO), |s| entry_id("start", s))?,
             q.end
                 .as_deref()
                 .map_or(Ok(EntryId::new(u64::MAX, u64::MAX)), |e| entry_id("end", e))?,
         )
     };
     if start > end {
-        return Err(bad(format!("the range is backwards: {start} is after {end}")));
+        return Err(bad(format!(
+            "the range is backwards: {start} is after {end}"
+        )));
     }
     Ok(Range::Between { start, end, count })
 }
@@ -266,7 +274,12 @@ mod tests {
             id: "1-0".into(),
             map: fields
                 .iter()
-                .map(|(k, v)| (k.to_string(), redis::Value::BulkString(v.as_bytes().to_vec())))
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        redis::Value::BulkString(v.as_bytes().to_vec()),
+                    )
+                })
                 .collect(),
             milliseconds_elapsed_from_delivery: None,
             delivered_count: None,

@@ -600,10 +600,7 @@ impl GroupConsumer {
             Some(error) => self
                 .nack(stream, &entry_id, error, count)
                 .await
-                .map(|dead_lettered| {
-                    self.metrics.nacks.inc();
-                    dead_lettered
-                })
+                .inspect(|_| self.metrics.nacks.inc())
                 .map(|dead_lettered| ConsumerEvent::Nacked {
                     stream: stream.to_owned(),
                     entry_id: entry_id.clone(),

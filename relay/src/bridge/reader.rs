@@ -230,7 +230,8 @@ impl WatchReader {
                 letter: None,
             }
         };
-        self.hub.publish(stream, entry_id, Audience::Everyone, &frame);
+        self.hub
+            .publish(stream, entry_id, Audience::Everyone, &frame);
     }
 }
 

@@ -1,34 +1,47 @@
 //! `cortex-relay dlq list|retry|delete`: the dead letters of `cortex:tasks:dlq`.
 //!
-//! On Redis (the default): `list` reads the stream newest first (`XREVRANGE`) and
-//! filters here; `retry` republishes the letter's original task (its fields as the
-//! plan writes them, its priority changed by `--priority`) to its priority stream and
-//! deletes the letter, in one server-side script, so a letter is never both retried
-//! and kept, nor retried twice; `delete` is `XDEL`. With `--relay`, the relay's API
-//! does it: `GET /api/v1/messaging/dlq`, `POST /api/v1/messaging/dlq/retry/{id}`,
-//! `DELETE /api/v1/messaging/dlq/{id}`.
+//! With `--relay`, the relay's API does the work: `GET /api/v1/messaging/dlq` (paged
+//! with its cursor), `POST /api/v1/messaging/dlq/retry/{id}`,
+//! `DELETE /api/v1/messaging/dlq/{id}`. Without it, Redis directly:
+//! - `list` reads the DLQ newest first with the API's own scanner and filter
+//!   ([`crate::api::dlq`]), so both paths select the same letters;
+//! - `retry` republishes the letter's original task (its fields as the plan writes
+//!   them, plus `retried_from`: the DLQ id; its priority changed by `--priority`) to
+//!   its priority stream and deletes the letter, in one server-side script that first
+//!   checks the letter is still there: it is never both retried and kept, nor retried
+//!   twice;
+//! - `delete` is `XDEL`.
+//!
+//! Output: `list` prints a table for people, or one `DlqItem` per line (the API's
+//! shape: `{"dlq_id":…,"original_id":…,…,"error":…,"retry_count":3,"dead_at":…}`);
+//! `retry` prints `{"dlq_id","task_id","stream","entry_id"}` per letter (through a
+//! relay, its full answer, which adds `retry_count` and `edited`); `delete` prints
+//! `{"dlq_id","deleted":true}`.
 
-use super::entry::{route, Decoded, Entry};
+use super::entry::route;
 use super::http::{encode, query, RelayClient};
 use super::output::{shorten, utc, Output};
 use super::{parse_agent, parse_entry_id, parse_priority, parse_word, redis_connection};
 use super::{CliError, OutputArgs, RedisArgs, RelayArgs};
-use axum::http::Method;
-use cortex_shared::{AgentName, DeadLetter, Priority, DLQ_STREAM};
+use crate::api::dlq::{gone_error, tombstone_key, Scanner, Selection};
+use crate::error::ApiError;
+use axum::http::{Method, StatusCode};
+use cortex_shared::rest::{DlqFilter, DlqItem, DlqPage, RetryRequest};
+use cortex_shared::{AgentName, DeadLetter, EntryId, Priority, DLQ_STREAM};
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamRangeReply;
 use serde_json::{json, Value};
 use std::sync::LazyLock;
 
-/// Letters read per round trip while listing.
-const PAGE: usize = 500;
-
 /// The longest error shown in the human table.
 const SHOWN_ERROR: usize = 80;
 
+/// Letters per page asked of a relay (its maximum).
+const RELAY_PAGE: u64 = 1000;
+
 /// KEYS: the DLQ, the stream to republish to. ARGV: the letter's id, then the task's
-/// fields. Republishes and deletes the letter only if it still exists; returns the new
-/// entry id, or nil.
+/// fields. Republishes and deletes the letter only if it is still there; returns the
+/// new entry id, or nil.
 static RETRY: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
@@ -65,24 +78,31 @@ impl DlqCommand {
     }
 }
 
-/// `dlq list [--to AGENT] [--from AGENT] [--priority P] [--type T] [--error TEXT] [--limit N]`
+/// `dlq list [--agent A] [--priority P] [--type T] [--error TEXT] [--payload TEXT]
+/// [--since-ms MS] [--until-ms MS] [--limit N]`: the relay API's filters.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListArgs {
-    /// Only letters of tasks addressed to this agent.
+    /// Only letters of tasks to or from this agent.
     #[arg(long, value_name = "AGENT", value_parser = parse_agent)]
-    pub to: Option<AgentName>,
-    /// Only letters of tasks from this agent.
-    #[arg(long, value_name = "AGENT", value_parser = parse_agent)]
-    pub from: Option<AgentName>,
+    pub agent: Option<AgentName>,
     /// Only letters of tasks of this priority.
     #[arg(long, value_name = "PRIORITY", value_parser = parse_priority)]
     pub priority: Option<Priority>,
     /// Only letters of tasks of this type.
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_word)]
     pub task_type: Option<String>,
-    /// Only letters whose error contains this text.
+    /// Only letters whose error contains this text (ignoring case).
     #[arg(long, value_name = "TEXT")]
     pub error: Option<String>,
+    /// Only letters whose task's payload contains this text (ignoring case).
+    #[arg(long, value_name = "TEXT")]
+    pub payload: Option<String>,
+    /// Only letters written to the DLQ at or after this time (unix milliseconds).
+    #[arg(long, value_name = "MS")]
+    pub since_ms: Option<u64>,
+    /// Only letters written to the DLQ at or before this time (unix milliseconds).
+    #[arg(long, value_name = "MS")]
+    pub until_ms: Option<u64>,
     /// At most N letters (the newest). Default 100.
     #[arg(long, value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -98,10 +118,25 @@ pub struct ListArgs {
     pub output: OutputArgs,
 }
 
+impl ListArgs {
+    /// The filter, as the API takes it.
+    fn filter(&self) -> DlqFilter {
+        DlqFilter {
+            agent: self.agent.as_ref().map(AgentName::to_string),
+            priority: self.priority.map(|p| p.as_str().to_owned()),
+            task_type: self.task_type.clone(),
+            error: self.error.clone(),
+            payload: self.payload.clone(),
+            since_ms: self.since_ms,
+            until_ms: self.until_ms,
+        }
+    }
+}
+
 /// `dlq retry ID… [--priority P]`
 #[derive(Debug, Clone, clap::Args)]
 pub struct RetryArgs {
-    /// The letters' entry ids in `cortex:tasks:dlq` (as `dlq list` shows them).
+    /// The letters' ids in `cortex:tasks:dlq` (as `dlq list` shows them).
     #[arg(value_name = "ID", required = true, value_parser = parse_entry_id)]
     pub ids: Vec<String>,
     /// Republish with this priority (and to its stream) instead of the original one.
@@ -121,7 +156,7 @@ pub struct RetryArgs {
 /// `dlq delete ID…`
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeleteArgs {
-    /// The letters' entry ids in `cortex:tasks:dlq`.
+    /// The letters' ids in `cortex:tasks:dlq`.
     #[arg(value_name = "ID", required = true, value_parser = parse_entry_id)]
     pub ids: Vec<String>,
     /// Through a relay instead of Redis.
@@ -168,13 +203,15 @@ pub async fn run(command: DlqCommand, redis_url: &str) -> Result<(), CliError> {
                 let result = match retry(&mut target, id, args.priority).await {
                     Ok(retried) => out.item(
                         || {
+                            let text = |k: &str| retried[k].as_str().unwrap_or("?").to_owned();
                             format!(
                                 "retried {id}  task {}  entry {}  stream {}",
-                                retried.task_id, retried.entry_id, retried.stream
+                                text("task_id"),
+                                text("entry_id"),
+                                text("stream")
                             )
                         },
-                        &json!({"dlq_id": id, "task_id": retried.task_id,
-                                "entry_id": retried.entry_id, "stream": retried.stream}),
+                        &retried,
                     ),
                     Err(e) => Err(e),
                 };
@@ -201,9 +238,9 @@ pub async fn run(command: DlqCommand, redis_url: &str) -> Result<(), CliError> {
     }
 }
 
-/// Failures among several ids: one that concerns a single letter (unknown, cannot be
-/// retried) is reported on stderr and the others still run; the command then fails
-/// with a count. With one id, its error is the command's.
+/// Failures among several ids: one that concerns a single letter (unknown, already
+/// retried, cannot be retried) is reported on stderr and the others still run; the
+/// command then fails with a count. With one id, its error is the command's.
 struct Failures {
     total: usize,
     failed: usize,
@@ -244,27 +281,24 @@ impl Failures {
     }
 }
 
-/// Prints the letters that match, newest first: a table for people, or one entry
-/// object per line (see [`super::entry`]).
+/// Prints the letters that match, newest first.
 async fn list(args: ListArgs, target: Target) -> Result<(), CliError> {
     let out = Output::new(args.output.json);
-    let entries = match target {
-        Target::Redis(mut conn, url) => list_redis(&mut conn, &args)
-            .await
-            .map_err(|e| CliError::redis(&url, e))?,
+    let items = match target {
+        Target::Redis(mut conn, url) => list_redis(&mut conn, &url, &args).await?,
         Target::Relay(client) => list_relay(&client, &args).await?,
     };
     if out.is_json() {
-        for entry in &entries {
-            out.item(String::new, &entry.json())?;
+        for item in &items {
+            out.item(String::new, &json!(item))?;
         }
         return Ok(());
     }
-    if entries.is_empty() {
+    if items.is_empty() {
         out.note("no dead letters");
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = entries.iter().map(row).collect();
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
     out.table(
         &[
             "DLQ ID", "DEAD AT", "PRIORITY", "ROUTE", "TYPE", "TASK", "RETRIES", "ERROR",
@@ -274,199 +308,137 @@ async fn list(args: ListArgs, target: Target) -> Result<(), CliError> {
 }
 
 /// One row of the human table.
-fn row(entry: &Entry) -> Vec<String> {
-    match &entry.decoded {
-        Decoded::DeadLetter(letter) => vec![
-            entry.entry_id.clone(),
-            utc(letter.dead_at),
-            letter.original_priority.clone(),
-            route(&letter.original_from, &letter.original_to),
-            letter.original_type.clone(),
-            letter.original_id.clone(),
-            letter.retry_count.to_string(),
-            shorten(&letter.error, SHOWN_ERROR),
-        ],
-        Decoded::Raw { fields, error } => {
-            let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
-            vec![
-                entry.entry_id.clone(),
-                super::output::entry_time(&entry.entry_id),
-                field("original_priority"),
-                route(&field("original_from"), &field("original_to")),
-                field("original_type"),
-                field("original_id"),
-                field("retry_count"),
-                shorten(
-                    &format!(
-                        "(undecodable letter: {}) {}",
-                        error.as_deref().unwrap_or("?"),
-                        field("error")
-                    ),
-                    SHOWN_ERROR,
-                ),
-            ]
-        }
-        _ => vec![entry.entry_id.clone()],
-    }
+fn row(item: &DlqItem) -> Vec<String> {
+    let letter = &item.letter;
+    vec![
+        item.dlq_id.clone(),
+        utc(letter.dead_at),
+        letter.original_priority.clone(),
+        route(&letter.original_from, &letter.original_to),
+        letter.original_type.clone(),
+        letter.original_id.clone(),
+        letter.retry_count.to_string(),
+        shorten(&letter.error, SHOWN_ERROR),
+    ]
 }
 
-/// A letter's field, decoded or raw.
-fn letter_field<'a>(decoded: &'a Decoded, name: &str) -> Option<&'a str> {
-    match decoded {
-        Decoded::DeadLetter(l) => Some(match name {
-            "original_to" => &l.original_to,
-            "original_from" => &l.original_from,
-            "original_priority" => &l.original_priority,
-            "original_type" => &l.original_type,
-            "error" => &l.error,
-            _ => return None,
-        }),
-        Decoded::Raw { fields, .. } => fields.get(name).map(String::as_str),
-        _ => None,
-    }
-}
-
-/// Whether a letter passes `args`' filters.
-fn matches(args: &ListArgs, decoded: &Decoded) -> bool {
-    let is = |name: &str, wanted: Option<&str>| {
-        wanted.is_none_or(|wanted| letter_field(decoded, name) == Some(wanted))
-    };
-    is("original_to", args.to.as_ref().map(AgentName::as_str))
-        && is("original_from", args.from.as_ref().map(AgentName::as_str))
-        && is("original_priority", args.priority.map(Priority::as_str))
-        && is("original_type", args.task_type.as_deref())
-        && args.error.as_deref().is_none_or(|text| {
-            letter_field(decoded, "error").is_some_and(|error| error.contains(text))
-        })
-}
-
+/// The letters on Redis, with the relay API's scanner and filter.
 async fn list_redis(
     conn: &mut MultiplexedConnection,
+    url: &str,
     args: &ListArgs,
-) -> redis::RedisResult<Vec<Entry>> {
-    let mut entries = Vec::new();
-    let mut end = "+".to_owned();
-    loop {
-        let reply: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(DLQ_STREAM)
-            .arg(&end)
-            .arg("-")
-            .arg("COUNT")
-            .arg(PAGE)
-            .query_async(conn)
-            .await?;
-        for id in &reply.ids {
-            let entry = Entry::decode(DLQ_STREAM, id);
-            if matches(args, &entry.decoded) {
-                entries.push(entry);
-                if entries.len() as u64 >= args.limit {
-                    return Ok(entries);
+) -> Result<Vec<DlqItem>, CliError> {
+    let selection = Selection::parse(&args.filter()).map_err(|e| api_error(url, e))?;
+    let mut scanner = Scanner::new(&selection, None);
+    let mut items = Vec::new();
+    while !scanner.done() {
+        let batch = scanner
+            .next(conn)
+            .await
+            .map_err(|e| CliError::redis(url, e))?;
+        for (id, letter) in batch {
+            if selection.matches(&letter) {
+                items.push(DlqItem {
+                    dlq_id: id.to_string(),
+                    letter,
+                });
+                if items.len() as u64 >= args.limit {
+                    return Ok(items);
                 }
             }
         }
-        let last = reply.ids.last().and_then(|id| id.id.parse().ok());
-        match last {
-            Some(last) if reply.ids.len() == PAGE => match before(last) {
-                Some(previous) => end = previous,
-                None => return Ok(entries),
-            },
-            _ => return Ok(entries),
+    }
+    Ok(items)
+}
+
+/// The letters the relay lists, following its cursor up to `--limit`.
+async fn list_relay(client: &RelayClient, args: &ListArgs) -> Result<Vec<DlqItem>, CliError> {
+    let filter = args.filter();
+    let mut items: Vec<DlqItem> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let left = args.limit - items.len() as u64;
+        let path = format!(
+            "/api/v1/messaging/dlq{}",
+            query(&[
+                ("agent", filter.agent.clone()),
+                ("priority", filter.priority.clone()),
+                ("type", filter.task_type.clone()),
+                ("error", filter.error.clone()),
+                ("payload", filter.payload.clone()),
+                ("since_ms", filter.since_ms.map(|ms| ms.to_string())),
+                ("until_ms", filter.until_ms.map(|ms| ms.to_string())),
+                ("limit", Some(left.min(RELAY_PAGE).to_string())),
+                ("cursor", cursor.clone()),
+            ])
+        );
+        let answer = client.call(Method::GET, &path, None).await?;
+        let page: DlqPage = serde_json::from_value(answer).map_err(|e| {
+            CliError::relay(client.base(), format!("GET {path}: unexpected answer: {e}"))
+        })?;
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(next) if (items.len() as u64) < args.limit => cursor = Some(next),
+            _ => break,
         }
     }
+    items.truncate(args.limit as usize);
+    Ok(items)
 }
 
-fn before(id: cortex_shared::EntryId) -> Option<String> {
-    use cortex_shared::EntryId;
-    if id.seq > 0 {
-        Some(EntryId::new(id.ms, id.seq - 1).to_string())
-    } else if id.ms > 0 {
-        Some(EntryId::new(id.ms - 1, u64::MAX).to_string())
-    } else {
-        None
-    }
-}
-
-/// A retried letter: where its task went.
-struct Retried {
-    task_id: String,
-    stream: String,
-    entry_id: String,
-}
-
+/// Retries one letter; the answer as JSON (at least `dlq_id`, `task_id`, `stream`,
+/// `entry_id`).
 async fn retry(
     target: &mut Target,
     id: &str,
     priority: Option<Priority>,
-) -> Result<Retried, CliError> {
+) -> Result<Value, CliError> {
     match target {
-        Target::Redis(conn, url) => {
-            let url = url.clone();
-            retry_redis(conn, id, priority).await.map_err(|e| match e {
-                Failure::Redis(e) => CliError::redis(&url, e),
-                Failure::Cli(e) => e,
-            })
-        }
+        Target::Redis(conn, url) => retry_redis(conn, url, id, priority).await,
         Target::Relay(client) => {
-            let body = priority.map(|p| json!({"priority": p.as_str()}));
-            let answer = client
+            let body = json!(RetryRequest {
+                priority,
+                payload: None
+            });
+            client
                 .call(
                     Method::POST,
                     &format!("/api/v1/messaging/dlq/retry/{}", encode(id)),
-                    body.as_ref(),
+                    Some(&body),
                 )
-                .await?;
-            let text = |names: &[&str]| {
-                names
-                    .iter()
-                    .find_map(|name| answer.get(*name).and_then(Value::as_str))
-                    .unwrap_or("?")
-                    .to_owned()
-            };
-            Ok(Retried {
-                task_id: text(&["task_id", "original_id", "id"]),
-                stream: text(&["stream"]),
-                entry_id: text(&["entry_id", "new_entry_id"]),
-            })
+                .await
         }
-    }
-}
-
-enum Failure {
-    Redis(redis::RedisError),
-    Cli(CliError),
-}
-
-impl From<redis::RedisError> for Failure {
-    fn from(e: redis::RedisError) -> Self {
-        Failure::Redis(e)
     }
 }
 
 async fn retry_redis(
     conn: &mut MultiplexedConnection,
+    url: &str,
     id: &str,
     priority: Option<Priority>,
-) -> Result<Retried, Failure> {
+) -> Result<Value, CliError> {
+    let redis_error = |e| CliError::redis(url, e);
     let reply: StreamRangeReply = redis::cmd("XRANGE")
         .arg(DLQ_STREAM)
         .arg(id)
         .arg(id)
         .query_async(conn)
-        .await?;
+        .await
+        .map_err(redis_error)?;
     let Some(found) = reply.ids.first() else {
-        return Err(Failure::Cli(not_found(id)));
+        return Err(gone(conn, url, id).await);
     };
-    let letter = match Entry::decode(DLQ_STREAM, found).decoded {
-        Decoded::DeadLetter(letter) => letter,
-        Decoded::Raw { error, .. } => {
-            return Err(Failure::Cli(CliError::Cannot(format!(
+    let entry = super::entry::Entry::decode(DLQ_STREAM, found);
+    let letter = match entry.decoded {
+        super::entry::Decoded::DeadLetter(letter) => letter,
+        _ => {
+            return Err(CliError::Cannot(format!(
                 "dead letter {id} cannot be retried: the letter does not decode: {}",
-                error.unwrap_or_default()
-            ))))
+                entry.json()["error"].as_str().unwrap_or("?")
+            )))
         }
-        _ => unreachable!("the DLQ decodes to letters"),
     };
-    let mut task = original_task(id, &letter).map_err(Failure::Cli)?;
+    let mut task = original_task(id, &letter)?;
     if let Some(priority) = priority {
         task.priority = priority;
     }
@@ -476,15 +448,13 @@ async fn retry_redis(
     for (field, value) in task.to_fields() {
         invocation.arg(field).arg(value);
     }
-    let entry_id: Option<String> = invocation.invoke_async(conn).await?;
+    invocation.arg("retried_from").arg(id);
+    let entry_id: Option<String> = invocation.invoke_async(conn).await.map_err(redis_error)?;
     match entry_id {
-        Some(entry_id) => Ok(Retried {
-            task_id: task.id,
-            stream: stream.to_owned(),
-            entry_id,
-        }),
-        // Deleted (or retried by someone else) between the read and the script.
-        None => Err(Failure::Cli(not_found(id))),
+        Some(entry_id) => Ok(json!({"dlq_id": id, "task_id": task.id,
+                                    "stream": stream, "entry_id": entry_id})),
+        // Deleted (or retried elsewhere) between the read and the script.
+        None => Err(gone(conn, url, id).await),
     }
 }
 
@@ -492,8 +462,8 @@ async fn retry_redis(
 fn original_task(id: &str, letter: &DeadLetter) -> Result<cortex_shared::TaskMessage, CliError> {
     letter.original_task().map_err(|e| {
         CliError::Cannot(format!(
-            "dead letter {id} cannot be retried: its original task does not decode ({e}); \
-             delete it, or publish a corrected task"
+            "dead letter {id} cannot be retried: its task does not decode ({e}); delete it, \
+             or retry it through a relay with a corrected payload"
         ))
     })
 }
@@ -508,7 +478,7 @@ async fn delete(target: &mut Target, id: &str) -> Result<(), CliError> {
                 .await
                 .map_err(|e| CliError::redis(url, e))?;
             if deleted == 0 {
-                return Err(not_found(id));
+                return Err(gone(conn, url, id).await);
             }
             Ok(())
         }
@@ -523,92 +493,31 @@ async fn delete(target: &mut Target, id: &str) -> Result<(), CliError> {
     }
 }
 
-fn not_found(id: &str) -> CliError {
-    CliError::NotFound(format!(
-        "no dead letter {id} in {DLQ_STREAM} (already retried or deleted?)"
-    ))
-}
-
-/// The letters the relay lists, as entries.
-async fn list_relay(client: &RelayClient, args: &ListArgs) -> Result<Vec<Entry>, CliError> {
-    let path = format!(
-        "/api/v1/messaging/dlq{}",
-        query(&[
-            ("to", args.to.as_ref().map(|a| a.to_string())),
-            ("from", args.from.as_ref().map(|a| a.to_string())),
-            ("priority", args.priority.map(|p| p.as_str().to_owned())),
-            ("type", args.task_type.clone()),
-            ("error", args.error.clone()),
-            ("limit", Some(args.limit.to_string())),
-        ])
-    );
-    let answer = client.call(Method::GET, &path, None).await?;
-    let items = match &answer {
-        Value::Array(items) => items.clone(),
-        Value::Object(map) => ["letters", "dead_letters", "items", "entries"]
-            .iter()
-            .find_map(|k| map.get(*k).and_then(Value::as_array).cloned())
-            .unwrap_or_default(),
-        _ => Vec::new(),
+/// Why letter `id` is not in the DLQ, as the relay would say it: already retried or
+/// deleted (within the hour, through a relay), or not found.
+async fn gone(conn: &mut MultiplexedConnection, url: &str, id: &str) -> CliError {
+    let Ok(entry_id) = id.parse::<EntryId>() else {
+        return CliError::NotFound(format!("no dead letter {id}"));
     };
-    let mut entries = Vec::with_capacity(items.len());
-    for item in items {
-        let id = ["dlq_id", "entry_id", "id"]
-            .iter()
-            .find_map(|k| item.get(*k).and_then(Value::as_str))
-            .unwrap_or("?")
-            .to_owned();
-        let body = ["letter", "data"]
-            .iter()
-            .find_map(|k| item.get(*k).filter(|v| v.is_object()))
-            .unwrap_or(&item);
-        let decoded = match serde_json::from_value::<DeadLetter>(body.clone()) {
-            Ok(letter) => Decoded::DeadLetter(letter),
-            Err(e) => Decoded::Raw {
-                fields: body
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| {
-                                let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                                (k.clone(), text)
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                error: Some(e.to_string()),
-            },
-        };
-        // The relay's filters are applied again here, in case it ignores one.
-        if matches(args, &decoded) {
-            entries.push(Entry {
-                stream: DLQ_STREAM.to_owned(),
-                entry_id: id,
-                decoded,
-                delivery_count: None,
-            });
-        }
-    }
-    entries.truncate(args.limit as usize);
-    Ok(entries)
+    let why: Option<String> = match redis::cmd("GET")
+        .arg(tombstone_key(&entry_id))
+        .query_async(conn)
+        .await
+    {
+        Ok(why) => why,
+        Err(e) => return CliError::redis(url, e),
+    };
+    api_error(url, gone_error(&entry_id, why.as_deref()))
 }
 
-/// A dead letter written now, for tests: `task` failed with `error`.
-#[cfg(test)]
-fn letter_for(task: &cortex_shared::TaskMessage, error: &str) -> DeadLetter {
-    DeadLetter {
-        original_id: task.id.clone(),
-        original_from: task.from.clone(),
-        original_to: task.to.clone(),
-        original_priority: task.priority.as_str().to_owned(),
-        original_type: task.task_type.clone(),
-        original_payload: Value::Object(task.payload.clone()).to_string(),
-        original_created: task.created.to_string(),
-        error: error.to_owned(),
-        retry_count: 3,
-        dead_at: super::publish::unix_now(),
-        original_stream: None,
-        original_entry_id: None,
+/// An API error met on the Redis path, as a CLI error.
+fn api_error(url: &str, e: ApiError) -> CliError {
+    let message = e.message().to_owned();
+    match e.status() {
+        StatusCode::NOT_FOUND => CliError::NotFound(message),
+        StatusCode::BAD_REQUEST => CliError::Invalid(message),
+        StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY => CliError::Cannot(message),
+        _ => CliError::redis(url, message),
     }
 }
 
@@ -623,43 +532,34 @@ mod tests {
         command: DlqCommand,
     }
 
-    fn list_args(args: &[&str]) -> ListArgs {
-        let argv = ["dlq", "list"].into_iter().chain(args.iter().copied());
-        match Cli::try_parse_from(argv).unwrap().command {
-            DlqCommand::List(args) => args,
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[test]
-    fn filters_match_decoded_and_raw_letters() {
-        let task = cortex_shared::TaskMessage {
-            id: "t1".into(),
-            from: "harold".into(),
-            to: "pink".into(),
-            priority: Priority::High,
-            task_type: "coding".into(),
-            payload: Default::default(),
-            created: 1,
+    fn list_flags_are_the_apis_filter() {
+        let argv = [
+            "dlq",
+            "list",
+            "--agent",
+            "pink",
+            "--priority",
+            "high",
+            "--type",
+            "coding",
+            "--error",
+            "time out",
+            "--payload",
+            "auth",
+            "--since-ms",
+            "5",
+            "--until-ms",
+            "9",
+        ];
+        let DlqCommand::List(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("list")
         };
-        let letter = Decoded::DeadLetter(letter_for(&task, "processing timeout"));
-        assert!(matches(&list_args(&[]), &letter));
-        assert!(matches(
-            &list_args(&["--to", "pink", "--priority", "high"]),
-            &letter
-        ));
-        assert!(matches(
-            &list_args(&["--error", "timeout", "--from", "harold"]),
-            &letter
-        ));
-        assert!(!matches(&list_args(&["--to", "harold"]), &letter));
-        assert!(!matches(&list_args(&["--type", "review"]), &letter));
-        assert!(!matches(&list_args(&["--error", "crash"]), &letter));
-        let raw = Decoded::Raw {
-            fields: [("original_to".to_owned(), "pink".to_owned())].into(),
-            error: Some("field `retry_count`: missing".into()),
-        };
-        assert!(matches(&list_args(&["--to", "pink"]), &raw));
-        assert!(!matches(&list_args(&["--priority", "low"]), &raw));
+        assert_eq!(
+            serde_json::to_value(args.filter()).unwrap(),
+            json!({"agent":"pink","priority":"high","type":"coding","error":"time out",
+                   "payload":"auth","since_ms":5,"until_ms":9})
+        );
+        assert_eq!(args.limit, 100);
     }
 }

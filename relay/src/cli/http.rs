@@ -41,6 +41,11 @@ impl RelayClient {
         }
     }
 
+    /// The relay's base URL.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     /// `method path` with an optional JSON body; the answer's JSON (`null` when the
     /// body is empty).
     pub(crate) async fn call(

@@ -1,10 +1,14 @@
 //! `cortex-relay publish`: write a task to its priority stream, in the plan's layout,
-//! with the agent API's [`Publisher`].
+//! with the agent API's [`Publisher`]; or, with `--relay`, through the relay's
+//! `POST /api/v1/tasks` (which always gives a new UUID id).
 
+use super::http::RelayClient;
 use super::output::Output;
 use super::{parse_agent, parse_object, parse_priority, parse_target, parse_word};
-use super::{CliError, OutputArgs, RedisArgs};
+use super::{CliError, OutputArgs, RedisArgs, RelayArgs};
 use crate::agent::Publisher;
+use axum::http::Method;
+use cortex_shared::rest::{PublishRequest, Published};
 use cortex_shared::{AgentName, JsonObject, Priority, SubscribeTarget, TaskMessage};
 use serde_json::json;
 
@@ -20,16 +24,20 @@ pub struct PublishArgs {
     /// `critical`, `high`, `normal` or `low`: the stream it goes to. Default `normal`.
     #[arg(long, value_name = "PRIORITY", default_value = "normal", value_parser = parse_priority)]
     pub priority: Priority,
-    /// The task's type: `coding`, `review`, `deploy`, or any other word.
+    /// The task's type: `coding`, `review`, `deploy`, or any other word
+    /// (`[A-Za-z0-9_-]`, at most 64 characters).
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_word)]
     pub task_type: String,
     /// The task's data: a JSON object. Default `{}`.
     #[arg(long, value_name = "JSON", default_value = "{}", value_parser = parse_object)]
     pub payload: JsonObject,
-    /// The task's id. Default: a new UUID.
-    #[arg(long, value_name = "ID", value_parser = parse_word)]
+    /// The task's id. Default: a new UUID. (Not with `--relay`.)
+    #[arg(long, value_name = "ID", value_parser = parse_task_id)]
     pub id: Option<String>,
-    /// Which Redis.
+    /// Through a relay instead of Redis (the token needs the admin role).
+    #[command(flatten)]
+    pub relay: RelayArgs,
+    /// Which Redis (without `--relay`).
     #[command(flatten)]
     pub redis: RedisArgs,
     /// Human or JSON output.
@@ -59,20 +67,70 @@ impl PublishArgs {
 }
 
 /// Publishes the task; prints `task <id>  entry <entry id>  stream <stream>`, or
-/// `{"task_id","entry_id","stream","task"}`.
+/// `{"task_id","entry_id","stream","task"}` (through a relay: without `task`).
 pub async fn run(args: PublishArgs, redis_url: &str) -> Result<(), CliError> {
     let out = Output::new(args.output.json);
     let task = args.task();
-    let publisher = connect(redis_url).await?;
-    let entry_id = publisher
-        .publish_task(&task)
-        .await
-        .map_err(|e| agent_error(redis_url, e))?;
-    let stream = task.priority.stream();
+    let answer = match &args.relay.relay {
+        Some(relay) => {
+            if args.id.is_some() {
+                return Err(CliError::Invalid(
+                    "--id cannot be used with --relay: the relay gives every task a new id".into(),
+                ));
+            }
+            let request = PublishRequest {
+                to: task.to.clone(),
+                priority: task.priority,
+                task_type: task.task_type.clone(),
+                payload: Some(serde_json::Value::Object(task.payload.clone())),
+                from: Some(task.from.clone()),
+            };
+            let client = RelayClient::new(relay, args.relay.token.as_deref());
+            let answer = client
+                .call(Method::POST, "/api/v1/tasks", Some(&json!(request)))
+                .await?;
+            serde_json::from_value::<Published>(answer.clone()).map_err(|e| {
+                CliError::relay(relay, format!("POST /api/v1/tasks: unexpected answer: {e}"))
+            })?;
+            answer
+        }
+        None => {
+            let publisher = connect(redis_url).await?;
+            let entry_id = publisher
+                .publish_task(&task)
+                .await
+                .map_err(|e| agent_error(redis_url, e))?;
+            json!({"task_id": task.id, "entry_id": entry_id,
+                   "stream": task.priority.stream(), "task": task})
+        }
+    };
     out.item(
-        || format!("task {}  entry {entry_id}  stream {stream}", task.id),
-        &json!({"task_id": task.id, "entry_id": entry_id, "stream": stream, "task": task}),
+        || {
+            let text = |k: &str| answer[k].as_str().unwrap_or("?").to_owned();
+            format!(
+                "task {}  entry {}  stream {}",
+                text("task_id"),
+                text("entry_id"),
+                text("stream")
+            )
+        },
+        &answer,
     )
+}
+
+/// A task id: not empty, no white space or control characters, at most 256 bytes.
+fn parse_task_id(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("empty".into())
+    } else if text.len() > 256 {
+        Err(format!("{} bytes long; at most 256", text.len()))
+    } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err(format!(
+            "{text:?} contains white space or a control character"
+        ))
+    } else {
+        Ok(text.to_owned())
+    }
 }
 
 /// A [`Publisher`] on `redis_url`, giving up after a few seconds.

@@ -344,6 +344,14 @@ async fn through_relay(args: &TailArgs, relay: &str, out: &Output) -> Result<(),
     while let Some(message) = socket.next().await {
         let text = match message.map_err(|e| CliError::relay(relay, e))? {
             Message::Text(text) => text,
+            Message::Close(Some(frame))
+                if u16::from(frame.code) == cortex_shared::frame::close_code::UNAUTHORIZED =>
+            {
+                return Err(CliError::Refused {
+                    code: "unauthorized".into(),
+                    message: format!("{} (give --token or set CORTEX_TOKEN)", frame.reason),
+                });
+            }
             Message::Close(frame) => {
                 let why = frame.map_or_else(
                     || "no reason given".to_owned(),

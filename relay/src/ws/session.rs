@@ -29,6 +29,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+/// How long a requested burst (resume, history) may wait for room in the send queue.
+const BURST_WAIT: Duration = Duration::from_secs(10);
+
 /// How long a closing session waits for its writer to flush before dropping it.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 
@@ -388,7 +391,7 @@ impl Session {
                             .watches
                             .subscribe(target, request, &self.ctx.redis)
                             .await;
-                        frames.iter().try_for_each(|frame| self.reply(frame))
+                        self.reply_all(&frames).await
                     }
                     SubscribeMode::Consume => {
                         match self.consumers.subscribe(target, consumer, &self.ctx) {
@@ -498,6 +501,21 @@ impl Session {
                 Ok(())
             }
         }
+    }
+
+    /// Sends a burst the client asked for (a resume or history read): unlike live
+    /// frames, it may wait for room in the queue, for a while.
+    async fn reply_all(&mut self, frames: &[ServerFrame]) -> Result<(), End> {
+        for frame in frames {
+            self.ctx.metrics.frames_out.inc();
+            let message = Message::Text(frame.to_json().into());
+            match tokio::time::timeout(BURST_WAIT, self.out.send(message)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(End::ClientGone),
+                Err(_) => return Err(End::TooSlow),
+            }
+        }
+        Ok(())
     }
 
     fn reply(&mut self, frame: &ServerFrame) -> Result<(), End> {

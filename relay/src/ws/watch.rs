@@ -17,7 +17,7 @@
 //! hub delivered meanwhile (buffered by the session while it awaited the read) are then
 //! skipped, so the read must also pick every entry above the mark that an *existing*
 //! subscription of the session sees: the read is their delivery. Entries at or below the
-//! old mark that an existing subscription sees were judged already and are not sent
+//! mark that an existing subscription sees were judged already and are not sent
 //! again; the others are sent when the new subscription asks for them. So on one
 //! connection each entry is sent at most once, and each entry a subscription sees and
 //! asked for (live, resumed, or within its history) at least once.
@@ -28,8 +28,9 @@
 //! # Gaps and caps
 //!
 //! Resuming after `after`, a stream whose entries after it may have been removed (see
-//! [`StreamInfo::lost_after`](crate::bridge::history::StreamInfo::lost_after)) gets a `gap` frame before its entries, with
-//! `resumed_from` the oldest entry still present after `after`. A resume needing more
+//! [`lost_after`](crate::bridge::history::StreamInfo::lost_after)) gets a `gap` frame
+//! before its entries, with `resumed_from` the oldest entry still present after
+//! `after` (when none is left: the id after the newest ever generated). A resume needing more
 //! than [`FRAME_CAP`] frames, or more than [`SCAN_CAP`] entries read, sends the newest
 //! ones and a `gap` whose `resumed_from` is where they start: skipped entries are never
 //! silent. History is a window, not a promise: it never makes a gap.

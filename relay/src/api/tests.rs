@@ -1,0 +1,270 @@
+//! The API's routes through the real router (`oneshot`), where no Redis is needed:
+//! refusals of bad requests, unknown routes, and the answers when Redis is down.
+
+use crate::config::Config;
+use crate::Relay;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// Nothing listens on port 1 of loopback.
+const NO_REDIS: &str = "redis://127.0.0.1:1/";
+
+async fn app() -> axum::Router {
+    let config = Config::for_redis("127.0.0.1:0".parse().unwrap(), NO_REDIS);
+    Relay::new(&config, NO_REDIS, CancellationToken::new())
+        .await
+        .unwrap()
+        .app
+}
+
+async fn call(method: Method, uri: &str, body: &str) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = app().await.oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, body)
+}
+
+async fn expect(method: Method, uri: &str, body: &str, status: u16, code: &str) {
+    let (got, json) = call(method.clone(), uri, body).await;
+    assert_eq!(got.as_u16(), status, "{method} {uri} {body}: {json}");
+    assert_eq!(json["code"], code, "{method} {uri} {body}: {json}");
+    assert!(
+        json["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_api_paths_and_methods_are_json_errors() {
+    expect(Method::GET, "/api/v1/nothing/here", "", 404, "not_found").await;
+    expect(
+        Method::GET,
+        "/api/v1/messaging/dlq/retry",
+        "",
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    expect(
+        Method::PUT,
+        "/api/v1/tasks",
+        "{}",
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    expect(
+        Method::DELETE,
+        "/api/v1/messaging/dlq",
+        "",
+        405,
+        "method_not_allowed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_filters_ids_and_bodies_are_400_before_redis_is_asked() {
+    let get = Method::GET;
+    let post = Method::POST;
+    for (method, uri, body, code) in [
+        (
+            get.clone(),
+            "/api/v1/messaging/dlq?agnet=pink",
+            "",
+            "invalid_query",
+        ),
+        (
+            get.clone(),
+            "/api/v1/messaging/dlq?since_ms=soon",
+            "",
+            "invalid_query",
+        ),
+        (
+            get.clone(),
+            "/api/v1/messaging/dlq?priority=urgent",
+            "",
+            "invalid_filter",
+        ),
+        (
+            get.clone(),
+            "/api/v1/messaging/dlq?agent=a%2Fb",
+            "",
+            "invalid_filter",
+        ),
+        (
+            get.clone(),
+            "/api/v1/messaging/dlq?since_ms=9&until_ms=1",
+            "",
+            "invalid_filter",
+        ),
+        (
+            get.clone(),
+            "/api/v1/messaging/dlq?limit=0",
+            "",
+            "invalid_query",
+        ),
+        (
+            get.clone(),
+            "/api/v1/messaging/dlq?cursor=later",
+            "",
+            "invalid_cursor",
+        ),
+        (
+            get.clone(),
+            "/api/v1/messaging/dlq/not-an-id",
+            "",
+            "invalid_id",
+        ),
+        (Method::DELETE, "/api/v1/messaging/dlq/x", "", "invalid_id"),
+        (
+            post.clone(),
+            "/api/v1/messaging/dlq/retry/x",
+            "",
+            "invalid_id",
+        ),
+        (
+            post.clone(),
+            "/api/v1/messaging/dlq/retry/1-0",
+            "{",
+            "invalid_body",
+        ),
+        (
+            post.clone(),
+            "/api/v1/messaging/dlq/retry/1-0",
+            r#"{"priority":"urgent"}"#,
+            "invalid_body",
+        ),
+        (
+            post.clone(),
+            "/api/v1/messaging/dlq/retry/1-0",
+            r#"{"payload":[1]}"#,
+            "invalid_payload",
+        ),
+        (
+            post.clone(),
+            "/api/v1/messaging/dlq/retry",
+            "",
+            "invalid_body",
+        ),
+        (
+            post.clone(),
+            "/api/v1/messaging/dlq/retry",
+            "{}",
+            "invalid_body",
+        ),
+        (
+            post.clone(),
+            "/api/v1/messaging/dlq/retry",
+            r#"{"ids":["x"]}"#,
+            "invalid_id",
+        ),
+        (
+            post.clone(),
+            "/api/v1/messaging/dlq/delete",
+            r#"{"filter":{"agnet":"p"}}"#,
+            "invalid_body",
+        ),
+        (
+            post.clone(),
+            "/api/v1/messaging/dlq/delete",
+            r#"{"filter":{},"priority":"high"}"#,
+            "invalid_body",
+        ),
+        (
+            get.clone(),
+            "/api/v1/streams/cortex:tasks:high/entries?last=0",
+            "",
+            "invalid_query",
+        ),
+        (
+            get.clone(),
+            "/api/v1/streams/cortex:tasks:high/entries?start=x",
+            "",
+            "invalid_id",
+        ),
+        (post.clone(), "/api/v1/tasks", "", "invalid_body"),
+        (
+            post.clone(),
+            "/api/v1/tasks",
+            r#"{"to":"pink"}"#,
+            "invalid_body",
+        ),
+        (
+            post.clone(),
+            "/api/v1/tasks",
+            r#"{"to":"pi nk","priority":"high","type":"x"}"#,
+            "invalid_agent",
+        ),
+        (
+            post.clone(),
+            "/api/v1/tasks",
+            r#"{"to":"pink","priority":"high","type":"a b"}"#,
+            "invalid_type",
+        ),
+        (
+            post.clone(),
+            "/api/v1/tasks",
+            r#"{"to":"pink","priority":"high","type":"x","payload":1}"#,
+            "invalid_payload",
+        ),
+    ] {
+        expect(method, uri, body, 400, code).await;
+    }
+    expect(
+        get,
+        "/api/v1/streams/secrets/entries",
+        "",
+        404,
+        "unknown_stream",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn without_redis_the_api_answers_503_and_prometheus_still_answers() {
+    for uri in [
+        "/api/v1/messaging/dlq",
+        "/api/v1/messaging/dlq/stats",
+        "/api/v1/messaging/dlq/1-0",
+        "/api/v1/messaging/metrics",
+        "/api/v1/agents",
+        "/api/v1/streams/cortex:heartbeats/entries",
+    ] {
+        expect(Method::GET, uri, "", 503, "redis_unavailable").await;
+    }
+    expect(
+        Method::POST,
+        "/api/v1/messaging/dlq/retry/1-0",
+        "",
+        503,
+        "redis_unavailable",
+    )
+    .await;
+    expect(
+        Method::POST,
+        "/api/v1/tasks",
+        r#"{"to":"pink","priority":"high","type":"coding"}"#,
+        503,
+        "redis_unavailable",
+    )
+    .await;
+    let (status, body) = call(Method::GET, "/metrics", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = body.as_str().unwrap();
+    assert!(text.contains("cortex_redis_up 0\n"), "{text}");
+    assert!(text.contains("cortex_relay_connections 0\n"), "{text}");
+}

@@ -1,0 +1,76 @@
+//! Serving the dashboard: from a directory (trunk's `dist`), or, in a binary built
+//! with the `embed-dashboard` feature, from the copy inside the binary. Unknown paths
+//! get `index.html`, so deep links into the app work.
+
+use axum::response::{Html, IntoResponse};
+use axum::Router;
+use std::path::Path;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// Adds the dashboard as `router`'s fallback: `dir` if it holds a build, else the
+/// embedded copy if there is one, else a page saying how to build it.
+pub fn attach(router: Router, dir: &Path) -> Router {
+    let index = dir.join("index.html");
+    if index.is_file() {
+        tracing::info!(dir = %dir.display(), "serving the dashboard from a directory");
+        return router.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));
+    }
+    #[cfg(feature = "embed-dashboard")]
+    if embedded::Assets::get("index.html").is_some() {
+        tracing::info!("serving the dashboard embedded in the binary");
+        return router.fallback(embedded::serve);
+    }
+    tracing::warn!(dir = %dir.display(), "dashboard not built; serving a notice at /");
+    router.fallback(missing)
+}
+
+async fn missing() -> impl IntoResponse {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        Html(
+            "<!doctype html><title>Cortex Relay</title><h1>Cortex Relay</h1>\
+             <p>The dashboard is not built. Run <code>cargo xtask run</code>, or point \
+             <code>--dashboard-dir</code> at trunk's <code>dist</code>.</p>",
+        ),
+    )
+}
+
+#[cfg(feature = "embed-dashboard")]
+mod embedded {
+    use axum::http::{header, StatusCode, Uri};
+    use axum::response::{IntoResponse, Response};
+
+    /// trunk's output, taken into the binary at compile time.
+    /// (Empty when `dist/` was not built before compiling.)
+    #[derive(rust_embed::RustEmbed)]
+    #[folder = "$CARGO_MANIFEST_DIR/../dist"]
+    #[allow_missing = true]
+    pub(super) struct Assets;
+
+    /// A file of the build, or `index.html` for any other path.
+    pub(super) async fn serve(uri: Uri) -> Response {
+        let path = uri.path().trim_start_matches('/');
+        let (file, path) = match Assets::get(path) {
+            Some(file) if !path.is_empty() => (file, path),
+            _ => match Assets::get("index.html") {
+                Some(file) => (file, "index.html"),
+                None => return StatusCode::NOT_FOUND.into_response(),
+            },
+        };
+        let mime = file.metadata.mimetype().to_owned();
+        // trunk names assets by content hash, so they never change; index.html does.
+        let cache = if path == "index.html" {
+            "no-cache"
+        } else {
+            "public, max-age=31536000, immutable"
+        };
+        (
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::CACHE_CONTROL, cache.to_owned()),
+            ],
+            file.data.into_owned(),
+        )
+            .into_response()
+    }
+}
