@@ -578,9 +578,11 @@ pub struct AgentConsumer {
     pub name: String,
     /// Tasks it holds, not acked.
     pub pending: u64,
-    /// Since its last read or claim on any task stream, in milliseconds.
+    /// Since its last read or claim on any task stream, in milliseconds (`XINFO
+    /// CONSUMERS` `idle`: every attempt on Redis 7.2 and later; before 7.2 only reads
+    /// that returned entries, so a quiet consumer looks idle there).
     pub idle_ms: u64,
-    /// Whether it read or claimed within `consumer_dead_after_ms`.
+    /// Whether `idle_ms` is below `consumer_dead_after_ms`.
     pub alive: bool,
 }
 

@@ -114,3 +114,13 @@ fn forward(pipe: impl Read + Send + 'static, name: &str, tx: Option<mpsc::Sender
         }
     });
 }
+
+/// The resident set size of process `pid`, in KiB (Linux `/proc`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}

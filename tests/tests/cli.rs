@@ -87,7 +87,13 @@ fn cli(args: &[&str]) -> Outcome {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
-            panic!("cortex-relay {args:?} did not finish within {TIMEOUT:?}");
+            let output = rx.recv().ok().and_then(Result::ok);
+            panic!(
+                "cortex-relay {args:?} did not finish within {TIMEOUT:?}; stdout {:?}, \
+                 stderr {:?}",
+                output.as_ref().map(|o| String::from_utf8_lossy(&o.stdout)),
+                output.as_ref().map(|o| String::from_utf8_lossy(&o.stderr)),
+            );
         }
     }
 }
@@ -505,8 +511,7 @@ async fn tail_prints_the_agents_tasks_published_after_it_started() {
             "--id",
             id,
         ])
-        .ok()
-        .to_owned();
+        .ok();
     };
     publish("pink", "before"); // already there: not shown
 

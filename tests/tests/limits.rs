@@ -196,5 +196,36 @@ async fn a_slow_reader_is_cut_off_while_a_fast_one_keeps_up() {
         code == Some(4001) || code.is_none(),
         "closed as too slow: {code:?}"
     );
-    eprintln!("slow reader: cut off after {frames} of {N} frames, close code {code:?}");
+    eprintln!(
+        "slow reader: cut off after {frames} of {N} frames, close code {code:?}; relay RSS \
+         {} KiB after",
+        cortex_e2e::process::rss_kib(relay.pid())
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_answering_pings_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let redis = RedisServer::start();
+    let relay = Relay::start_with(&redis.url(), "127.0.0.1:0", &["--ping-interval-ms", "200"]);
+    // A client that completes the handshake, then never answers anything (a WebSocket
+    // library would answer pings while reading; this one only reads raw bytes).
+    let mut tcp = tokio::net::TcpStream::connect(relay.addr()).await.unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        relay.addr()
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut received)).await;
+    assert!(ended.is_ok(), "the relay closes a silent connection");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    // A close frame (0x88) carrying code 4002 (0x0fa2), after some pings (0x89).
+    assert!(received.contains(&0x89), "pinged first");
+    assert!(
+        received.windows(2).any(|w| w == [0x0f, 0xa2]),
+        "closed with 4002: {received:?}"
+    );
 }

@@ -219,15 +219,15 @@ async fn sigterm_with_tasks_in_flight_loses_nothing() {
 async fn memory_with_a_thousand_idle_connections() {
     let redis = cortex_e2e::redis::RedisServer::start();
     let relay = Relay::start(&redis.url());
-    let pid = relay_pid(&relay);
-    let before = rss_kib(pid);
+    let pid = relay.pid();
+    let before = cortex_e2e::process::rss_kib(pid);
     let mut clients = Vec::new();
     for _ in 0..1000 {
         let mut client = WsClient::connect(&relay.ws_url()).await;
         client.subscribe("pink").await;
         clients.push(client);
     }
-    let after = rss_kib(pid);
+    let after = cortex_e2e::process::rss_kib(pid);
     eprintln!(
         "memory: RSS {before} KiB idle, {after} KiB with 1000 watchers ({:.1} KiB each)",
         (after.saturating_sub(before)) as f64 / 1000.0
@@ -253,42 +253,3 @@ async fn memory_with_a_thousand_idle_connections() {
     }
 }
 
-fn relay_pid(relay: &Relay) -> u32 {
-    relay.pid()
-}
-
-/// The resident set size of process `pid`, in KiB (Linux `/proc`).
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
-#[tokio::test]
-async fn the_binary_serves_the_dashboard_embedded_in_it() {
-    let redis = cortex_e2e::redis::RedisServer::start();
-    // No dashboard directory at all: what is served comes from inside the binary.
-    let relay = Relay::spawn(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--redis-url",
-        &redis.url(),
-        "--dashboard-dir",
-        "/nonexistent/dist",
-    ]);
-    let (status, body) = cortex_e2e::http::get(relay.addr(), "/").await;
-    assert_eq!(
-        status, 200,
-        "build the relay with `--features embed-dashboard` after `cargo xtask web` \
-         (cargo xtask test does): {body}"
-    );
-    assert!(
-        body.contains("cortex-web"),
-        "the dashboard's index.html: {body}"
-    );
-    let (status, _) = cortex_e2e::http::get(relay.addr(), "/agents/pink?view=tasks").await;
-    assert_eq!(status, 200, "deep links get index.html");
-}
