@@ -25,6 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+/// How long an ack or nack waits for the relay's answer.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Why an agent call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -260,7 +263,11 @@ impl RelayConsumer {
             .send(request)
             .await
             .map_err(|_| AgentError::ConnectionLost)?;
-        reply.await.map_err(|_| AgentError::ConnectionLost)?
+        // A relay that never answers must not hang the agent.
+        match tokio::time::timeout(REPLY_TIMEOUT, reply).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) | Err(_) => Err(AgentError::ConnectionLost),
+        }
     }
 }
 

@@ -137,9 +137,10 @@ pub struct Config {
     pub max_subscriptions: usize,
 
     /// Client frames per second one connection may send (a burst of as many is
-    /// allowed); beyond it frames get a `rate_limited` error. Default 100;
+    /// allowed); beyond it each frame is dropped with a `rate_limited` error.
+    /// Default 2000 (an agent acking at full speed stays under it);
     /// env `CORTEX_MAX_FRAMES_PER_SECOND`.
-    #[arg(long, env = "CORTEX_MAX_FRAMES_PER_SECOND", default_value_t = 100)]
+    #[arg(long, env = "CORTEX_MAX_FRAMES_PER_SECOND", default_value_t = 2000)]
     pub max_frames_per_second: u32,
 
     /// How often the relay pings each WebSocket client, in milliseconds; a client

@@ -16,12 +16,20 @@ pub fn attach(router: Router, dir: &Path) -> Router {
         return router.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));
     }
     #[cfg(feature = "embed-dashboard")]
-    if embedded::Assets::get("index.html").is_some() {
+    if embedded_available() {
         tracing::info!("serving the dashboard embedded in the binary");
         return router.fallback(embedded::serve);
     }
     tracing::warn!(dir = %dir.display(), "dashboard not built; serving a notice at /");
     router.fallback(missing)
+}
+
+/// Whether this binary carries a built dashboard.
+pub fn embedded_available() -> bool {
+    #[cfg(feature = "embed-dashboard")]
+    return embedded::Assets::get("index.html").is_some();
+    #[cfg(not(feature = "embed-dashboard"))]
+    false
 }
 
 async fn missing() -> impl IntoResponse {

@@ -155,8 +155,14 @@ mod tests {
         assert_eq!((status, body.as_str()), (StatusCode::OK, "<h1>dash</h1>"));
         std::fs::remove_dir_all(&dir).unwrap();
 
+        // Without the directory: the copy in the binary, or a notice when there is none.
         let (status, body) = get(router(state("redis://127.0.0.1:1"), &dir), "/").await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert!(body.contains("cargo xtask run"));
+        if crate::dashboard::embedded_available() {
+            assert_eq!(status, StatusCode::OK);
+            assert!(body.contains("cortex-web"), "{body}");
+        } else {
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            assert!(body.contains("cargo xtask run"));
+        }
     }
 }

@@ -21,10 +21,24 @@ pub async fn delete(addr: &str, path: &str) -> (u16, String) {
 /// `method path` with an optional JSON body, on `addr`; the status code and the body
 /// (de-chunked if need be).
 pub async fn request(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    request_as(addr, method, path, None, body).await
+}
+
+/// Like [`request`], with an `Authorization` header value (e.g. `Bearer …`).
+pub async fn request_as(
+    addr: &str,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr)
         .await
         .expect("connect to the relay");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(value) = authorization {
+        request.push_str(&format!("Authorization: {value}\r\n"));
+    }
     if let Some(body) = body {
         request.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

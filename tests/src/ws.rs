@@ -114,6 +114,16 @@ impl WsClient {
         );
     }
 
+    /// The next frame of `frame_type`, skipping any other frames before it.
+    pub async fn next_of_type(&mut self, frame_type: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == frame_type {
+                return frame;
+            }
+        }
+    }
+
     /// The next frame of `frame_type`, failing on any other frame before it.
     pub async fn expect(&mut self, frame_type: &str) -> Value {
         let frame = self.next().await;

@@ -252,4 +252,3 @@ async fn memory_with_a_thousand_idle_connections() {
         assert_eq!(client.expect("task").await["data"]["id"], "to-all-watchers");
     }
 }
-

@@ -1,12 +1,16 @@
-//! The Cortex Relay dashboard: a Yew single-page app on one WebSocket to the relay.
+//! The Cortex Relay dashboard: a Yew single-page app on one WebSocket to the relay; and
+//! the same connection for other web tools, as a JavaScript module.
 //!
 //! - [`connection`]: the WebSocket core (reconnection, subscriptions), free of Yew.
+//! - [`client`]: `CortexClient`, the `#[wasm_bindgen]` layer over that core that the
+//!   JavaScript module exports (built with wasm-bindgen `--target web`).
 //! - [`state`]: the dashboard's state and its reducer.
 //! - [`hooks`]: `use_relay_connection` owns the connection; `use_relay` reaches it.
 //! - [`components`]: the page, one component per file.
 //! - [`format`]: times and JSON for humans.
 
 pub mod app;
+pub mod client;
 pub mod components;
 pub mod connection;
 pub mod format;

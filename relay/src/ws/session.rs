@@ -249,8 +249,6 @@ struct RateLimit {
     per_second: f64,
     tokens: f64,
     last: std::time::Instant,
-    /// When the last `rate_limited` error was sent (one a second at most).
-    last_error: Option<std::time::Instant>,
 }
 
 impl RateLimit {
@@ -259,7 +257,6 @@ impl RateLimit {
             per_second: f64::from(per_second.max(1)),
             tokens: f64::from(per_second.max(1)),
             last: std::time::Instant::now(),
-            last_error: None,
         }
     }
 
@@ -276,18 +273,6 @@ impl RateLimit {
             false
         }
     }
-
-    /// Whether to tell the client it is being limited (once a second at most).
-    fn should_report(&mut self) -> bool {
-        let now = std::time::Instant::now();
-        let due = self
-            .last_error
-            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
-        if due {
-            self.last_error = Some(now);
-        }
-        due
-    }
 }
 
 impl Session {
@@ -302,19 +287,16 @@ impl Session {
                     text.len()
                 ),
             )),
-            Message::Text(_) if !self.rate.take() => {
-                if self.rate.should_report() {
-                    self.reply(&ServerFrame::error(
-                        ErrorCode::RateLimited,
-                        format!(
-                            "more than {} frames a second; frames are being dropped",
-                            self.ctx.limits.max_frames_per_second
-                        ),
-                    ))
-                } else {
-                    Ok(())
-                }
-            }
+            // Every dropped frame is answered, so that clients matching replies to
+            // requests stay in step; a flooder that does not read its errors fills its
+            // send queue and is closed as too slow.
+            Message::Text(_) if !self.rate.take() => self.reply(&ServerFrame::error(
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} frames a second; this one was dropped",
+                    self.ctx.limits.max_frames_per_second
+                ),
+            )),
             Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
                 Ok(frame) => self.on_frame(frame).await,
                 Err(e) => self.reply(&ServerFrame::error(

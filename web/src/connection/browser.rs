@@ -56,7 +56,7 @@ impl Connector for BrowserConnector {
                 .await
                 .map_err(|e| SocketError(e.to_string()))?;
             match ws.state() {
-                State::Open => Ok(BrowserSocket(ws)),
+                State::Open => Ok(BrowserSocket::new(ws)),
                 state => Err(SocketError(format!("could not open {url}: {state:?}"))),
             }
         }
@@ -69,19 +69,30 @@ impl Connector for BrowserConnector {
 
 /// An open browser WebSocket. Dropping it closes the socket and releases its event
 /// listeners (gloo-net owns them; nothing is leaked).
-pub struct BrowserSocket(WebSocket);
+pub struct BrowserSocket {
+    ws: WebSocket,
+    /// The close frame's code and reason, once the socket has closed.
+    closed: Option<(u16, String)>,
+}
+
+impl BrowserSocket {
+    fn new(ws: WebSocket) -> Self {
+        Self { ws, closed: None }
+    }
+}
 
 impl fmt::Debug for BrowserSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("BrowserSocket")
-            .field(&self.0.state())
+        f.debug_struct("BrowserSocket")
+            .field("state", &self.ws.state())
+            .field("closed", &self.closed)
             .finish()
     }
 }
 
 impl Socket for BrowserSocket {
     async fn send(&mut self, text: String) -> Result<(), SocketError> {
-        self.0
+        self.ws
             .send(Message::Text(text))
             .await
             .map_err(|e| SocketError(e.to_string()))
@@ -89,14 +100,26 @@ impl Socket for BrowserSocket {
 
     async fn recv(&mut self) -> Option<String> {
         loop {
-            match self.0.next().await {
+            match self.ws.next().await {
                 Some(Ok(Message::Text(text))) => return Some(text),
                 // The protocol is JSON text; the relay sends no binary frames. An `error`
                 // event is always followed by `close`, which ends the stream.
                 Some(Ok(Message::Bytes(_)) | Err(WebSocketError::ConnectionError)) => {}
+                // 1005 ("no status") and 1006 ("abnormal") are the browser's, not the
+                // relay's: no close frame came.
+                Some(Err(WebSocketError::ConnectionClose(event))) => {
+                    if !matches!(event.code, 1005 | 1006) {
+                        self.closed = Some((event.code, event.reason));
+                    }
+                    return None;
+                }
                 Some(Err(_)) | None => return None,
             }
         }
+    }
+
+    fn close_frame(&self) -> Option<(u16, String)> {
+        self.closed.clone()
     }
 }
 

@@ -4,10 +4,12 @@
 //! exponential backoff, replays the subscriptions after each reconnection (each watch
 //! resuming after the newest entry it was shown on every stream, so nothing is missed
 //! and nothing repeated), pings a silent relay, and reports [`ConnEvent`]s to one
-//! callback. The dashboard wraps it in a Yew hook (`hooks::use_relay_connection`); a
-//! `#[wasm_bindgen]` client for JavaScript can wrap it the same way. It owns no `Closure` of its own: the socket's listeners
-//! belong to gloo-net and go with the socket, and the loop ends when the last handle is
-//! dropped.
+//! callback. With a token, each connection starts with the `auth` frame, and a relay
+//! that refuses it (close code 4401) ends the loop instead of being retried. The
+//! dashboard wraps it in a Yew hook (`hooks::use_relay_connection`); the JavaScript
+//! client (`crate::client::CortexClient`) wraps the very same loop. It owns no
+//! `Closure` of its own: the socket's listeners belong to gloo-net and go with the
+//! socket, and the loop ends when the last handle is dropped.
 
 mod backoff;
 mod browser;
@@ -66,6 +68,16 @@ pub enum ConnEvent {
         /// Why it did not decode.
         error: String,
     },
+    /// The relay closed the socket with a close frame (reported before the state
+    /// changes). 4401 ([`cortex_shared::frame::close_code::UNAUTHORIZED`]): the token
+    /// was refused, and the connection goes [`ConnState::Offline`] for good; any other
+    /// code is followed by a reconnection.
+    Closed {
+        /// The close code, e.g. 1012 (the relay is restarting).
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
 }
 
 /// What the application asks of the connection loop.
@@ -94,18 +106,30 @@ impl PartialEq for RelayConnection {
 
 impl RelayConnection {
     /// Connects to the relay at `url` (e.g. `ws://127.0.0.1:8080/ws`) from the browser.
-    /// Must be called in a browser, inside the Yew runtime.
+    /// Must be called in a browser (or a worker).
     pub fn open(url: impl Into<String>, on_event: impl Fn(ConnEvent) + 'static) -> Self {
-        Self::spawn(BrowserConnector::new(url), on_event)
+        Self::spawn(BrowserConnector::new(url), None, on_event)
     }
 
-    /// Runs the connection loop over `connector` as a local task.
+    /// As [`RelayConnection::open`], sending `token` in an `auth` frame first on every
+    /// connection.
+    pub fn open_with_token(
+        url: impl Into<String>,
+        token: Option<String>,
+        on_event: impl Fn(ConnEvent) + 'static,
+    ) -> Self {
+        Self::spawn(BrowserConnector::new(url), token, on_event)
+    }
+
+    /// Runs the connection loop over `connector` as a local task, authenticating with
+    /// `token` if given.
     pub fn spawn<C: Connector + 'static>(
         connector: C,
+        token: Option<String>,
         on_event: impl Fn(ConnEvent) + 'static,
     ) -> Self {
         let (commands, receiver) = unbounded();
-        yew::platform::spawn_local(session::run(connector, receiver, on_event));
+        yew::platform::spawn_local(session::run(connector, token, receiver, on_event));
         Self {
             commands: Rc::new(commands),
         }

@@ -5,6 +5,7 @@
 //! WebSocket and in host unit tests on a scripted one.
 
 use super::{Backoff, Command, ConnEvent, ConnState};
+use cortex_shared::frame::close_code;
 use cortex_shared::{
     ClientFrame, EntryId, ServerFrame, SubscribeMode, SubscribeTarget, HEARTBEAT_STREAM,
 };
@@ -43,6 +44,11 @@ pub trait Socket {
     /// The next text frame; `None` once the socket is closed. Dropping the future
     /// before it completes loses nothing.
     fn recv(&mut self) -> impl Future<Output = Option<String>>;
+    /// Once [`Socket::recv`] has returned `None`: the close frame's code and reason, if
+    /// the peer sent one.
+    fn close_frame(&self) -> Option<(u16, String)> {
+        None
+    }
 }
 
 /// Opens sockets to the relay and measures time; what the loop needs from its platform.
@@ -260,16 +266,22 @@ enum End {
     Lost,
     /// The application closed the connection: stop.
     Stopped,
+    /// The relay refused the token (close code 4401): retrying unchanged is pointless.
+    Refused,
 }
 
 /// Runs the connection until the application closes it (a [`Command::Close`], or every
-/// sender of `commands` dropped), reporting everything through `on_event`. Returns after
-/// reporting [`ConnState::Offline`]; the socket, if open, is dropped, which closes it.
+/// sender of `commands` dropped) or the relay refuses `token` (close code 4401),
+/// reporting everything through `on_event`. With a `token`, every connection starts
+/// with an `auth` frame. Returns after reporting [`ConnState::Offline`]; the socket, if
+/// open, is dropped, which closes it.
 pub(crate) async fn run<C: Connector>(
     connector: C,
+    token: Option<String>,
     mut commands: UnboundedReceiver<Command>,
     on_event: impl Fn(ConnEvent),
 ) {
+    let auth = token.map(|token| ClientFrame::Auth { token });
     let mut subscriptions = Subscriptions::default();
     let mut backoff = Backoff::default();
     let mut state = ConnState::Connecting;
@@ -287,13 +299,14 @@ pub(crate) async fn run<C: Connector>(
             let end = session(
                 &connector,
                 &mut socket,
+                auth.as_ref(),
                 &mut commands,
                 &mut subscriptions,
                 &mut backoff,
                 &on_event,
             )
             .await;
-            if let End::Stopped = end {
+            if let End::Stopped | End::Refused = end {
                 break;
             }
             state = ConnState::Connected;
@@ -340,10 +353,12 @@ enum Input {
     Idle,
 }
 
-/// One open socket's life: replay the subscriptions, then pump frames both ways.
+/// One open socket's life: authenticate, replay the subscriptions, then pump frames
+/// both ways.
 async fn session<C: Connector>(
     connector: &C,
     socket: &mut C::Socket,
+    auth: Option<&ClientFrame>,
     commands: &mut UnboundedReceiver<Command>,
     subscriptions: &mut Subscriptions,
     backoff: &mut Backoff,
@@ -351,7 +366,13 @@ async fn session<C: Connector>(
 ) -> End {
     // The ping's reply (or any frame) proves that the relay talks to us; only then is
     // the backoff reset, so a relay that accepts and drops at once is not hammered.
-    let opening: Vec<ClientFrame> = subscriptions.replay().chain([ClientFrame::Ping]).collect();
+    // The token goes first: the relay takes nothing else before it.
+    let opening: Vec<ClientFrame> = auth
+        .cloned()
+        .into_iter()
+        .chain(subscriptions.replay())
+        .chain([ClientFrame::Ping])
+        .collect();
     for frame in &opening {
         if socket.send(encode(frame)).await.is_err() {
             return End::Lost;
@@ -369,7 +390,17 @@ async fn session<C: Connector>(
             }
         };
         let outgoing = match input {
-            Input::Received(None) => return End::Lost,
+            Input::Received(None) => {
+                let Some((code, reason)) = socket.close_frame() else {
+                    return End::Lost;
+                };
+                on_event(ConnEvent::Closed { code, reason });
+                return if code == close_code::UNAUTHORIZED {
+                    End::Refused
+                } else {
+                    End::Lost
+                };
+            }
             Input::Received(Some(text)) => {
                 backoff.reset();
                 pinged = false;
@@ -419,6 +450,8 @@ mod tests {
         inbox: VecDeque<String>,
         sent: Vec<String>,
         closed: bool,
+        /// The close frame the relay sent, if any, once `closed`.
+        close_frame: Option<(u16, String)>,
         dropped: bool,
     }
 
@@ -468,6 +501,15 @@ mod tests {
                 }
             })
         }
+        fn close_frame(&self) -> Option<(u16, String)> {
+            self.close_frame_of()
+        }
+    }
+
+    impl FakeSocket {
+        fn close_frame_of(&self) -> Option<(u16, String)> {
+            self.0.borrow().close_frame.clone()
+        }
     }
 
     impl Connector for FakeConnector {
@@ -509,6 +551,7 @@ mod tests {
     /// Drives [`run`] by hand: every change is followed by polling until it settles.
     struct Harness {
         net: FakeConnector,
+        token: Option<String>,
         events: Rc<RefCell<Vec<ConnEvent>>>,
         commands: Option<UnboundedSender<Command>>,
         run: std::pin::Pin<Box<dyn Future<Output = ()>>>,
@@ -517,6 +560,11 @@ mod tests {
 
     impl Harness {
         fn new(configure: impl FnOnce(&mut Net)) -> Self {
+            Self::with_token(None, configure)
+        }
+
+        fn with_token(token: Option<&str>, configure: impl FnOnce(&mut Net)) -> Self {
+            let token = token.map(str::to_owned);
             let net = FakeConnector::default();
             configure(&mut net.0.borrow_mut());
             let events = Rc::new(RefCell::new(Vec::new()));
@@ -526,13 +574,18 @@ mod tests {
                 let events = Rc::clone(&events);
                 let finished = Rc::clone(&finished);
                 let connector = net.clone();
+                let token = token.clone();
                 Box::pin(async move {
-                    run(connector, rx, move |event| events.borrow_mut().push(event)).await;
+                    run(connector, token, rx, move |event| {
+                        events.borrow_mut().push(event)
+                    })
+                    .await;
                     finished.set(true);
                 })
             };
             let mut harness = Self {
                 net,
+                token,
                 events,
                 commands: Some(tx),
                 run,
@@ -576,6 +629,17 @@ mod tests {
 
         fn drop_wire(&mut self, n: usize) {
             self.wire(n).borrow_mut().closed = true;
+            self.settle();
+        }
+
+        /// The relay closes socket `n` with a close frame.
+        fn close_wire(&mut self, n: usize, code: u16) {
+            {
+                let wire = self.wire(n);
+                let mut wire = wire.borrow_mut();
+                wire.closed = true;
+                wire.close_frame = Some((code, "bye".into()));
+            }
             self.settle();
         }
 
@@ -876,5 +940,50 @@ mod tests {
         });
         subs.apply(&ClientFrame::watch("pink"));
         assert!(subs.positions("pink").is_empty());
+    }
+
+    #[test]
+    fn a_token_goes_first_on_every_connection() {
+        let mut h = Harness::with_token(Some("s3cret"), |_| {});
+        assert_eq!(h.token.as_deref(), Some("s3cret"));
+        h.command(subscribe("pink"));
+        const AUTH: &str = r#"{"type":"auth","token":"s3cret"}"#;
+        assert_eq!(
+            h.sent(0),
+            [AUTH, PING, r#"{"type":"subscribe","agent":"pink"}"#]
+        );
+        h.drop_wire(0);
+        h.advance(h.last_sleep());
+        assert_eq!(
+            h.sent(1),
+            [AUTH, r#"{"type":"subscribe","agent":"pink"}"#, PING]
+        );
+    }
+
+    #[test]
+    fn a_refused_token_ends_the_loop_and_other_closes_reconnect() {
+        let mut h = Harness::with_token(Some("wrong"), |_| {});
+        h.close_wire(0, 1012);
+        assert_eq!(h.states().last(), Some(&ConnState::Reconnecting));
+        assert!(h.events.borrow().contains(&ConnEvent::Closed {
+            code: 1012,
+            reason: "bye".into()
+        }));
+        h.advance(h.last_sleep());
+        h.close_wire(1, close_code::UNAUTHORIZED);
+        assert!(h.finished.get(), "4401 is not retried");
+        let events = h.events.borrow();
+        let n = events.len();
+        assert_eq!(
+            events[n - 2..],
+            [
+                ConnEvent::Closed {
+                    code: close_code::UNAUTHORIZED,
+                    reason: "bye".into()
+                },
+                ConnEvent::State(ConnState::Offline)
+            ]
+        );
+        assert_eq!(h.net().wires.len(), 2);
     }
 }

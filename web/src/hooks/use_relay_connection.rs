@@ -2,6 +2,7 @@
 
 use crate::connection::{relay_url, ConnEvent, ConnState, RelayConnection};
 use crate::state::{Action, DashboardState};
+use cortex_shared::frame::close_code;
 use cortex_shared::{ClientFrame, SubscribeTarget};
 use yew::prelude::*;
 
@@ -67,6 +68,14 @@ pub fn use_relay_connection(url: Option<AttrValue>) -> RelayHandle {
             ConnEvent::Undecodable { text, error } => {
                 let note = format!("cortex: ignored a frame from the relay ({error}): {text}");
                 web_sys::console::warn_1(&note.into());
+            }
+            // The dashboard sends no token; a relay that needs one closes with 4401 and
+            // the connection goes offline, which `#conn-state` shows.
+            ConnEvent::Closed { code, reason } => {
+                if code == close_code::UNAUTHORIZED {
+                    let note = format!("cortex: the relay requires a token ({code}: {reason})");
+                    web_sys::console::warn_1(&note.into());
+                }
             }
         })
     });
