@@ -8,7 +8,6 @@
 //! is longer than its `BLOCK`, so a quiet stream is not mistaken for a dead server;
 //! other commands use other connections (redis-rs issues #453, #1924).
 
-use super::codec::{decode_heartbeat, decode_task};
 use super::Backoff;
 use crate::api::events::EVENTS_STREAM;
 use crate::metrics::Metrics;
@@ -163,48 +162,14 @@ impl WatchReader {
             self.dispatch_dlq(stream, entry_id, entry);
             return;
         }
-        if stream == HEARTBEAT_STREAM {
-            match decode_heartbeat(&entry.map) {
-                Ok(hb) => {
-                    if let Some(presence) = &self.presence {
-                        presence.observe(&hb.agent, entry_id.ms);
-                    }
-                    self.hub.publish(
-                        stream,
-                        entry_id,
-                        Audience::HeartbeatOf(hb.agent.clone()),
-                        &ServerFrame::Heartbeat {
-                            agent: hb.agent,
-                            status: hb.status,
-                            time: hb.time,
-                            entry_id: entry.id,
-                        },
-                    )
-                }
-                Err(e) => {
-                    tracing::warn!(stream, entry_id = %entry.id, error = %e, "malformed heartbeat not shown")
-                }
-            }
+        // The same frames a resume or history read sends (one function builds both).
+        let Some((entry_id, audience, frame)) = super::history::watch_frame(stream, &entry) else {
             return;
+        };
+        if let (Audience::HeartbeatOf(agent), Some(presence)) = (&audience, &self.presence) {
+            presence.observe(agent, entry_id.ms);
         }
-        match decode_task(&entry.map) {
-            Ok(task) => self.hub.publish(
-                stream,
-                entry_id,
-                Audience::TaskFor(task.to.clone()),
-                &ServerFrame::Task {
-                    data: task,
-                    stream: stream.to_owned(),
-                    entry_id: entry.id,
-                    delivery_count: None,
-                },
-            ),
-            // Moving malformed tasks to the DLQ belongs to the consumer side, which owns
-            // delivery; a watcher only reports them.
-            Err(e) => {
-                tracing::warn!(stream, entry_id = %entry.id, error = %e, "malformed task not shown")
-            }
-        }
+        self.hub.publish(stream, entry_id, audience, &frame);
     }
 }
 
