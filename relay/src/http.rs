@@ -51,9 +51,9 @@ pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
     ))
 }
 
-/// `GET /healthz`: the process is up.
+/// `GET /healthz`: the process is up: `{"status":"ok","version":"0.1.0"}`.
 async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
 /// `GET /readyz`: Redis answers a PING within a second.
@@ -127,7 +127,9 @@ mod tests {
         let router = router(state("redis://127.0.0.1:1"), Path::new("/nonexistent"));
         let (status, body) = get(router, "/healthz").await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(body, r#"{"status":"ok"}"#);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     }
 
     #[tokio::test]

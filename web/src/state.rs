@@ -2,13 +2,28 @@
 
 use crate::connection::ConnState;
 use crate::format::pretty_json;
-use cortex_shared::{ErrorCode, ServerFrame, SubscribeTarget, TaskMessage, HEARTBEAT_STREAM};
-use std::collections::VecDeque;
+use cortex_shared::rest::{AgentInfo, AgentsReply, MessagingMetrics, Presence};
+use cortex_shared::{
+    ErrorCode, ServerFrame, SubscribeTarget, TaskMessage, DLQ_STREAM, HEARTBEAT_STREAM,
+};
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use yew::Reducible;
 
 /// How many rows (tasks and gaps) the feed keeps; older ones fall off the end.
 pub const MAX_TASKS: usize = 500;
+
+/// How many throughput samples the chart keeps (one per metrics poll).
+pub const MAX_SAMPLES: usize = 150;
+
+/// Entries per second added to the task streams, between two metrics polls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThroughputSample {
+    /// When (the relay's `at_ms`).
+    pub at_ms: u64,
+    /// Entries added per second since the previous poll.
+    pub per_second: f64,
+}
 
 /// A row of the feed: a task, or a note that entries were lost before they could be
 /// shown.
@@ -104,6 +119,47 @@ pub struct DashboardState {
     pub heartbeat: Option<Rc<HeartbeatView>>,
     /// The relay's last error frame, until dismissed.
     pub error: Option<RelayError>,
+    /// Every known agent by name: `GET /api/v1/agents`, kept current by `presence`
+    /// and `heartbeat` frames.
+    pub agents: Rc<BTreeMap<String, AgentInfo>>,
+    /// Whether `GET /api/v1/agents` answered at least once.
+    pub agents_loaded: bool,
+    /// Moves with every `dlq` frame: the DLQ view reloads when it changes.
+    pub dlq_revision: u64,
+    /// DLQ ids retried or deleted (from `dlq` frames) since the DLQ view last loaded.
+    pub dlq_gone: Rc<Vec<String>>,
+    /// The latest `GET /api/v1/messaging/metrics`.
+    pub metrics: Option<Rc<MessagingMetrics>>,
+    /// Task-stream throughput, oldest first, at most [`MAX_SAMPLES`].
+    pub throughput: Rc<VecDeque<ThroughputSample>>,
+    /// `/readyz`: Redis reachable (`Some(true)`), not (`Some(false)`), unknown (`None`).
+    pub redis_ready: Option<bool>,
+}
+
+/// Entries ever added to the task streams, by the metrics (`entries_added`, or the
+/// length on Redis before 7).
+pub fn task_entries_added(metrics: &MessagingMetrics) -> u64 {
+    metrics
+        .streams
+        .iter()
+        .filter(|s| s.stream.starts_with("cortex:tasks:") && s.stream != DLQ_STREAM)
+        .map(|s| s.entries_added.unwrap_or(s.length))
+        .sum()
+}
+
+fn unknown_agent(name: &str) -> AgentInfo {
+    AgentInfo {
+        name: name.to_owned(),
+        presence: Presence::Offline,
+        last_heartbeat_ms: None,
+        last_heartbeat_time: None,
+        status: None,
+        pending: 0,
+        consumers: Vec::new(),
+        consumer_alive: false,
+        pending_on_dead_consumers: 0,
+        stuck: false,
+    }
 }
 
 /// Everything that changes the dashboard's state.
@@ -120,6 +176,14 @@ pub enum Action {
     Watch(SubscribeTarget),
     /// The operator dismissed the error banner.
     DismissError,
+    /// `GET /api/v1/agents` answered.
+    Agents(AgentsReply),
+    /// `GET /api/v1/messaging/metrics` answered.
+    Metrics(MessagingMetrics),
+    /// `/readyz` answered (or not: `None`).
+    Ready(Option<bool>),
+    /// The DLQ view loaded a page: the ids gone so far are in it no more.
+    DlqLoaded,
 }
 
 impl Reducible for DashboardState {
@@ -156,6 +220,46 @@ impl DashboardState {
             }
             Action::DismissError => self.error = None,
             Action::Frame(frame) => return self.apply_frame(frame),
+            Action::Agents(reply) => {
+                self.agents = Rc::new(
+                    reply
+                        .agents
+                        .into_iter()
+                        .map(|a| (a.name.clone(), a))
+                        .collect(),
+                );
+                self.agents_loaded = true;
+            }
+            Action::Metrics(metrics) => {
+                if let Some(previous) = &self.metrics {
+                    let dt = metrics.at_ms.saturating_sub(previous.at_ms);
+                    if dt > 0 {
+                        let added = task_entries_added(&metrics)
+                            .saturating_sub(task_entries_added(previous));
+                        let samples = Rc::make_mut(&mut self.throughput);
+                        samples.push_back(ThroughputSample {
+                            at_ms: metrics.at_ms,
+                            per_second: added as f64 * 1000.0 / dt as f64,
+                        });
+                        while samples.len() > MAX_SAMPLES {
+                            samples.pop_front();
+                        }
+                    }
+                }
+                self.metrics = Some(Rc::new(metrics));
+            }
+            Action::Ready(ready) => {
+                if self.redis_ready == ready {
+                    return false;
+                }
+                self.redis_ready = ready;
+            }
+            Action::DlqLoaded => {
+                if self.dlq_gone.is_empty() {
+                    return false;
+                }
+                self.dlq_gone = Rc::default();
+            }
         }
         true
     }
@@ -226,12 +330,19 @@ impl DashboardState {
                 time,
                 ..
             } => {
+                let known = self.agents.contains_key(&agent);
+                if known {
+                    if let Some(info) = Rc::make_mut(&mut self.agents).get_mut(&agent) {
+                        info.status = Some(status.clone());
+                        info.last_heartbeat_time = Some(time);
+                    }
+                }
                 if !self
                     .target
                     .as_ref()
                     .is_some_and(|t| t.sees_heartbeat_of(&agent))
                 {
-                    return false;
+                    return known;
                 }
                 self.heartbeat = Some(Rc::new(HeartbeatView {
                     agent,
@@ -241,6 +352,28 @@ impl DashboardState {
             }
             ServerFrame::Error { code, message } => {
                 self.error = Some(RelayError { code, message });
+            }
+            ServerFrame::Presence {
+                agent,
+                presence,
+                last_heartbeat_ms,
+            } => {
+                let agents = Rc::make_mut(&mut self.agents);
+                let info = agents
+                    .entry(agent.clone())
+                    .or_insert_with(|| unknown_agent(&agent));
+                info.presence = presence;
+                if last_heartbeat_ms.is_some() {
+                    info.last_heartbeat_ms = last_heartbeat_ms;
+                }
+            }
+            ServerFrame::Dlq {
+                action, dlq_ids, ..
+            } => {
+                self.dlq_revision += 1;
+                if action != cortex_shared::rest::DlqAction::Added {
+                    Rc::make_mut(&mut self.dlq_gone).extend(dlq_ids);
+                }
             }
             // Replies the dashboard does not show (pong, acks, and frame types added to
             // the protocol since this was written).
@@ -467,5 +600,122 @@ mod tests {
             ],
         );
         assert_eq!(state.revision, revision);
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+    use cortex_shared::rest::{DlqAction, MessagingMetrics, StreamMetrics};
+
+    fn reduce(state: DashboardState, actions: impl IntoIterator<Item = Action>) -> DashboardState {
+        let mut state = Rc::new(state);
+        for action in actions {
+            state = state.reduce(action);
+        }
+        Rc::unwrap_or_clone(state)
+    }
+
+    fn presence(agent: &str, presence: Presence) -> Action {
+        Action::Frame(ServerFrame::Presence {
+            agent: agent.into(),
+            presence,
+            last_heartbeat_ms: Some(5),
+        })
+    }
+
+    #[test]
+    fn presence_frames_update_or_add_agents() {
+        let reply = AgentsReply {
+            agents: vec![unknown_agent("pink")],
+            stale_after_ms: 1,
+            offline_after_ms: 2,
+            consumer_dead_after_ms: 3,
+        };
+        let state = reduce(
+            DashboardState::default(),
+            [
+                Action::Agents(reply),
+                presence("pink", Presence::Online),
+                presence("harold", Presence::Stale),
+            ],
+        );
+        assert!(state.agents_loaded);
+        assert_eq!(state.agents["pink"].presence, Presence::Online);
+        assert_eq!(state.agents["harold"].presence, Presence::Stale);
+        assert_eq!(state.agents["harold"].last_heartbeat_ms, Some(5));
+    }
+
+    #[test]
+    fn dlq_frames_move_the_revision_and_collect_gone_ids() {
+        let frame = |action, ids: &[&str]| {
+            Action::Frame(ServerFrame::Dlq {
+                action,
+                dlq_ids: ids.iter().map(|s| s.to_string()).collect(),
+                letter: None,
+            })
+        };
+        let state = reduce(
+            DashboardState::default(),
+            [
+                frame(DlqAction::Added, &["1-0"]),
+                frame(DlqAction::Retried, &["1-0", "2-0"]),
+            ],
+        );
+        assert_eq!(state.dlq_revision, 2);
+        assert_eq!(*state.dlq_gone, ["1-0", "2-0"]);
+        let state = reduce(state, [Action::DlqLoaded]);
+        assert!(state.dlq_gone.is_empty());
+    }
+
+    fn metrics(at_ms: u64, added: u64) -> MessagingMetrics {
+        MessagingMetrics {
+            streams: vec![
+                StreamMetrics {
+                    stream: "cortex:tasks:high".into(),
+                    length: 1,
+                    first_id: None,
+                    last_id: None,
+                    last_generated_id: "0-0".into(),
+                    entries_added: Some(added),
+                    groups: Vec::new(),
+                },
+                StreamMetrics {
+                    stream: DLQ_STREAM.into(),
+                    length: 1,
+                    first_id: None,
+                    last_id: None,
+                    last_generated_id: "0-0".into(),
+                    entries_added: Some(1000),
+                    groups: Vec::new(),
+                },
+            ],
+            latency: cortex_shared::rest::LatencyMetrics {
+                window_seconds: 300,
+                publish_to_delivery: Default::default(),
+                delivery_to_ack: Default::default(),
+            },
+            relay: Default::default(),
+            dlq: cortex_shared::rest::DlqSummary {
+                length: 0,
+                warn_length: 0,
+                over_warn_length: false,
+            },
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn throughput_is_entries_added_per_second_between_polls() {
+        let state = reduce(
+            DashboardState::default(),
+            [
+                Action::Metrics(metrics(1000, 10)),
+                Action::Metrics(metrics(3000, 30)),
+                Action::Metrics(metrics(4000, 30)),
+            ],
+        );
+        let rates: Vec<f64> = state.throughput.iter().map(|s| s.per_second).collect();
+        assert_eq!(rates, [10.0, 0.0]);
     }
 }

@@ -1,34 +1,95 @@
-//! The dashboard page: header, agent picker, task feed, heartbeat, relay errors.
+//! The dashboard page: header with navigation, and the view the URL names.
 
-use super::{AgentPicker, ErrorBanner, Header, HeartbeatPanel, TaskFeed};
-use crate::hooks::use_relay;
+use super::{AgentsView, DlqView, ErrorBanner, Header, PublishForm, StreamsView, TasksView};
+use crate::hooks::{use_poll, use_relay, use_route};
+use crate::route::View;
+use crate::services;
+use crate::state::Action;
 use cortex_shared::SubscribeTarget;
+use std::time::Duration;
 use yew::prelude::*;
 
 /// The whole page, fed by the relay from the context.
 #[function_component(Dashboard)]
 pub fn dashboard() -> Html {
     let relay = use_relay();
-    let onwatch = {
+    let (route, navigate) = use_route();
+
+    // One agent picked: watch it; several or all: watch every agent and filter here.
+    {
         let relay = relay.clone();
-        Callback::from(move |target: SubscribeTarget| relay.watch(target))
+        use_effect_with(route.agents.clone(), move |agents| {
+            let agent = match agents.as_slice() {
+                [one] => one.as_str(),
+                _ => cortex_shared::ALL_AGENTS,
+            };
+            if let Ok(target) = SubscribeTarget::parse(agent) {
+                relay.watch(target);
+            }
+        });
+    }
+    let load_agents = {
+        let relay = relay.clone();
+        Callback::from(move |()| {
+            let relay = relay.clone();
+            yew::platform::spawn_local(async move {
+                if let Ok(reply) = services::agents::list().await {
+                    relay.dispatch(Action::Agents(reply));
+                }
+            });
+        })
     };
+    use_poll(Duration::from_secs(5), load_agents.clone());
+    {
+        let relay = relay.clone();
+        use_poll(
+            Duration::from_secs(2),
+            Callback::from(move |()| {
+                let relay = relay.clone();
+                yew::platform::spawn_local(async move {
+                    relay.dispatch(Action::Ready(services::health::redis_ready().await));
+                    if let Ok(metrics) = services::metrics::messaging().await {
+                        relay.dispatch(Action::Metrics(metrics));
+                    }
+                });
+            }),
+        );
+    }
     let ondismiss = {
         let relay = relay.clone();
         Callback::from(move |()| relay.dismiss_error())
     };
+    let ondlqloaded = {
+        let relay = relay.clone();
+        Callback::from(move |()| relay.dispatch(Action::DlqLoaded))
+    };
     let state = relay.state();
+    let view = match route.view {
+        View::Tasks => html! {
+            <TasksView tasks={state.tasks.clone()} target={state.target.clone()}
+                watching={state.watching.clone()} heartbeat={state.heartbeat.clone()}
+                route={route.clone()} onroute={navigate.clone()} />
+        },
+        View::Agents => html! {
+            <AgentsView agents={state.agents.clone()} loaded={state.agents_loaded}
+                route={route.clone()} onroute={navigate.clone()} onrefresh={load_agents} />
+        },
+        View::Dlq => html! {
+            <DlqView route={route.clone()} onroute={navigate.clone()} revision={state.dlq_revision}
+                gone={state.dlq_gone.clone()} onloaded={ondlqloaded} />
+        },
+        View::Streams => html! {
+            <StreamsView metrics={state.metrics.clone()} throughput={state.throughput.clone()} />
+        },
+        View::Publish => html! { <PublishForm route={route.clone()} /> },
+    };
     html! {
         <>
-            <Header connection={state.connection} />
-            <main class="layout">
+            <Header connection={state.connection} redis_ready={state.redis_ready} route={route.clone()} />
+            <main id="main" class="layout" data-view={route.view.as_str()}
+                data-watching={state.watching.clone().unwrap_or_default()}>
                 <ErrorBanner error={state.error.clone()} {ondismiss} />
-                <AgentPicker target={state.target.clone()} watching={state.watching.clone()}
-                    {onwatch} />
-                <div class="columns">
-                    <TaskFeed tasks={state.tasks.clone()} />
-                    <HeartbeatPanel heartbeat={state.heartbeat.clone()} />
-                </div>
+                { view }
             </main>
         </>
     }

@@ -1,21 +1,37 @@
 //! Components, one per file; each takes `XxxProps` and reports through `on*` callbacks.
 
 mod agent_picker;
+mod agents_view;
+mod confirm_dialog;
 mod dashboard;
+mod dlq_view;
 mod error_banner;
 mod gap_item;
 mod header;
 mod heartbeat_panel;
+mod payload_viewer;
+mod publish_form;
 mod relay_provider;
+mod streams_view;
 mod task_feed;
 mod task_item;
+mod tasks_view;
+mod throughput_chart;
 
 pub use agent_picker::{AgentPicker, AgentPickerProps};
+pub use agents_view::{AgentsView, AgentsViewProps};
+pub use confirm_dialog::{ConfirmDialog, ConfirmDialogProps};
 pub use dashboard::Dashboard;
+pub use dlq_view::{DlqView, DlqViewProps};
 pub use error_banner::{ErrorBanner, ErrorBannerProps};
 pub use gap_item::{GapItem, GapItemProps};
 pub use header::{Header, HeaderProps};
 pub use heartbeat_panel::{HeartbeatPanel, HeartbeatPanelProps};
+pub use payload_viewer::{PayloadViewer, PayloadViewerProps};
+pub use publish_form::{build_request, PublishForm, PublishFormProps};
 pub use relay_provider::{RelayProvider, RelayProviderProps};
+pub use streams_view::{StreamsView, StreamsViewProps};
 pub use task_feed::{TaskFeed, TaskFeedProps};
 pub use task_item::{TaskItem, TaskItemProps};
+pub use tasks_view::{row_matches, TasksView, TasksViewProps};
+pub use throughput_chart::{ThroughputChart, ThroughputChartProps};

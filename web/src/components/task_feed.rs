@@ -1,7 +1,7 @@
 //! The live list of tasks for the watched agent, with a row wherever entries were lost.
 
 use super::{GapItem, TaskItem};
-use crate::state::{FeedRow, MAX_TASKS};
+use crate::state::{FeedRow, TaskRow, MAX_TASKS};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -11,12 +11,20 @@ use yew::prelude::*;
 pub struct TaskFeedProps {
     /// The rows, newest first.
     pub tasks: Rc<VecDeque<FeedRow>>,
+    /// The operator asked to see a task's payload.
+    #[prop_or_default]
+    pub onview: Callback<Rc<TaskRow>>,
+    /// What the heading says besides the count (e.g. filters, pause).
+    #[prop_or_default]
+    pub children: Html,
 }
 
 impl PartialEq for TaskFeedProps {
     fn eq(&self, other: &Self) -> bool {
         // The list is replaced whenever it changes (see `DashboardState::tasks`).
         Rc::ptr_eq(&self.tasks, &other.tasks)
+            && self.onview == other.onview
+            && self.children == other.children
     }
 }
 
@@ -32,15 +40,16 @@ pub fn task_feed(props: &TaskFeedProps) -> Html {
         <section class="panel feed">
             <h2>
                 { "Tasks" }
-                <span class="count" title={format!("the last {MAX_TASKS} are kept")}>{ count }</span>
+                <span id="task-count" class="count" title={format!("the last {MAX_TASKS} are kept")}>{ count }</span>
             </h2>
+            { props.children.clone() }
             if props.tasks.is_empty() {
                 <p class="empty">{ "No tasks yet. New ones appear here as they are published." }</p>
             }
             <ol id="task-feed" class="task-feed">
                 { for props.tasks.iter().map(|row| match row {
                     FeedRow::Task(task) => html! {
-                        <TaskItem key={row.key()} row={Rc::clone(task)} />
+                        <TaskItem key={row.key()} row={Rc::clone(task)} onview={props.onview.clone()} />
                     },
                     FeedRow::Gap(gap) => html! {
                         <GapItem key={row.key()} gap={Rc::clone(gap)} />

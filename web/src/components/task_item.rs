@@ -10,12 +10,15 @@ use yew::prelude::*;
 pub struct TaskItemProps {
     /// The task and where it came from.
     pub row: Rc<TaskRow>,
+    /// The operator asked to see the payload.
+    #[prop_or_default]
+    pub onview: Callback<Rc<TaskRow>>,
 }
 
 impl PartialEq for TaskItemProps {
     fn eq(&self, other: &Self) -> bool {
         // Rows never change once made.
-        Rc::ptr_eq(&self.row, &other.row)
+        Rc::ptr_eq(&self.row, &other.row) && self.onview == other.onview
     }
 }
 
@@ -29,6 +32,10 @@ pub fn task_item(props: &TaskItemProps) -> Html {
         payload,
     } = &*props.row;
     let priority = task.priority.as_str();
+    let onview = {
+        let row = Rc::clone(&props.row);
+        props.onview.reform(move |_: MouseEvent| Rc::clone(&row))
+    };
     let to = if task.to.is_empty() {
         html! { <span class="task-to broadcast" title="addressed to every agent">{ "all agents" }</span> }
     } else {
@@ -47,6 +54,8 @@ pub fn task_item(props: &TaskItemProps) -> Html {
                 </span>
                 <time class="task-created" datetime={rfc3339(task.created)}
                     title={format!("unix {}", task.created)}>{ human_time(task.created) }</time>
+                <button type="button" class="task-view small" onclick={onview}
+                    aria-label={format!("View the payload of {}", task.id)}>{ "View" }</button>
             </div>
             <div class="task-meta">
                 <span class="label">{ "id" }</span>

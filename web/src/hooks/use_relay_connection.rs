@@ -42,6 +42,11 @@ impl RelayHandle {
         self.state.dispatch(Action::Watch(target));
     }
 
+    /// Feeds what the HTTP API answered (agents, metrics, readiness) into the state.
+    pub fn dispatch(&self, action: Action) {
+        self.state.dispatch(action);
+    }
+
     /// Hides the relay's last error.
     pub fn dismiss_error(&self) {
         self.state.dispatch(Action::DismissError);

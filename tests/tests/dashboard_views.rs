@@ -1,0 +1,436 @@
+//! The dashboard's views, end to end: relay binary, real redis-server, headless
+//! Chromium. Each test drives the UI, waits for elements (never sleeps) and saves a
+//! screenshot under `target/screenshots/`.
+
+use cortex_e2e::browser::Browser;
+use cortex_e2e::redis::{xadd, RedisServer};
+use cortex_e2e::relay::Relay;
+use fantoccini::{Client, Locator};
+use std::time::{Duration, Instant};
+
+/// Page load and wasm start-up.
+const LOAD: Duration = Duration::from_secs(20);
+/// Anything live after that.
+const LIVE: Duration = Duration::from_secs(10);
+
+async fn open(page: &Client, url: &str) {
+    page.goto(url).await.expect("open the dashboard");
+    wait(page, r#"#conn-state[data-state="connected"]"#, LOAD).await;
+}
+
+async fn wait(page: &Client, css: &str, timeout: Duration) -> fantoccini::elements::Element {
+    page.wait()
+        .at_most(timeout)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
+}
+
+/// Waits until exactly `n` elements match `css`.
+async fn wait_count(page: &Client, css: &str, n: usize, timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        let found = page.find_all(Locator::Css(css)).await.unwrap().len();
+        if found == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{css}: {found} elements, expected {n}"
+        );
+    }
+}
+
+async fn click(page: &Client, css: &str) {
+    wait(page, css, LIVE).await.click().await.unwrap();
+}
+
+async fn task(
+    conn: &mut redis::aio::MultiplexedConnection,
+    id: &str,
+    to: &str,
+    priority: &str,
+    ty: &str,
+    payload: &str,
+) -> String {
+    xadd(
+        conn,
+        &format!("cortex:tasks:{priority}"),
+        &[
+            ("id", id),
+            ("from", "harold"),
+            ("to", to),
+            ("priority", priority),
+            ("type", ty),
+            ("payload", payload),
+            ("created", "1704556800"),
+        ],
+    )
+    .await
+}
+
+async fn letter(conn: &mut redis::aio::MultiplexedConnection, id: &str, error: &str) -> String {
+    xadd(
+        conn,
+        "cortex:tasks:dlq",
+        &[
+            ("original_id", id),
+            ("original_from", "harold"),
+            ("original_to", "pink"),
+            ("original_priority", "high"),
+            ("original_type", "coding"),
+            ("original_payload", r#"{"description":"Fix auth bug"}"#),
+            ("original_created", "1704556800"),
+            ("error", error),
+            ("retry_count", "3"),
+            ("dead_at", "1704556900"),
+        ],
+    )
+    .await
+}
+
+async fn xlen(conn: &mut redis::aio::MultiplexedConnection, stream: &str) -> u64 {
+    redis::cmd("XLEN")
+        .arg(stream)
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_deep_link_opens_the_view_with_its_filters() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    open(
+        page,
+        &format!("{}#/dlq?dlq_error=timeout&agents=pink", relay.http_url()),
+    )
+    .await;
+    wait(page, "#view-dlq", LIVE).await;
+    wait(page, r#"#nav-dlq[aria-current="page"]"#, LIVE).await;
+    let input = wait(page, "#dlq-error", LIVE).await;
+    assert_eq!(
+        input.prop("value").await.unwrap().as_deref(),
+        Some("timeout")
+    );
+    wait(page, r#"#dlq-list[data-loaded="true"]"#, LIVE).await;
+    // The navigation keeps the picked agents and filters.
+    let href = wait(page, "#nav-tasks", LIVE)
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(href.starts_with("#/tasks?agents=pink"), "{href}");
+    browser.screenshot("dashboard-deep-link-dlq").await;
+
+    page.goto(&format!("{}#/streams", relay.http_url()))
+        .await
+        .unwrap();
+    wait(page, "#view-streams #throughput-chart", LOAD).await;
+    wait(page, r#"#streams-table"#, LIVE).await;
+    browser.screenshot("dashboard-streams").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn agent_presence_changes_without_reload() {
+    let redis = RedisServer::start();
+    let relay = Relay::start_with(
+        &redis.url(),
+        "127.0.0.1:0",
+        &[
+            "--presence-stale-ms",
+            "1500",
+            "--presence-offline-ms",
+            "60000",
+        ],
+    );
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    open(page, &format!("{}#/agents", relay.http_url())).await;
+    wait(page, "#view-agents", LIVE).await;
+    let mut conn = redis.connection().await;
+    xadd(
+        &mut conn,
+        "cortex:heartbeats",
+        &[
+            ("agent", "pink"),
+            ("time", "1704556900"),
+            ("status", r#"{"state":"busy"}"#),
+        ],
+    )
+    .await;
+    wait(
+        page,
+        r#"#agents-list li.agent[data-agent="pink"][data-presence="online"]"#,
+        LIVE,
+    )
+    .await;
+    browser.screenshot("dashboard-agents-online").await;
+    wait(
+        page,
+        r#"#agents-list li.agent[data-agent="pink"][data-presence="stale"]"#,
+        LIVE,
+    )
+    .await;
+    browser.screenshot("dashboard-agents-stale").await;
+
+    // Picking the agent drives the tasks view.
+    click(page, r#"li.agent[data-agent="pink"] input.agent-pick"#).await;
+    wait(
+        page,
+        r#"li.agent[data-agent="pink"][data-picked="true"]"#,
+        LIVE,
+    )
+    .await;
+    click(page, "#nav-tasks").await;
+    wait(page, r#"#picked-agents[data-agents="pink"]"#, LIVE).await;
+    wait(page, r#"#watching[data-agent="pink"]"#, LIVE).await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn filter_search_and_pause_the_task_feed() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    open(page, &format!("{}#/tasks", relay.http_url())).await;
+    wait(page, r#"main[data-watching="*"]"#, LIVE).await;
+    let mut conn = redis.connection().await;
+    task(
+        &mut conn,
+        "t-auth",
+        "pink",
+        "high",
+        "coding",
+        r#"{"description":"Fix auth bug"}"#,
+    )
+    .await;
+    task(
+        &mut conn,
+        "t-review",
+        "pink",
+        "low",
+        "review",
+        r#"{"pr":42}"#,
+    )
+    .await;
+    task(
+        &mut conn,
+        "t-other",
+        "harold",
+        "high",
+        "coding",
+        r#"{"description":"Docs"}"#,
+    )
+    .await;
+    wait_count(page, "#task-feed li.task", 3, LIVE).await;
+
+    wait(page, "#filter-priority", LIVE)
+        .await
+        .select_by_value("high")
+        .await
+        .unwrap();
+    wait_count(page, "#task-feed li.task", 2, LIVE).await;
+    wait(page, "#filter-search", LIVE)
+        .await
+        .send_keys("auth")
+        .await
+        .unwrap();
+    wait_count(page, "#task-feed li.task", 1, LIVE).await;
+    wait(page, r#"#task-feed li.task[data-task-id="t-auth"]"#, LIVE).await;
+    let url = page.current_url().await.unwrap();
+    assert!(url.fragment().unwrap().contains("q=auth"), "{url}");
+    browser.screenshot("dashboard-tasks-filtered").await;
+
+    // The payload viewer.
+    click(page, r#"li.task[data-task-id="t-auth"] .task-view"#).await;
+    let json = wait(page, "#payload-viewer #payload-json", LIVE)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(json.contains("\"description\": \"Fix auth bug\""), "{json}");
+    click(page, "#payload-close").await;
+
+    click(page, "#filter-clear").await;
+    wait_count(page, "#task-feed li.task", 3, LIVE).await;
+
+    click(page, "#pause-btn").await;
+    wait(page, r#"#pause-btn[data-paused="true"]"#, LIVE).await;
+    task(&mut conn, "t-held", "pink", "normal", "coding", "{}").await;
+    wait(page, r#"#paused-count[data-count="1"]"#, LIVE).await;
+    assert!(
+        page.find(Locator::Css(r#"li.task[data-task-id="t-held"]"#))
+            .await
+            .is_err(),
+        "held while paused"
+    );
+    browser.screenshot("dashboard-tasks-paused").await;
+    click(page, "#pause-btn").await;
+    wait(page, r#"#task-feed li.task[data-task-id="t-held"]"#, LIVE).await;
+    wait_count(page, "#task-feed li.task", 4, LIVE).await;
+    browser.screenshot("dashboard-tasks-resumed").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_letter_retried_from_the_ui_reaches_its_stream_and_leaves_every_dashboard() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let mut conn = redis.connection().await;
+    let dlq_id = letter(&mut conn, "failed-001", "processing timeout").await;
+    let row = format!(r#"#dlq-list li.letter[data-dlq-id="{dlq_id}"]"#);
+
+    let first = Browser::start().await;
+    let second = Browser::start().await;
+    let url = format!("{}#/dlq", relay.http_url());
+    open(&first.client, &url).await;
+    open(&second.client, &url).await;
+    wait(&first.client, &row, LIVE).await;
+    wait(&second.client, &row, LIVE).await;
+    // Both are subscribed (dlq frames go to watchers).
+    wait(&second.client, r#"main[data-watching="*"]"#, LIVE).await;
+
+    click(&first.client, &format!("{row} .letter-retry")).await;
+    let message = wait(&first.client, "#confirm-dialog #confirm-message", LIVE)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(message.contains(&dlq_id), "{message}");
+    first.screenshot("dashboard-dlq-confirm-retry").await;
+    click(&first.client, "#confirm-ok").await;
+    wait_count(&first.client, &row, 0, LIVE).await;
+    wait_count(&second.client, &row, 0, LIVE).await;
+    second.screenshot("dashboard-dlq-retried-second").await;
+    let status = wait(&first.client, "#dlq-status", LIVE)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(status.contains("cortex:tasks:high"), "{status}");
+
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("cortex:tasks:high")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|(_, f)| f.iter().any(|(k, v)| k == "id" && v == "failed-001")),
+        "{entries:?}"
+    );
+    assert_eq!(xlen(&mut conn, "cortex:tasks:dlq").await, 0);
+    first.close().await;
+    second.close().await;
+}
+
+#[tokio::test]
+async fn bulk_delete_by_filter_deletes_only_the_matching_letters() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let mut conn = redis.connection().await;
+    letter(&mut conn, "a", "processing timeout").await;
+    letter(&mut conn, "b", "Timeout again").await;
+    let kept = letter(&mut conn, "c", "crash").await;
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    open(
+        page,
+        &format!("{}#/dlq?dlq_error=timeout", relay.http_url()),
+    )
+    .await;
+    wait_count(page, "#dlq-list li.letter", 2, LIVE).await;
+    click(page, "#dlq-delete-all").await;
+    let message = wait(page, "#confirm-message", LIVE)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(message.contains("timeout"), "{message}");
+    click(page, "#confirm-ok").await;
+    wait(page, "#dlq-empty", LIVE).await;
+    let status = wait(page, "#dlq-status", LIVE).await.text().await.unwrap();
+    assert!(status.contains("Deleted 2 of 2"), "{status}");
+    browser.screenshot("dashboard-dlq-bulk-deleted").await;
+    assert_eq!(xlen(&mut conn, "cortex:tasks:dlq").await, 1);
+
+    // Clearing the filter shows the one left.
+    page.goto(&format!("{}#/dlq", relay.http_url()))
+        .await
+        .unwrap();
+    wait(
+        page,
+        &format!(r#"#dlq-list li.letter[data-dlq-id="{kept}"]"#),
+        LOAD,
+    )
+    .await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_publish_form_rejects_bad_json_and_sends_a_good_task() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    open(page, &format!("{}#/publish", relay.http_url())).await;
+    wait(page, "#publish-to", LIVE)
+        .await
+        .send_keys("pink")
+        .await
+        .unwrap();
+    wait(page, "#publish-priority", LIVE)
+        .await
+        .select_by_value("high")
+        .await
+        .unwrap();
+    wait(page, "#publish-type", LIVE)
+        .await
+        .send_keys("coding")
+        .await
+        .unwrap();
+    let payload = wait(page, "#publish-payload", LIVE).await;
+    payload.clear().await.unwrap();
+    payload.send_keys(r#"{"description": "Fix"#).await.unwrap();
+    click(page, "#publish-btn").await;
+    let error = wait(page, "#publish-error", LIVE).await;
+    let start = Instant::now();
+    while error.text().await.unwrap().is_empty() {
+        assert!(start.elapsed() < LIVE, "no inline error");
+    }
+    assert!(error.text().await.unwrap().contains("not valid JSON"));
+    browser.screenshot("dashboard-publish-bad-json").await;
+
+    let payload = wait(page, "#publish-payload", LIVE).await;
+    payload.clear().await.unwrap();
+    payload
+        .send_keys(r#"{"description": "Fix auth bug"}"#)
+        .await
+        .unwrap();
+    click(page, "#publish-btn").await;
+    let result = wait(page, "#publish-result[data-task-id]", LIVE).await;
+    let task_id = result.attr("data-task-id").await.unwrap().unwrap();
+    assert_eq!(
+        result.attr("data-stream").await.unwrap().as_deref(),
+        Some("cortex:tasks:high")
+    );
+    browser.screenshot("dashboard-publish-sent").await;
+
+    click(page, "#nav-tasks").await;
+    wait(
+        page,
+        &format!(r#"#task-feed li.task[data-task-id="{task_id}"]"#),
+        LIVE,
+    )
+    .await;
+    browser.close().await;
+}

@@ -1,0 +1,270 @@
+//! What the URL holds: the view, the picked agents and the filters, in the hash
+//! (`#/tasks?agents=pink,harold&priority=high&q=auth`), so a link or a reload opens the
+//! same place. Parsing and printing are plain functions, tested on the host.
+
+/// The dashboard's views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum View {
+    /// Agents with presence, status, pending tasks and consumers.
+    Agents,
+    /// The live task feed.
+    #[default]
+    Tasks,
+    /// Dead letters.
+    Dlq,
+    /// Streams, groups and throughput.
+    Streams,
+    /// The publish form.
+    Publish,
+}
+
+impl View {
+    /// Every view, in the order of the navigation.
+    pub const ALL: [View; 5] = [
+        View::Agents,
+        View::Tasks,
+        View::Dlq,
+        View::Streams,
+        View::Publish,
+    ];
+
+    /// Its path segment (`agents`, `tasks`, `dlq`, `streams`, `publish`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Agents => "agents",
+            View::Tasks => "tasks",
+            View::Dlq => "dlq",
+            View::Streams => "streams",
+            View::Publish => "publish",
+        }
+    }
+
+    /// Its title in the navigation.
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Agents => "Agents",
+            View::Tasks => "Tasks",
+            View::Dlq => "Dead letters",
+            View::Streams => "Streams",
+            View::Publish => "Publish",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        View::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+}
+
+/// The DLQ listing's filters (the API's query parameters; empty: no filter).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DlqFilterText {
+    /// `original_to` or `original_from`.
+    pub agent: String,
+    /// `original_priority`.
+    pub priority: String,
+    /// `original_type`.
+    pub task_type: String,
+    /// Text in the error.
+    pub error: String,
+    /// Text in the payload.
+    pub payload: String,
+}
+
+impl DlqFilterText {
+    /// The filter as the API takes it.
+    pub fn to_filter(&self) -> cortex_shared::rest::DlqFilter {
+        let opt = |s: &str| {
+            let s = s.trim();
+            (!s.is_empty()).then(|| s.to_owned())
+        };
+        cortex_shared::rest::DlqFilter {
+            agent: opt(&self.agent),
+            priority: opt(&self.priority),
+            task_type: opt(&self.task_type),
+            error: opt(&self.error),
+            payload: opt(&self.payload),
+            since_ms: None,
+            until_ms: None,
+        }
+    }
+}
+
+/// Everything the URL holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Route {
+    /// The view shown.
+    pub view: View,
+    /// The picked agents; empty: every agent.
+    pub agents: Vec<String>,
+    /// Tasks view: only this priority (empty: any).
+    pub priority: String,
+    /// Tasks view: only this type (empty: any).
+    pub task_type: String,
+    /// Tasks view: text searched in the payload (and id).
+    pub search: String,
+    /// DLQ view: the listing's filters.
+    pub dlq: DlqFilterText,
+}
+
+impl Route {
+    /// Parses a location hash (`#/dlq?dlq_error=timeout`); anything unknown is ignored.
+    pub fn parse(hash: &str) -> Self {
+        let hash = hash.trim_start_matches('#').trim_start_matches('/');
+        let (path, query) = hash.split_once('?').unwrap_or((hash, ""));
+        let mut route = Route {
+            view: View::parse(path.trim_end_matches('/')).unwrap_or_default(),
+            ..Route::default()
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = decode(value);
+            match key {
+                "agents" => {
+                    route.agents = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty() && *a != "*")
+                        .map(str::to_owned)
+                        .collect();
+                }
+                "priority" => route.priority = value,
+                "type" => route.task_type = value,
+                "q" => route.search = value,
+                "dlq_agent" => route.dlq.agent = value,
+                "dlq_priority" => route.dlq.priority = value,
+                "dlq_type" => route.dlq.task_type = value,
+                "dlq_error" => route.dlq.error = value,
+                "dlq_payload" => route.dlq.payload = value,
+                _ => {}
+            }
+        }
+        route
+    }
+
+    /// The hash for this route, `#/view?…` (only the parameters that are set).
+    pub fn to_hash(&self) -> String {
+        let agents = self.agents.join(",");
+        let pairs = [
+            ("agents", agents.as_str()),
+            ("priority", &self.priority),
+            ("type", &self.task_type),
+            ("q", &self.search),
+            ("dlq_agent", &self.dlq.agent),
+            ("dlq_priority", &self.dlq.priority),
+            ("dlq_type", &self.dlq.task_type),
+            ("dlq_error", &self.dlq.error),
+            ("dlq_payload", &self.dlq.payload),
+        ];
+        let query: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        if query.is_empty() {
+            format!("#/{}", self.view.as_str())
+        } else {
+            format!("#/{}?{}", self.view.as_str(), query.join("&"))
+        }
+    }
+
+    /// The same route on another view.
+    pub fn with_view(&self, view: View) -> Self {
+        Route {
+            view,
+            ..self.clone()
+        }
+    }
+
+    /// Whether a task addressed to `to` is for the picked agents.
+    pub fn picks_task_for(&self, to: &str) -> bool {
+        self.agents.is_empty() || to.is_empty() || self.agents.iter().any(|a| a == to)
+    }
+}
+
+/// Percent-encodes everything but unreserved characters and `,`.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Undoes [`encode`] (and `+` as a space); malformed escapes are kept as they are.
+pub fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi * 16 + lo);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(byte: u8) -> Option<u8> {
+    (byte as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_field() {
+        let route = Route {
+            view: View::Dlq,
+            agents: vec!["pink".into(), "harold".into()],
+            priority: "high".into(),
+            task_type: "coding".into(),
+            search: "auth bug & more/é".into(),
+            dlq: DlqFilterText {
+                agent: "pink".into(),
+                priority: "low".into(),
+                task_type: "t".into(),
+                error: "time out".into(),
+                payload: "{\"a\"".into(),
+            },
+        };
+        let hash = route.to_hash();
+        assert!(hash.starts_with("#/dlq?agents=pink,harold&"), "{hash}");
+        assert_eq!(Route::parse(&hash), route);
+    }
+
+    #[test]
+    fn defaults_and_junk() {
+        assert_eq!(Route::parse(""), Route::default());
+        assert_eq!(Route::parse("#/"), Route::default());
+        assert_eq!(Route::default().to_hash(), "#/tasks");
+        let route = Route::parse("#/agents?agents=*&zzz=1&q=a+b%2&priority");
+        assert_eq!(route.view, View::Agents);
+        assert!(route.agents.is_empty());
+        assert_eq!(route.search, "a b%2");
+        assert_eq!(Route::parse("#/nowhere").view, View::Tasks);
+    }
+
+    #[test]
+    fn picks_tasks_for_the_agents() {
+        let mut route = Route::default();
+        assert!(route.picks_task_for("x"));
+        route.agents = vec!["pink".into()];
+        assert!(route.picks_task_for("pink") && route.picks_task_for(""));
+        assert!(!route.picks_task_for("harold"));
+    }
+}
