@@ -66,8 +66,11 @@ mod embedded {
             },
         };
         let mime = file.metadata.mimetype().to_owned();
-        // trunk names assets by content hash, so they never change; index.html does.
-        let cache = if path == "index.html" {
+        // trunk names the dashboard's assets by content hash, so they never change;
+        // index.html, the JS client (`client/`) and the examples keep their names.
+        let fixed_name =
+            path == "index.html" || path.starts_with("client/") || path.starts_with("examples/");
+        let cache = if fixed_name {
             "no-cache"
         } else {
             "public, max-age=31536000, immutable"

@@ -381,17 +381,15 @@ async fn metrics_match_what_xinfo_reports() {
         latency["publish_to_delivery"]["count"].as_u64().unwrap() >= 1,
         "{latency}"
     );
-    // delivery_to_ack is filled by the consumer engine on ack; the window is served
-    // whatever it holds.
     assert!(
-        latency["delivery_to_ack"]["count"].as_u64().is_some(),
+        latency["delivery_to_ack"]["count"].as_u64().unwrap() >= 1,
         "{latency}"
     );
     assert!(latency["publish_to_delivery"]["p99_ms"].as_f64().unwrap() >= 0.0);
     let counters = &metrics["relay"];
     assert!(counters["connections"].as_u64().unwrap() >= 1, "{counters}");
     assert!(counters["deliveries"].as_u64().unwrap() >= 1);
-    assert!(counters["acks"].as_u64().is_some());
+    assert!(counters["acks"].as_u64().unwrap() >= 1, "{counters}");
     assert_eq!(metrics["dlq"]["length"], 1);
 
     // The same numbers in Prometheus text.

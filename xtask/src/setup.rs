@@ -16,6 +16,9 @@ use crate::cmd::{is_executable, output, prepend_path, run, say, which};
 const TRUNK_VERSION: &str = "0.21.14";
 /// Debian's binaryen is too old for what rustc 1.96 emits; npm's 132 works.
 const BINARYEN: &str = "binaryen@132";
+/// `tsc`, to type-check the JavaScript client's declarations (tests/tests/embed.rs).
+/// 5.x: the JavaScript compiler (7.x is a native port).
+const TYPESCRIPT: &str = "typescript@5.9.3";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
 const DEBIAN_RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library";
@@ -33,7 +36,10 @@ pub(crate) struct Tools {
     /// `PATH` for child processes: cargo's `bin` directory first.
     pub(crate) path: OsString,
     pub(crate) trunk: PathBuf,
-    /// npm's binaryen `node_modules/.bin`, put first on `PATH` for trunk.
+    /// wasm-bindgen-cli at the `Cargo.lock` version (the JavaScript client's build).
+    pub(crate) wasm_bindgen: PathBuf,
+    /// npm's binaryen `node_modules/.bin`, put first on `PATH` for trunk; also holds
+    /// npm's `tsc`.
     pub(crate) wasm_opt_dir: PathBuf,
     /// Extra environment for wasm32 builds; empty when rustup has the target.
     pub(crate) wasm_env: Vec<(&'static str, OsString)>,
@@ -67,6 +73,7 @@ pub(crate) fn ensure(root: &Path) -> Result<Tools> {
     let tools_dir = root.join("target/tools");
     let wasm_opt_dir = tools_dir.join("node_modules/.bin");
     let has_wasm_opt = is_executable(&wasm_opt_dir.join("wasm-opt"));
+    let has_tsc = is_executable(&wasm_opt_dir.join("tsc"));
     let rustup_wasm = rustup_has_wasm_target(&cargo, &path);
 
     // 1. Debian packages, in one apt-get run, only for commands that are missing.
@@ -83,7 +90,7 @@ pub(crate) fn ensure(root: &Path) -> Result<Tools> {
     if !rustup_wasm && debian_rustc_version().is_none() {
         packages.extend(["rustc-web", "cargo-web", "rust-web-src"]);
     }
-    if !has_wasm_opt && which("npm", &path).is_none() {
+    if (!has_wasm_opt || !has_tsc) && which("npm", &path).is_none() {
         packages.extend(["nodejs", "npm"]);
     }
     if !packages.is_empty() {
@@ -98,20 +105,28 @@ pub(crate) fn ensure(root: &Path) -> Result<Tools> {
         debian_wasm_env(&cargo, &path)?
     };
 
-    // 3. wasm-opt from npm, in the project's own tools folder.
-    if !has_wasm_opt {
-        say!(
-            "installing wasm-opt ({BINARYEN} from npm) into {}",
-            tools_dir.display()
-        );
+    // 3. wasm-opt and tsc from npm, in the project's own tools folder.
+    let npm_packages: Vec<&str> = [(has_wasm_opt, BINARYEN), (has_tsc, TYPESCRIPT)]
+        .into_iter()
+        .filter_map(|(has, package)| (!has).then_some(package))
+        .collect();
+    if !npm_packages.is_empty() {
+        let list = npm_packages.join(" ");
+        say!("installing {list} from npm into {}", tools_dir.display());
         fs::create_dir_all(&tools_dir)?;
         let npm = which("npm", &path).context("npm is still missing after apt-get install npm")?;
         run(Command::new(npm)
             .args(["install", "--prefix"])
             .arg(&tools_dir)
-            .args(["--no-audit", "--no-fund", BINARYEN])
+            .args(["--no-audit", "--no-fund"])
+            .args(&npm_packages)
             .env("PATH", &path))?;
     }
+    ensure!(
+        is_executable(&wasm_opt_dir.join("wasm-opt")) && is_executable(&wasm_opt_dir.join("tsc")),
+        "npm install finished but {} lacks wasm-opt or tsc",
+        wasm_opt_dir.display()
+    );
 
     // 4. and 5. trunk and wasm-bindgen-cli at exact versions, in cargo's bin directory.
     let trunk = cargo_tool(
@@ -125,7 +140,7 @@ pub(crate) fn ensure(root: &Path) -> Result<Tools> {
     )?;
     let bindgen_version = lock_version(root, "wasm-bindgen")?;
     // No --locked: with it the install wants a dependency version the mirror lacks.
-    cargo_tool(
+    let wasm_bindgen = cargo_tool(
         &cargo,
         &path,
         "wasm-bindgen-cli",
@@ -139,12 +154,13 @@ pub(crate) fn ensure(root: &Path) -> Result<Tools> {
     let chromedriver =
         which("chromedriver", &path).context("chromedriver is still missing after apt-get")?;
     which("redis-server", &path).context("redis-server is still missing after apt-get")?;
-    say!("ready: trunk {TRUNK_VERSION}, wasm-bindgen {bindgen_version}, wasm-opt ({BINARYEN}), redis-server, chromium, chromedriver");
+    say!("ready: trunk {TRUNK_VERSION}, wasm-bindgen {bindgen_version}, wasm-opt ({BINARYEN}), tsc ({TYPESCRIPT}), redis-server, chromium, chromedriver");
     Ok(Tools {
         root: root.to_path_buf(),
         cargo,
         path,
         trunk,
+        wasm_bindgen,
         wasm_opt_dir,
         wasm_env,
         chromium,

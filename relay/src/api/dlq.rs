@@ -74,6 +74,59 @@ pub(crate) fn decode_letter(id: &EntryId, map: &HashMap<String, redis::Value>) -
     })
 }
 
+/// A letter from one entry of a raw `XRANGE`/`XREVRANGE` reply (`[id, [field, value,
+/// …]]`), read as [`decode_letter`] reads it (the last of a repeated field wins).
+pub(crate) fn letter_of_entry(entry: redis::Value) -> Option<(EntryId, DeadLetter)> {
+    let mut parts = super::xinfo::items(entry).into_iter();
+    let id = super::xinfo::text(&parts.next()?)?
+        .parse::<EntryId>()
+        .ok()?;
+    let fields = super::xinfo::items(parts.next()?);
+    let text = |v: redis::Value| match v {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        other => super::xinfo::text(&other).unwrap_or_default(),
+    };
+    let mut letter = DeadLetter {
+        original_id: String::new(),
+        original_from: String::new(),
+        original_to: String::new(),
+        original_priority: String::new(),
+        original_type: String::new(),
+        original_payload: String::new(),
+        original_created: String::new(),
+        error: String::new(),
+        retry_count: 0,
+        dead_at: (id.ms / 1000) as i64,
+        original_stream: None,
+        original_entry_id: None,
+    };
+    let mut fields = fields.into_iter();
+    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        let redis::Value::BulkString(name) = name else {
+            continue;
+        };
+        match name.as_slice() {
+            b"original_id" => letter.original_id = text(value),
+            b"original_from" => letter.original_from = text(value),
+            b"original_to" => letter.original_to = text(value),
+            b"original_priority" => letter.original_priority = text(value),
+            b"original_type" => letter.original_type = text(value),
+            b"original_payload" => letter.original_payload = text(value),
+            b"original_created" => letter.original_created = text(value),
+            b"error" => letter.error = text(value),
+            b"retry_count" => letter.retry_count = text(value).trim().parse().unwrap_or(0),
+            b"dead_at" => {
+                letter.dead_at = text(value).trim().parse().unwrap_or((id.ms / 1000) as i64)
+            }
+            b"original_stream" => letter.original_stream = Some(text(value)),
+            b"original_entry_id" => letter.original_entry_id = Some(text(value)),
+            _ => {}
+        }
+    }
+    Some((id, letter))
+}
+
 /// A checked [`DlqFilter`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Selection {
@@ -208,7 +261,9 @@ impl Scanner {
         let Some(upper) = self.upper else {
             return Ok(Vec::new());
         };
-        let reply: StreamRangeReply = redis::cmd("XREVRANGE")
+        // Read as a raw reply and moved into letters field by field: no map per entry
+        // (this loop is what a filtered listing over a large DLQ costs).
+        let reply: redis::Value = redis::cmd("XREVRANGE")
             .arg(DLQ_STREAM)
             .arg(upper.to_string())
             .arg(self.lower.to_string())
@@ -216,16 +271,12 @@ impl Scanner {
             .arg(BATCH)
             .query_async(conn)
             .await?;
-        let full = reply.ids.len() == BATCH;
-        let batch: Vec<(EntryId, DeadLetter)> = reply
-            .ids
-            .iter()
-            .filter_map(|entry| {
-                let id = entry.id.parse::<EntryId>().ok()?;
-                Some((id, decode_letter(&id, &entry.map)))
-            })
-            .collect();
-        self.scanned += reply.ids.len() as u64;
+        let entries = super::xinfo::items(reply);
+        let read = entries.len();
+        let full = read == BATCH;
+        let batch: Vec<(EntryId, DeadLetter)> =
+            entries.into_iter().filter_map(letter_of_entry).collect();
+        self.scanned += read as u64;
         self.upper = match batch.last() {
             Some((oldest, _)) if full => before(*oldest).filter(|b| *b >= self.lower),
             _ => None,
@@ -542,6 +593,36 @@ mod tests {
         );
         assert_eq!(before(EntryId::new(5, 3)), Some(EntryId::new(5, 2)));
         assert_eq!(before(EntryId::ZERO), None);
+    }
+
+    #[test]
+    fn raw_entries_read_as_maps_do() {
+        let bulk = |s: &str| redis::Value::BulkString(s.as_bytes().to_vec());
+        let pairs = [
+            ("original_id", "t-1"),
+            ("original_to", "pink"),
+            ("original_payload", "{}"),
+            ("error", "timeout"),
+            ("retry_count", " 3"),
+            ("dead_at", "17"),
+            ("original_stream", "cortex:tasks:low"),
+            ("error", "the last one wins"),
+        ];
+        let raw = redis::Value::Array(vec![
+            bulk("5000-1"),
+            redis::Value::Array(pairs.iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect()),
+        ]);
+        let (id, letter) = letter_of_entry(raw).unwrap();
+        assert_eq!(id, EntryId::new(5000, 1));
+        let map: HashMap<String, redis::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), bulk(v)))
+            .collect();
+        assert_eq!(letter, decode_letter(&id, &map));
+        assert_eq!(letter.error, "the last one wins");
+        assert_eq!(letter.retry_count, 3);
+        assert_eq!(letter.original_stream.as_deref(), Some("cortex:tasks:low"));
+        assert!(letter_of_entry(redis::Value::Nil).is_none());
     }
 
     #[test]

@@ -30,7 +30,6 @@ use axum::Json;
 use cortex_shared::rest::{BulkFailure, BulkRequest, BulkResult, Deleted, Retried, RetryRequest};
 use cortex_shared::{DeadLetter, EntryId, JsonObject, Priority, TaskMessage, DLQ_STREAM};
 use redis::aio::ConnectionLike;
-use redis::streams::StreamRangeReply;
 use redis::{RedisResult, Value};
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -379,10 +378,14 @@ async fn letters_of<C: ConnectionLike>(
                 .arg(id.to_string())
                 .arg(id.to_string());
         }
-        let replies: Vec<StreamRangeReply> = pipe.query_async(conn).await?;
-        for (id, reply) in chunk.iter().zip(replies) {
-            match reply.ids.first() {
-                Some(entry) => found.push((*id, super::dlq::decode_letter(id, &entry.map))),
+        let replies: Vec<Value> = pipe.query_async(conn).await?;
+        for reply in replies {
+            match super::xinfo::items(reply)
+                .into_iter()
+                .next()
+                .and_then(super::dlq::letter_of_entry)
+            {
+                Some(letter) => found.push(letter),
                 None => gone += 1,
             }
         }

@@ -93,8 +93,9 @@ pub(crate) fn items(value: Value) -> Vec<Value> {
     }
 }
 
-/// One stream's metrics: `XINFO STREAM`, `XINFO GROUPS`, then `XINFO CONSUMERS` per
-/// group, in two pipelines. `None` when the stream does not exist (or is not a stream).
+/// The metrics of `streams`: `XINFO STREAM` and `XINFO GROUPS` for each, then `XINFO
+/// CONSUMERS` per group, in two pipelines. A stream that does not exist (or is not a
+/// stream) is left out.
 pub(crate) async fn stream_metrics<C: ConnectionLike>(
     conn: &mut C,
     streams: &[String],

@@ -593,6 +593,10 @@ impl GroupConsumer {
             None => self
                 .ack(stream, &entry_id)
                 .await
+                .inspect(|()| {
+                    self.metrics.acks.inc();
+                    self.metrics.delivery_to_ack.record(delivered.elapsed());
+                })
                 .map(|()| ConsumerEvent::Acked {
                     stream: stream.to_owned(),
                     entry_id: entry_id.clone(),

@@ -213,11 +213,6 @@ impl<R, L: Clone> Book<R, L> {
         self.reported
     }
 
-    /// Whether calls fail now: the client was closed, or the relay refused the token.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.gone().is_some()
-    }
-
     /// Why calls fail now, if they do: closed, or the token refused.
     fn gone(&self) -> Option<ClientError> {
         if let Some(refused) = &self.refused {

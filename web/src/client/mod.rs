@@ -31,7 +31,7 @@ use self::js::Resolver;
 use crate::connection::{ConnEvent, RelayConnection, HISTORY};
 use cortex_shared::rest::{DlqListQuery, PublishRequest, RetryRequest};
 use js_sys::{Function, Promise};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
@@ -53,6 +53,8 @@ struct Inner {
     token: Option<String>,
     on_state: RefCell<Option<Function>>,
     on_error: RefCell<Option<Function>>,
+    /// `close()` was called.
+    closed: Cell<bool>,
 }
 
 impl Inner {
@@ -141,7 +143,9 @@ impl Inner {
             Ok(call) => call,
             Err(error) => return js::rejected(&error),
         };
-        if self.book.borrow().is_closed() {
+        // After a refused token the socket is gone, but the HTTP API still answers
+        // for itself (401, with its own message).
+        if self.closed.get() {
             return js::rejected(&ClientError::closed());
         }
         let (promise, resolver) = js::promise();
@@ -209,6 +213,7 @@ impl CortexClient {
             token,
             on_state: RefCell::new(None),
             on_error: RefCell::new(None),
+            closed: Cell::new(false),
         });
         *slot.borrow_mut() = Some(Rc::clone(&inner));
         Ok(CortexClient { inner })
@@ -364,6 +369,7 @@ impl CortexClient {
     /// Closes the connection for good; waiting calls reject with `closed`, and so do
     /// later ones.
     pub fn close(&self) {
+        self.inner.closed.set(true);
         let effects = self.inner.book.borrow_mut().close();
         self.inner.connection.close();
         self.inner.perform(effects);
