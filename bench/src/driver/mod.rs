@@ -1,0 +1,356 @@
+//! `cortex-bench run`: the scenarios of issue 8, in order, each on a fresh
+//! `redis-server` and relay; a table on stdout and JSON under the output directory.
+//!
+//! 1. Latency: watch and consume, 1,000 and 10,000 tasks/s, 100 clients.
+//! 2. Throughput: consumers acking at rising rates until the relay falls behind; and
+//!    fan-out to 1,000 watchers at rising rates.
+//! 3. Connections: 10,000 watchers held (relay RSS per connection), then one task per
+//!    second to each.
+//! 4. Polling: the replay endpoint polled every 1 s and 100 ms at 1,000 tasks/s.
+//!
+//! `--quick` runs each briefly with small sizes. The run fails (exit 1) on a lost task
+//! or an error in any scenario that counts, never on a time: steps of a rising-rate
+//! search past the first are exploration, shown but not counted.
+
+pub(crate) mod procs;
+mod report;
+pub(crate) mod scenario;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use scenario::{Env, Mode, Outcome, Spec};
+use std::path::PathBuf;
+
+/// Options of `cortex-bench run`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RunArgs {
+    /// Each scenario briefly, small sizes (CI).
+    #[arg(long)]
+    quick: bool,
+    /// The relay binary (build it with `cargo build --release -p cortex-relay`).
+    #[arg(long, default_value = "target/release/cortex-relay")]
+    relay_bin: PathBuf,
+    /// `redis-server` (default: found on `PATH`).
+    #[arg(long)]
+    redis_server: Option<PathBuf>,
+    /// Where the JSON results and the logs go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Only these groups: latency, throughput, fanout, connections, polling.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+/// One group of scenarios: a list run as it is, or a search over rising rates that
+/// stops at the first step the relay does not keep up with.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    /// `latency`, `throughput`, `fanout`, `connections` or `polling`.
+    pub(crate) name: &'static str,
+    /// The runs, in order.
+    pub(crate) specs: Vec<Spec>,
+    /// Whether this is a rising-rate search.
+    pub(crate) ramp: bool,
+}
+
+/// A run's results.
+#[derive(Debug, Clone)]
+pub(crate) struct Ran {
+    /// Which group.
+    pub(crate) group: &'static str,
+    /// What it measured.
+    pub(crate) outcome: Outcome,
+    /// Whether its losses and errors fail the benchmark.
+    pub(crate) counts: bool,
+}
+
+/// Runs the benchmark; `Ok(false)` when a counted scenario lost tasks or had errors.
+pub(crate) fn run(args: RunArgs) -> Result<bool> {
+    let redis_bin = match &args.redis_server {
+        Some(path) => path.clone(),
+        None => procs::which("redis-server")
+            .context("redis-server not found on PATH; install it with: apt-get install -y redis-server")?,
+    };
+    anyhow::ensure!(
+        args.relay_bin.is_file(),
+        "{} not found: build it with `cargo build --release -p cortex-relay`",
+        args.relay_bin.display()
+    );
+    let logs = args.out.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let env = Env {
+        relay_bin: args.relay_bin.clone(),
+        redis_bin,
+        bench_bin: std::env::current_exe()?,
+        logs,
+    };
+    let machine = report::Machine::read(&env);
+    println!("{}", machine.line());
+    println!(
+        "relay {}; load processes: {}",
+        env.relay_bin.display(),
+        env.bench_bin.display()
+    );
+    let mut ran = Vec::new();
+    for group in plan(args.quick) {
+        if !args.only.is_empty() && !args.only.iter().any(|o| o == group.name) {
+            continue;
+        }
+        for (step, spec) in group.specs.iter().enumerate() {
+            println!(
+                "== {} / {}: {} clients, {} tasks/s for {} s; relay flags: {}",
+                group.name,
+                spec.name,
+                spec.clients,
+                spec.rate,
+                spec.secs,
+                if spec.relay_flags.is_empty() {
+                    "(defaults)".to_owned()
+                } else {
+                    spec.relay_flags.join(" ")
+                }
+            );
+            let outcome = scenario::run(spec, &env)
+                .with_context(|| format!("scenario {}", spec.name))?;
+            println!("   {}", report::one_line(&outcome));
+            for sample in &outcome.error_samples {
+                println!("   error: {sample}");
+            }
+            let kept_up = outcome.kept_up();
+            ran.push(Ran {
+                group: group.name,
+                outcome,
+                counts: !group.ramp || step == 0,
+            });
+            if group.ramp && !kept_up {
+                break;
+            }
+        }
+    }
+    let summary = report::Report::new(machine, args.quick, ran);
+    println!();
+    println!("{}", summary.table());
+    println!("{}", summary.targets_table());
+    let written = summary.write(&args.out)?;
+    println!("results: {}", written.display());
+    let failures = summary.failures();
+    for failure in &failures {
+        println!("FAILED: {failure}");
+    }
+    Ok(failures.is_empty())
+}
+
+/// Common relay flags: the rate limit out of the way of a load that sends one ack per
+/// task on a few connections.
+fn many_frames() -> Vec<String> {
+    vec!["--max-frames-per-second".into(), "1000000".into()]
+}
+
+fn spec(name: &str, mode: Mode, clients: u64, agents: u64, rate: f64, secs: f64) -> Spec {
+    Spec {
+        name: name.to_owned(),
+        mode,
+        clients,
+        agents,
+        rate,
+        secs,
+        drain_secs: 5.0,
+        processes: 1,
+        relay_flags: Vec::new(),
+    }
+}
+
+/// The scenarios, full or quick.
+fn plan(quick: bool) -> Vec<Group> {
+    if quick {
+        return quick_plan();
+    }
+    let latency = vec![
+        spec("watch 1,000/s", Mode::Watch, 100, 100, 1_000.0, 10.0),
+        spec("watch 10,000/s", Mode::Watch, 100, 100, 10_000.0, 10.0),
+        spec("consume 1,000/s", Mode::Consume, 100, 1, 1_000.0, 10.0),
+        spec("consume 10,000/s", Mode::Consume, 100, 1, 10_000.0, 10.0),
+    ];
+    let throughput = [10_000.0, 20_000.0, 30_000.0, 40_000.0, 50_000.0, 60_000.0, 80_000.0]
+        .iter()
+        .map(|&rate| Spec {
+            drain_secs: 20.0,
+            relay_flags: many_frames(),
+            ..spec(
+                &format!("consume max {}/s", thousands(rate)),
+                Mode::Consume,
+                32,
+                1,
+                rate,
+                5.0,
+            )
+        })
+        .collect();
+    let fanout = [100.0, 200.0, 300.0, 500.0, 1_000.0]
+        .iter()
+        .map(|&rate| Spec {
+            drain_secs: 10.0,
+            ..spec(
+                &format!("fan-out 1,000 x {}/s", thousands(rate)),
+                Mode::Watch,
+                1_000,
+                1,
+                rate,
+                5.0,
+            )
+        })
+        .collect();
+    let connections = vec![Spec {
+        relay_flags: vec!["--max-connections".into(), "20000".into()],
+        ..spec(
+            "10,000 conns x 1/s",
+            Mode::Watch,
+            10_000,
+            10_000,
+            10_000.0,
+            10.0,
+        )
+    }];
+    let polling = vec![
+        spec(
+            "poll 1 s, 1,000/s",
+            Mode::Poll { interval_ms: 1_000 },
+            100,
+            100,
+            1_000.0,
+            10.0,
+        ),
+        spec(
+            "poll 100 ms, 1,000/s",
+            Mode::Poll { interval_ms: 100 },
+            100,
+            100,
+            1_000.0,
+            10.0,
+        ),
+    ];
+    vec![
+        Group {
+            name: "latency",
+            specs: latency,
+            ramp: false,
+        },
+        Group {
+            name: "throughput",
+            specs: throughput,
+            ramp: true,
+        },
+        Group {
+            name: "fanout",
+            specs: fanout,
+            ramp: true,
+        },
+        Group {
+            name: "connections",
+            specs: connections,
+            ramp: false,
+        },
+        Group {
+            name: "polling",
+            specs: polling,
+            ramp: false,
+        },
+    ]
+}
+
+/// Each scenario for two or three seconds, at sizes a debug build on two shared cores
+/// handles with room to spare.
+fn quick_plan() -> Vec<Group> {
+    let short = |mut s: Spec| {
+        s.drain_secs = 5.0;
+        s
+    };
+    vec![
+        Group {
+            name: "latency",
+            specs: vec![
+                short(spec("watch 1,000/s", Mode::Watch, 20, 20, 1_000.0, 2.0)),
+                short(spec("consume 1,000/s", Mode::Consume, 20, 1, 1_000.0, 2.0)),
+            ],
+            ramp: false,
+        },
+        Group {
+            name: "throughput",
+            specs: vec![Spec {
+                relay_flags: many_frames(),
+                ..short(spec("consume max 3,000/s", Mode::Consume, 8, 1, 3_000.0, 2.0))
+            }],
+            ramp: true,
+        },
+        Group {
+            name: "fanout",
+            specs: vec![short(spec("fan-out 100 x 100/s", Mode::Watch, 100, 1, 100.0, 2.0))],
+            ramp: true,
+        },
+        Group {
+            name: "connections",
+            specs: vec![short(spec("500 conns x 1/s", Mode::Watch, 500, 500, 500.0, 2.0))],
+            ramp: false,
+        },
+        Group {
+            name: "polling",
+            specs: vec![
+                short(spec(
+                    "poll 1 s, 200/s",
+                    Mode::Poll { interval_ms: 1_000 },
+                    10,
+                    10,
+                    200.0,
+                    3.0,
+                )),
+                short(spec(
+                    "poll 100 ms, 200/s",
+                    Mode::Poll { interval_ms: 100 },
+                    10,
+                    10,
+                    200.0,
+                    3.0,
+                )),
+            ],
+            ramp: false,
+        },
+    ]
+}
+
+/// `12345.0` → `12,345`.
+pub(crate) fn thousands(value: f64) -> String {
+    let digits = format!("{}", value.round() as u64);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1_000.0), "1,000");
+        assert_eq!(thousands(1_234_567.4), "1,234,567");
+    }
+
+    #[test]
+    fn every_scenario_publishes_and_stops() {
+        for quick in [true, false] {
+            for group in plan(quick) {
+                for spec in group.specs {
+                    assert!(spec.count() > 0, "{}", spec.name);
+                    assert!(spec.secs > 0.0 && spec.drain_secs > 0.0, "{}", spec.name);
+                }
+            }
+        }
+    }
+}

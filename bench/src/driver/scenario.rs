@@ -1,0 +1,325 @@
+//! One scenario run: a fresh `redis-server` and relay, the receiving load processes
+//! (watchers, consumers or pollers) up first, then the publisher; then every report
+//! gathered, counted (each task received or acked once, none lost), and the relay's
+//! memory and CPU read from `/proc`.
+
+use super::procs::{cpu_secs, machine_busy_pct, machine_busy_secs, rss_kib, Proc, Redis, Relay};
+use crate::load::consume::ConsumeArgs;
+use crate::load::poll::PollArgs;
+use crate::load::publish::PublishArgs;
+use crate::load::watch::WatchArgs;
+use crate::load::Plan;
+use crate::wire::{Latency, LoadReport, Summary};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Where the programs are, and where logs go.
+#[derive(Debug, Clone)]
+pub(crate) struct Env {
+    /// The release relay.
+    pub(crate) relay_bin: PathBuf,
+    /// `redis-server`.
+    pub(crate) redis_bin: PathBuf,
+    /// This program, spawned again as the load processes.
+    pub(crate) bench_bin: PathBuf,
+    /// The relay's and Redis's logs, one file per scenario.
+    pub(crate) logs: PathBuf,
+}
+
+/// How the receivers take the tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Mode {
+    /// WebSocket watch subscriptions.
+    Watch,
+    /// WebSocket consumers of one agent, acking every task.
+    Consume,
+    /// HTTP polling of the replay endpoint every `interval_ms`.
+    Poll {
+        /// Milliseconds between polls.
+        interval_ms: u64,
+    },
+}
+
+/// What a scenario run does.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Spec {
+    /// Shown in the table.
+    pub(crate) name: String,
+    /// How tasks are received.
+    pub(crate) mode: Mode,
+    /// Receiving connections (or pollers).
+    pub(crate) clients: u64,
+    /// Agents the tasks are spread over; watcher `i` watches agent `i % agents`.
+    pub(crate) agents: u64,
+    /// Tasks published per second.
+    pub(crate) rate: f64,
+    /// Seconds of publishing.
+    pub(crate) secs: f64,
+    /// Seconds the receivers may take after publishing ends.
+    pub(crate) drain_secs: f64,
+    /// Receiving processes the clients are split over (watch only).
+    pub(crate) processes: u64,
+    /// Flags given to the relay beyond `--listen` and `--redis-url`.
+    pub(crate) relay_flags: Vec<String>,
+}
+
+impl Spec {
+    /// Tasks published.
+    pub(crate) fn count(&self) -> u64 {
+        (self.rate * self.secs).round() as u64
+    }
+}
+
+/// What a scenario run measured.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Outcome {
+    /// What was run.
+    pub(crate) spec: Spec,
+    /// Tasks the publisher got an entry id for.
+    pub(crate) published: u64,
+    /// Receiving connections that were up.
+    pub(crate) connections: u64,
+    /// Receipts (watch, poll: per connection) or acks (consume) expected.
+    pub(crate) expected: u64,
+    /// Distinct receipts.
+    pub(crate) received: u64,
+    /// Distinct tasks acked (consume).
+    pub(crate) acked: u64,
+    /// Expected and never received (watch, poll) or never acked (consume).
+    pub(crate) lost: u64,
+    /// Receipts of a task already received on the same connection (consume: anywhere).
+    pub(crate) duplicates: u64,
+    /// Errors of every kind: failed publishes, connections, error frames, closes.
+    pub(crate) errors: u64,
+    /// The first few errors.
+    pub(crate) error_samples: Vec<String>,
+    /// Publish to receipt.
+    pub(crate) latency: Summary,
+    /// Publish to the relay's `acked` (consume).
+    pub(crate) ack_latency: Option<Summary>,
+    /// First publish to last receipt (or ack), seconds.
+    pub(crate) completion_secs: f64,
+    /// Receipts (consume: acks) per second over [`Outcome::completion_secs`].
+    pub(crate) per_sec: f64,
+    /// Most the publisher fell behind its schedule, ms.
+    pub(crate) publisher_behind_ms: f64,
+    /// HTTP requests (poll).
+    pub(crate) requests: u64,
+    /// Relay RSS before any client connected, KiB.
+    pub(crate) rss_start_kib: u64,
+    /// Relay RSS with every client connected and subscribed, before any task, KiB.
+    pub(crate) rss_connected_kib: u64,
+    /// Relay RSS at the end, KiB.
+    pub(crate) rss_end_kib: u64,
+    /// Relay CPU seconds from the start of publishing to the end.
+    pub(crate) relay_cpu_secs: f64,
+    /// Redis CPU seconds over the same time.
+    pub(crate) redis_cpu_secs: f64,
+    /// Entries still pending in the agent's consumer group at the end (consume).
+    pub(crate) pending_in_redis: Option<u64>,
+    /// Wall time of the publishing and receiving, seconds.
+    pub(crate) wall_secs: f64,
+    /// CPU seconds of the load processes (publisher and receivers, set-up included).
+    pub(crate) load_cpu_secs: f64,
+    /// The machine's busy CPU seconds over the publishing and receiving, everything
+    /// included.
+    pub(crate) machine_cpu_secs: f64,
+    /// How busy the machine was just before the scenario started (other work than the
+    /// benchmark's), percent of all CPUs.
+    pub(crate) background_cpu_pct: f64,
+}
+
+impl Outcome {
+    /// Whether the relay kept up with the offered rate: everything delivered, nothing
+    /// wrong, and the last receipt within 10% (plus half a second) of the schedule.
+    pub(crate) fn kept_up(&self) -> bool {
+        self.clean() && self.completion_secs <= self.spec.secs * 1.1 + 0.5
+    }
+
+    /// No loss, no duplicates, no errors, every task published.
+    pub(crate) fn clean(&self) -> bool {
+        self.lost == 0
+            && self.errors == 0
+            && self.duplicates == 0
+            && self.published == self.spec.count()
+            && self.pending_in_redis.unwrap_or(0) == 0
+    }
+
+    /// Relay RSS added per connection held, KiB.
+    pub(crate) fn rss_per_connection_kib(&self) -> f64 {
+        self.rss_connected_kib.saturating_sub(self.rss_start_kib) as f64
+            / self.connections.max(1) as f64
+    }
+}
+
+/// Runs `spec` on fresh servers.
+pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
+    let slug: String = spec
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let log = env.logs.join(format!("{slug}.log"));
+    let _ = std::fs::remove_file(&log);
+    let background_cpu_pct = machine_busy_pct(Duration::from_millis(500));
+    let redis = Redis::start(&env.redis_bin, &log).context("start redis-server")?;
+    let relay = Relay::start(&env.relay_bin, &redis.url(), &spec.relay_flags, &log)
+        .context("start the relay")?;
+    let rss_start_kib = rss_kib(relay.pid())?;
+
+    let prefix = match spec.mode {
+        Mode::Watch => "w",
+        Mode::Consume => "c",
+        Mode::Poll { .. } => "p",
+    };
+    let plan = Plan {
+        count: spec.count(),
+        agents: if spec.mode == Mode::Consume {
+            1
+        } else {
+            spec.agents.max(1)
+        },
+        prefix: prefix.into(),
+    };
+    let run_secs = spec.secs + spec.drain_secs + 2.0;
+    let mut receivers = Vec::new();
+    match spec.mode {
+        Mode::Watch => {
+            let processes = spec.processes.clamp(1, spec.clients.max(1));
+            let mut first = 0;
+            for p in 0..processes {
+                let n = spec.clients / processes + u64::from(p < spec.clients % processes);
+                let args = WatchArgs::to_args(relay.addr(), first, n, run_secs, &plan);
+                receivers.push(spawn_load(env, &format!("watch-{p}"), &args)?);
+                first += n;
+            }
+        }
+        Mode::Consume => {
+            let args = ConsumeArgs::to_args(relay.addr(), spec.clients, run_secs, &plan);
+            receivers.push(spawn_load(env, "consume", &args)?);
+        }
+        Mode::Poll { interval_ms } => {
+            let args = PollArgs::to_args(relay.addr(), spec.clients, interval_ms, run_secs, &plan);
+            receivers.push(spawn_load(env, "poll", &args)?);
+        }
+    }
+    let ready_timeout = Duration::from_secs(30 + spec.clients / 100);
+    for receiver in &mut receivers {
+        receiver.ready(ready_timeout)?;
+    }
+    let rss_connected_kib = rss_kib(relay.pid())?;
+    let relay_cpu0 = cpu_secs(relay.pid())?;
+    let redis_cpu0 = cpu_secs(redis.pid())?;
+    let machine_cpu0 = machine_busy_secs();
+
+    let started = Instant::now();
+    let mut publisher = spawn_load(
+        env,
+        "publish",
+        &PublishArgs::to_args(&redis.url(), spec.rate, &plan),
+    )?;
+    let publish_timeout = Duration::from_secs_f64(spec.secs * 3.0 + 30.0);
+    let published = publisher.done(publish_timeout)?;
+    let mut reports = Vec::new();
+    for receiver in &mut receivers {
+        reports.push(receiver.done(Duration::from_secs_f64(run_secs + 60.0))?);
+    }
+    let wall_secs = started.elapsed().as_secs_f64();
+    let relay_cpu_secs = cpu_secs(relay.pid())? - relay_cpu0;
+    let redis_cpu_secs = cpu_secs(redis.pid())? - redis_cpu0;
+    let machine_cpu_secs = machine_busy_secs() - machine_cpu0;
+    let rss_end_kib = rss_kib(relay.pid())?;
+    let pending_in_redis = match spec.mode {
+        Mode::Consume => Some(pending(&redis.url(), &plan.agent(0))?),
+        _ => None,
+    };
+    drop(receivers);
+    drop(relay);
+    drop(redis);
+
+    let mut outcome = Outcome {
+        spec: spec.clone(),
+        published: published.published,
+        connections: 0,
+        expected: 0,
+        received: 0,
+        acked: 0,
+        lost: 0,
+        duplicates: 0,
+        errors: published.errors.count,
+        error_samples: published.errors.samples.clone(),
+        latency: Summary::default(),
+        ack_latency: None,
+        completion_secs: 0.0,
+        per_sec: 0.0,
+        publisher_behind_ms: published.max_behind_us as f64 / 1000.0,
+        requests: 0,
+        rss_start_kib,
+        rss_connected_kib,
+        rss_end_kib,
+        relay_cpu_secs,
+        redis_cpu_secs,
+        pending_in_redis,
+        wall_secs,
+        load_cpu_secs: published.cpu_secs,
+        machine_cpu_secs,
+        background_cpu_pct,
+    };
+    merge(&mut outcome, &published, reports);
+    Ok(outcome)
+}
+
+fn spawn_load(env: &Env, name: &str, args: &[String]) -> Result<Proc> {
+    Proc::spawn(name, &env.bench_bin, args, &[], None)
+}
+
+/// Adds the receivers' reports to `outcome`.
+fn merge(outcome: &mut Outcome, published: &LoadReport, reports: Vec<LoadReport>) {
+    let mut latency = Latency::default();
+    let mut ack_latency = Latency::default();
+    let mut last_us = 0;
+    for report in reports {
+        outcome.connections += report.connections;
+        outcome.expected += report.expected;
+        outcome.received += report.received;
+        outcome.acked += report.acked;
+        outcome.duplicates += report.duplicates;
+        outcome.requests += report.requests;
+        outcome.load_cpu_secs += report.cpu_secs;
+        outcome.errors += report.errors.count;
+        for sample in report.errors.samples {
+            if outcome.error_samples.len() < 8 {
+                outcome.error_samples.push(sample);
+            }
+        }
+        latency.merge(&Latency::from_pairs(&report.latency));
+        ack_latency.merge(&Latency::from_pairs(&report.ack_latency));
+        last_us = last_us.max(report.last_us);
+    }
+    outcome.latency = latency.summary();
+    let delivered = if outcome.spec.mode == Mode::Consume {
+        outcome.ack_latency = Some(ack_latency.summary());
+        outcome.lost = outcome.expected.saturating_sub(outcome.acked);
+        outcome.acked
+    } else {
+        outcome.lost = outcome.expected.saturating_sub(outcome.received);
+        outcome.received
+    };
+    if last_us > published.first_us && published.first_us > 0 {
+        outcome.completion_secs = (last_us - published.first_us) as f64 / 1e6;
+        outcome.per_sec = delivered as f64 / outcome.completion_secs;
+    }
+}
+
+/// Entries pending in `agent`'s group on the normal stream (XPENDING's summary).
+fn pending(redis_url: &str, agent: &str) -> Result<u64> {
+    let mut conn = redis::Client::open(redis_url)?.get_connection()?;
+    let reply: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(cortex_shared::Priority::Normal.stream())
+        .arg(format!("agent:{agent}"))
+        .query(&mut conn)?;
+    Ok(reply.count() as u64)
+}
