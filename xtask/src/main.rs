@@ -1,5 +1,7 @@
-//! `cargo xtask`: set-up and orchestration for Cortex Relay (`run`, `test`, `setup`, `web`).
+//! `cargo xtask`: set-up and orchestration for Cortex Relay (`run`, `test`, `setup`, `web`,
+//! `bench`).
 
+mod bench;
 mod cmd;
 mod setup;
 mod test;
@@ -47,6 +49,13 @@ enum Cmd {
     Setup,
     /// Set up, then build the dashboard into `dist/`.
     Web,
+    /// Build the release relay and benchmark, then measure latency, throughput,
+    /// fan-out, connections and polling; table on stdout, JSON in `target/bench/`.
+    Bench {
+        /// Each scenario briefly, small sizes; fails only on lost tasks or errors.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +81,7 @@ fn dispatch(command: Cmd) -> Result<()> {
             test_args,
         } => test::run_all(&tools, skip_lint, &test_args, start),
         Cmd::Run { relay_args } => run_relay(&tools, &relay_args),
+        Cmd::Bench { quick } => bench::run_bench(&tools, quick, bench::Build::Release),
     }
 }
 
@@ -136,5 +146,8 @@ mod tests {
             panic!("not the run command");
         };
         assert_eq!(relay_args, ["--listen", "0.0.0.0:8080"]);
+
+        let cli = Cli::try_parse_from(["xtask", "bench", "--quick"]).unwrap();
+        assert!(matches!(cli.command, Cmd::Bench { quick: true }));
     }
 }

@@ -1,9 +1,11 @@
-//! `cargo xtask test`: format check, dashboard, clippy, relay build, then every test.
+//! `cargo xtask test`: format check, dashboard, clippy, relay build, every test, then
+//! the quick benchmark.
 
 use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::bench;
 use crate::cmd::{run, say, step};
 use crate::setup::Tools;
 use crate::web;
@@ -57,6 +59,14 @@ pub(crate) fn run_all(
             .env("CHROMEDRIVER", &tools.chromedriver)
             .env("CHROMIUM", &tools.chromium))
     })?;
+    // Last: lost tasks or errors under load fail the run (times never do). On the
+    // debug build just made, so the test run needs no release build. A run filtered
+    // to some tests skips it.
+    if test_args.is_empty() {
+        bench::run_bench(tools, true, bench::Build::Debug)?;
+    } else {
+        say!("bench --quick skipped: tests were filtered");
+    }
     say!(
         "total {:.1}s, all steps passed",
         start.elapsed().as_secs_f64()
