@@ -295,6 +295,28 @@ async fn metrics_match_what_xinfo_reports() {
         .unwrap()
         .unwrap();
     green.ack(&delivery).await.unwrap();
+    // green's group reads every entry of every task stream (acking the ones for other
+    // agents); compare with XINFO only once it has caught up, or the two snapshots
+    // would see it mid-way.
+    let caught_up = async {
+        loop {
+            let mut busy = false;
+            for stream in Priority::ALL.map(Priority::stream) {
+                for group in xinfo(&mut conn, &["GROUPS", stream]).await {
+                    if text(&group["name"]) == "agent:green" {
+                        busy |= int(&group["pending"]) != Some(0) || int(&group["lag"]) != Some(0);
+                    }
+                }
+            }
+            if !busy {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(WAIT, caught_up)
+        .await
+        .expect("green's group catches up");
 
     let metrics = get_ok(addr, "/api/v1/messaging/metrics").await;
     let streams = metrics["streams"].as_array().unwrap();
