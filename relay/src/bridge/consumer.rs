@@ -142,6 +142,8 @@ pub struct GroupConsumer {
     /// Delivered and not yet acked: (stream, entry id) → delivery count, and when.
     in_flight: HashMap<(&'static str, String), (u64, Instant)>,
     next_reclaim: Instant,
+    /// Deliveries left before this consumer stops taking tasks (`None`: no limit).
+    remaining: Option<usize>,
 }
 
 type Events = mpsc::Sender<ConsumerEvent>;
@@ -178,7 +180,16 @@ impl GroupConsumer {
             metrics,
             in_flight: HashMap::new(),
             next_reclaim: Instant::now(),
+            remaining: None,
         }
+    }
+
+    /// Takes at most `n` tasks in all, then only finishes those (acks and nacks):
+    /// for one-off consumers such as `cortex-relay tail --consume --count N`, which
+    /// must not leave more tasks pending under their name than they process.
+    pub fn with_limit(mut self, n: usize) -> Self {
+        self.remaining = Some(n);
+        self
     }
 
     /// Delivers until `cancel` fires or `events` closes. Redis failures are retried
@@ -343,7 +354,8 @@ impl GroupConsumer {
     }
 
     fn credit(&self) -> usize {
-        self.settings.prefetch.saturating_sub(self.in_flight.len())
+        let credit = self.settings.prefetch.saturating_sub(self.in_flight.len());
+        self.remaining.map_or(credit, |left| credit.min(left))
     }
 
     fn reclaim_every(&self) -> Duration {
@@ -388,7 +400,11 @@ impl GroupConsumer {
         from: &str,
         events: &Events,
     ) -> Result<usize, Stop> {
-        let count = if from == ">" { self.credit() } else { 1000 };
+        let count = if from == ">" {
+            self.credit()
+        } else {
+            self.remaining.unwrap_or(1000).min(1000)
+        };
         if count == 0 {
             return Ok(0);
         }
@@ -459,7 +475,11 @@ impl GroupConsumer {
                 .await?;
             return Ok(());
         }
+        if self.remaining == Some(0) {
+            return Ok(());
+        }
         self.in_flight.insert(key, (count, Instant::now()));
+        self.remaining = self.remaining.map(|left| left - 1);
         self.metrics.deliveries.inc();
         if count == 1 {
             // The entry id's first part is when Redis added it (its clock, our machine).

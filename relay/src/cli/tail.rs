@@ -255,7 +255,7 @@ async fn consume(
     let (commands, commands_rx) = mpsc::channel(64);
     let stop = CancellationToken::new();
     let _stop_on_return = stop.clone().drop_guard();
-    let group = GroupConsumer::new(
+    let mut group = GroupConsumer::new(
         client,
         manager,
         agent,
@@ -263,6 +263,9 @@ async fn consume(
         settings,
         std::sync::Arc::default(),
     );
+    if let Some(n) = args.count {
+        group = group.with_limit(n as usize);
+    }
     tokio::spawn(group.run(events_tx, commands_rx, stop));
     let mut acked = Budget(args.count);
     let mut ready = false;
