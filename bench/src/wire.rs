@@ -197,7 +197,12 @@ fn own_cpu_secs() -> f64 {
         return 0.0;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -285,7 +290,10 @@ mod tests {
         assert_eq!(field(frame, "stream"), Some("cortex:tasks:normal"));
         assert_eq!(field(frame, "entry_id"), Some("1700000000000-4"));
         assert_eq!(field(frame, "missing"), None);
-        assert_eq!(frame_type(r#"{"type":"acked","stream":"s"}"#), Some("acked"));
+        assert_eq!(
+            frame_type(r#"{"type":"acked","stream":"s"}"#),
+            Some("acked")
+        );
     }
 
     #[test]

@@ -85,7 +85,10 @@ impl Proc {
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = self.child.wait().ok();
-                bail!("{} exited ({status:?}) before saying what was expected", self.name)
+                bail!(
+                    "{} exited ({status:?}) before saying what was expected",
+                    self.name
+                )
             }
         }
     }
@@ -213,7 +216,12 @@ pub(crate) struct Relay {
 impl Relay {
     /// Starts `program` with `--listen 127.0.0.1:0 --redis-url <redis_url>` and `flags`,
     /// and reads the bound address from its `cortex-relay listening on http://ADDR/`.
-    pub(crate) fn start(program: &Path, redis_url: &str, flags: &[String], log: &Path) -> Result<Self> {
+    pub(crate) fn start(
+        program: &Path,
+        redis_url: &str,
+        flags: &[String],
+        log: &Path,
+    ) -> Result<Self> {
         let mut args = vec![
             "--listen".to_owned(),
             "127.0.0.1:0".to_owned(),
@@ -244,7 +252,9 @@ impl Relay {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// The resident set size of `pid`, KiB (`VmRSS` in `/proc/<pid>/status`).
@@ -263,7 +273,12 @@ pub(crate) fn cpu_secs(pid: u32) -> Result<f64> {
     // Fields after the command name (which may hold spaces) start at ")".
     let rest = stat.rsplit_once(')').context("odd stat")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after ")".
     Ok((ticks(11) + ticks(12)) / clock_ticks())
 }

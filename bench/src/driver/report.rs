@@ -33,7 +33,11 @@ impl Machine {
             .output()
             .ok()
             .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.split_whitespace().find(|w| w.starts_with("v=")).map(str::to_owned))
+            .and_then(|s| {
+                s.split_whitespace()
+                    .find(|w| w.starts_with("v="))
+                    .map(str::to_owned)
+            })
             .map(|v| v.trim_start_matches("v=").to_owned())
             .unwrap_or_default();
         Self {
@@ -184,7 +188,11 @@ impl Report {
             None => Target {
                 target: throughput,
                 measured: self.ran_but_failed("throughput"),
-                met: self.runs.iter().any(|r| r.group == "throughput").then_some(false),
+                met: self
+                    .runs
+                    .iter()
+                    .any(|r| r.group == "throughput")
+                    .then_some(false),
             },
         });
 
@@ -206,7 +214,11 @@ impl Report {
             None => Target {
                 target: fanout,
                 measured: self.ran_but_failed("fanout"),
-                met: self.runs.iter().any(|r| r.group == "fanout").then_some(false),
+                met: self
+                    .runs
+                    .iter()
+                    .any(|r| r.group == "fanout")
+                    .then_some(false),
             },
         });
 
@@ -279,7 +291,10 @@ impl Report {
             t,
             "| scenario | clients | tasks/s | tasks | lost | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | delivered/s | relay CPU | notes |"
         );
-        let _ = writeln!(t, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        let _ = writeln!(
+            t,
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+        );
         for r in &self.runs {
             let o = &r.outcome;
             let row = |t: &mut String, name: &str, l: &crate::wire::Summary, notes: &str| {
@@ -303,7 +318,12 @@ impl Report {
             let notes = notes(r);
             match (&o.spec.mode, &o.ack_latency) {
                 (Mode::Consume, Some(ack)) => {
-                    row(&mut t, &format!("{} (delivered)", o.spec.name), &o.latency, &notes);
+                    row(
+                        &mut t,
+                        &format!("{} (delivered)", o.spec.name),
+                        &o.latency,
+                        &notes,
+                    );
                     row(&mut t, &format!("{} (acked)", o.spec.name), ack, "");
                 }
                 _ => row(&mut t, &o.spec.name, &o.latency, &notes),
@@ -439,7 +459,11 @@ pub(crate) fn one_line(o: &Outcome) -> String {
         o.load_cpu_secs, o.machine_cpu_secs, o.background_cpu_pct
     );
     if let Some(ack) = &o.ack_latency {
-        let _ = write!(line, "; acked p50 {:.2} ms, p99 {:.2} ms", ack.p50_ms, ack.p99_ms);
+        let _ = write!(
+            line,
+            "; acked p50 {:.2} ms, p99 {:.2} ms",
+            ack.p50_ms, ack.p99_ms
+        );
     }
     line
 }

@@ -36,7 +36,12 @@ pub(crate) struct ConsumeArgs {
 
 impl ConsumeArgs {
     /// Arguments for `connections` consumers of `plan` (whose tasks all go to one agent).
-    pub(crate) fn to_args(relay: &str, connections: u64, run_secs: f64, plan: &Plan) -> Vec<String> {
+    pub(crate) fn to_args(
+        relay: &str,
+        connections: u64,
+        run_secs: f64,
+        plan: &Plan,
+    ) -> Vec<String> {
         vec![
             "consume".into(),
             "--relay".into(),
@@ -157,7 +162,9 @@ async fn consume_one(i: u64, mut ws: Ws, deadline: Instant, shared: Arc<Shared>)
                 break;
             }
             None => {
-                outcome.errors.add(format!("consumer {i}: connection ended"));
+                outcome
+                    .errors
+                    .add(format!("consumer {i}: connection ended"));
                 break;
             }
         };
@@ -170,9 +177,9 @@ async fn consume_one(i: u64, mut ws: Ws, deadline: Instant, shared: Arc<Shared>)
                     field(&text, "stream"),
                     field(&text, "entry_id"),
                 ) else {
-                    outcome
-                        .errors
-                        .add(format!("consumer {i}: task frame without its fields: {text}"));
+                    outcome.errors.add(format!(
+                        "consumer {i}: task frame without its fields: {text}"
+                    ));
                     continue;
                 };
                 shared
@@ -189,7 +196,8 @@ async fn consume_one(i: u64, mut ws: Ws, deadline: Instant, shared: Arc<Shared>)
                 } else {
                     outcome.duplicates += 1;
                 }
-                let ack = format!(r#"{{"type":"ack","stream":"{stream}","entry_id":"{entry_id}"}}"#);
+                let ack =
+                    format!(r#"{{"type":"ack","stream":"{stream}","entry_id":"{entry_id}"}}"#);
                 in_flight.insert(entry_id.to_owned(), (seq, sent));
                 if let Err(e) = ws.send(Message::Text(ack.into())).await {
                     outcome.errors.add(format!("consumer {i}: send ack: {e}"));
@@ -197,14 +205,19 @@ async fn consume_one(i: u64, mut ws: Ws, deadline: Instant, shared: Arc<Shared>)
                 }
             }
             Some("acked") => {
-                let Some((seq, sent)) = field(&text, "entry_id").and_then(|id| in_flight.remove(id))
+                let Some((seq, sent)) =
+                    field(&text, "entry_id").and_then(|id| in_flight.remove(id))
                 else {
                     outcome
                         .errors
                         .add(format!("consumer {i}: acked for no task in flight: {text}"));
                     continue;
                 };
-                shared.ack.lock().expect("lock").record(now.saturating_sub(sent));
+                shared
+                    .ack
+                    .lock()
+                    .expect("lock")
+                    .record(now.saturating_sub(sent));
                 let mut acked = shared.acked.lock().expect("lock");
                 if acked.insert(seq) && acked.len() == shared.count {
                     shared.all_acked.send_replace(true);

@@ -149,7 +149,12 @@ pub(crate) async fn run(args: PollArgs) -> Result<()> {
     Ok(())
 }
 
-async fn poll_one(args: PollArgs, phase: Duration, interval: Duration, deadline: Instant) -> Outcome {
+async fn poll_one(
+    args: PollArgs,
+    phase: Duration,
+    interval: Duration,
+    deadline: Instant,
+) -> Outcome {
     let mut outcome = Outcome::default();
     let mut seen = Seen::new(args.plan.count);
     let mut http = None;
@@ -245,7 +250,8 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     host: &SocketAddr,
     path: &str,
 ) -> Result<T> {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\r\n");
     conn.write_all(request.as_bytes()).await?;
     let mut buf = Vec::with_capacity(16 * 1024);
     let header_end = loop {

@@ -125,10 +125,7 @@ async fn xadd(mut conn: MultiplexedConnection, k: u64, to: String) -> Result<u64
         .map_err(|e| format!("XADD task {k}: {e}"))
 }
 
-fn settle(
-    done: Result<Result<u64, String>, tokio::task::JoinError>,
-    report: &mut LoadReport,
-) {
+fn settle(done: Result<Result<u64, String>, tokio::task::JoinError>, report: &mut LoadReport) {
     match done {
         Ok(Ok(sent_us)) => {
             report.published += 1;
@@ -158,4 +155,3 @@ impl PublishArgs {
         ]
     }
 }
-
