@@ -22,9 +22,12 @@ const CLIENT_NAME: &str = "cortex_client";
 /// host artifacts built by Debian's rustc) go to `<root>/target/wasm`, apart from the
 /// normal host target directory.
 pub(crate) fn build_dashboard(tools: &Tools) -> Result<PathBuf> {
-    // trunk's offline mode also makes cargo offline, so download first what the wasm
-    // build needs: the web crate's dependencies and, on the Debian path (build-std),
-    // the standard library's own. With everything cached this touches no network.
+    // trunk's offline mode also makes cargo offline (and the client build runs
+    // `--offline` too), so download first what the wasm builds need: every package of
+    // Cargo.lock (host build scripts and proc macros included), then, on the Debian
+    // path (build-std), the standard library's own. With everything cached this
+    // touches no network.
+    run(tools.cargo().arg("fetch"))?;
     let mut fetch = tools.cargo();
     fetch
         .args(["fetch", "--manifest-path", "web/Cargo.toml"])
