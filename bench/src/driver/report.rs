@@ -205,7 +205,7 @@ impl Report {
                     measured: format!(
                         "{} frames/s sustained ({} watchers x {}/s)",
                         thousands(frames),
-                        r.outcome.connections,
+                        thousands(r.outcome.connections as f64),
                         thousands(r.outcome.spec.rate)
                     ),
                     met: Some(frames >= 100_000.0 && r.outcome.connections >= 1_000),

@@ -152,6 +152,9 @@ where
                         }
                     }
                 }
+                // A session that watches nothing (a consumer) never sends these events;
+                // falling behind on them is no reason to close it.
+                Err(broadcast::error::RecvError::Lagged(_)) if session.watches.len() == 0 => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => break End::TooSlow,
                 Err(broadcast::error::RecvError::Closed) => break End::Shutdown,
             },
