@@ -130,7 +130,6 @@ async fn agents_show_pending_consumers_and_tasks_stuck_with_a_dead_consumer() {
         .await
         .unwrap();
 
-    let agents = get_ok(addr, "/api/v1/agents").await;
     let by_name = |agents: &Value, name: &str| -> Value {
         agents["agents"]
             .as_array()
@@ -138,8 +137,24 @@ async fn agents_show_pending_consumers_and_tasks_stuck_with_a_dead_consumer() {
             .iter()
             .find(|a| a["name"] == name)
             .cloned()
-            .unwrap()
+            .unwrap_or(Value::Null)
     };
+    // blue's group reads every task stream and acks what is not for blue (pink's task
+    // too): wait until that has settled before reading the numbers.
+    let settled = async {
+        let mut poll = tokio::time::interval(std::time::Duration::from_millis(20));
+        loop {
+            poll.tick().await;
+            let agents = get_ok(addr, "/api/v1/agents").await;
+            if by_name(&agents, "blue")["pending"] == 1 && by_name(&agents, "pink")["pending"] == 1
+            {
+                return agents;
+            }
+        }
+    };
+    let agents = tokio::time::timeout(WAIT, settled)
+        .await
+        .expect("pending counts settle");
     let names: Vec<&str> = agents["agents"]
         .as_array()
         .unwrap()
