@@ -126,7 +126,7 @@ impl Publisher {
             priority: request.priority,
             task_type: request.task_type,
             payload: request.payload,
-            created: unix_now(),
+            created: crate::metrics::unix_secs(),
         };
         let entry_id = self.publish_task(&task).await?;
         Ok(Published {
@@ -149,7 +149,7 @@ impl Publisher {
     pub async fn heartbeat(&self, agent: &str, status: JsonObject) -> Result<String, AgentError> {
         let heartbeat = Heartbeat {
             agent: agent.to_owned(),
-            time: unix_now(),
+            time: crate::metrics::unix_secs(),
             status,
         };
         let mut cmd = redis::cmd("XADD");
@@ -159,12 +159,6 @@ impl Publisher {
         }
         Ok(cmd.query_async(&mut self.redis.clone()).await?)
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A task delivered to a consumer; ack or nack it.

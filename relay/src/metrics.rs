@@ -142,6 +142,11 @@ pub struct Metrics {
     pub delivery_to_ack: LatencyWindow,
 }
 
+/// Seconds since the unix epoch, now (the `created`, `time` and `dead_at` fields).
+pub fn unix_secs() -> i64 {
+    (unix_ms() / 1000) as i64
+}
+
 /// Milliseconds since the unix epoch, now.
 pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()

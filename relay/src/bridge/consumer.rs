@@ -759,10 +759,28 @@ fn flatten(reply: Option<StreamReadReply>) -> Vec<(&'static str, StreamId)> {
         .collect()
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+/// A letter from the original entry's fields (looked up by name with `field`).
+fn letter(
+    field: impl Fn(&str) -> String,
+    stream: &str,
+    entry_id: &str,
+    error: &str,
+    retry_count: u64,
+) -> DeadLetter {
+    DeadLetter {
+        original_id: field("id"),
+        original_from: field("from"),
+        original_to: field("to"),
+        original_priority: field("priority"),
+        original_type: field("type"),
+        original_payload: field("payload"),
+        original_created: field("created"),
+        error: error.to_owned(),
+        retry_count: retry_count.min(u32::MAX as u64) as u32,
+        dead_at: crate::metrics::unix_secs(),
+        original_stream: Some(stream.to_owned()),
+        original_entry_id: Some(entry_id.to_owned()),
+    }
 }
 
 /// The letter for a well-formed task.
@@ -775,20 +793,7 @@ fn task_letter(
 ) -> DeadLetter {
     let fields: HashMap<&str, String> = task.to_fields().into_iter().collect();
     let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
-    DeadLetter {
-        original_id: field("id"),
-        original_from: field("from"),
-        original_to: field("to"),
-        original_priority: field("priority"),
-        original_type: field("type"),
-        original_payload: field("payload"),
-        original_created: field("created"),
-        error: error.to_owned(),
-        retry_count: retry_count.min(u32::MAX as u64) as u32,
-        dead_at: now_secs(),
-        original_stream: Some(stream.to_owned()),
-        original_entry_id: Some(entry_id.to_owned()),
-    }
+    letter(field, stream, entry_id, error, retry_count)
 }
 
 /// The letter for an entry that does not decode: its fields as they are.
@@ -799,20 +804,7 @@ fn raw_letter(entry: &StreamId, stream: &str, error: &str, count: u64) -> DeadLe
         Some(Value::Int(i)) => i.to_string(),
         _ => String::new(),
     };
-    DeadLetter {
-        original_id: field("id"),
-        original_from: field("from"),
-        original_to: field("to"),
-        original_priority: field("priority"),
-        original_type: field("type"),
-        original_payload: field("payload"),
-        original_created: field("created"),
-        error: error.to_owned(),
-        retry_count: count.min(u32::MAX as u64) as u32,
-        dead_at: now_secs(),
-        original_stream: Some(stream.to_owned()),
-        original_entry_id: Some(entry.id.clone()),
-    }
+    letter(field, stream, &entry.id, error, count)
 }
 
 #[cfg(test)]

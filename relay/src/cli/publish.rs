@@ -61,7 +61,7 @@ impl PublishArgs {
             priority: self.priority,
             task_type: self.task_type.clone(),
             payload: self.payload.clone(),
-            created: unix_now(),
+            created: crate::metrics::unix_secs(),
         }
     }
 }
@@ -153,10 +153,4 @@ pub(crate) fn agent_error(redis_url: &str, e: crate::agent::AgentError) -> CliEr
         crate::agent::AgentError::Redis(source) => CliError::redis(redis_url, source),
         other => CliError::redis(redis_url, other),
     }
-}
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
