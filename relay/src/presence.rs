@@ -245,11 +245,16 @@ mod tests {
         }
     }
 
-    fn frames(
-        rx: &mut tokio::sync::broadcast::Receiver<Arc<crate::ws::hub::Event>>,
-    ) -> Vec<String> {
+    /// A feed watching everything, as a dashboard's.
+    fn watch_all(hub: &Hub) -> crate::ws::hub::Feed {
+        let mut feed = hub.feed();
+        feed.watch(&cortex_shared::SubscribeTarget::All);
+        feed
+    }
+
+    fn frames(rx: &mut crate::ws::hub::Feed) -> Vec<String> {
         let mut out = Vec::new();
-        while let Ok(event) = rx.try_recv() {
+        while let Some(event) = rx.try_recv() {
             assert_eq!(event.audience, Audience::Everyone);
             let frame: serde_json::Value = serde_json::from_str(event.frame.as_str()).unwrap();
             out.push(format!(
@@ -264,7 +269,7 @@ mod tests {
     #[test]
     fn presence_moves_online_stale_offline_and_back() {
         let hub = Hub::new(64);
-        let mut rx = hub.subscribe();
+        let mut rx = watch_all(&hub);
         let tracker = PresenceTracker::new(settings(), hub);
         tracker.observe_at("pink", 10_000, 10_000);
         assert_eq!(frames(&mut rx), ["pink online"]);
@@ -288,7 +293,7 @@ mod tests {
     #[test]
     fn seeded_agents_are_not_announced_until_they_change() {
         let hub = Hub::new(64);
-        let mut rx = hub.subscribe();
+        let mut rx = watch_all(&hub);
         let tracker = PresenceTracker::new(settings(), hub);
         tracker.seed(
             [("pink".to_owned(), 9_500), ("old".to_owned(), 1_000)],

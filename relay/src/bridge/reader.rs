@@ -159,8 +159,17 @@ impl WatchReader {
             return;
         };
         if stream == DLQ_STREAM || stream == EVENTS_STREAM {
-            self.dispatch_dlq(stream, entry_id, entry);
+            if self.hub.reaches(&Audience::Everyone) {
+                self.dispatch_dlq(stream, entry_id, entry);
+            }
             return;
+        }
+        // A task no session watches is not even decoded (heartbeats are, for presence).
+        if stream != HEARTBEAT_STREAM {
+            let to: String = entry.get("to").unwrap_or_default();
+            if !self.hub.reaches(&Audience::TaskFor(to)) {
+                return;
+            }
         }
         // The same frames a resume or history read sends (one function builds both).
         let Some((entry_id, audience, frame)) = super::history::watch_frame(stream, &entry) else {

@@ -52,22 +52,24 @@ pub(crate) async fn handler(
     // from the session and the connection stays.
     let hard_cap = limits.max_message_bytes.saturating_mul(4).max(1024 * 1024);
     // Small per-connection buffers (tungstenite's defaults are 128 KiB each): idle
-    // connections must stay cheap. Every frame is flushed as it is sent anyway.
+    // connections must stay cheap.
     upgrade
         // tungstenite zero-fills the free part of its read buffer before each read;
         // with 4 KiB that was half the relay's instructions under fan-out (callgrind).
         // It grows on demand for larger frames.
         .read_buffer_size(512)
-        .write_buffer_size(0)
+        // Frames are gathered up to this size and written with one syscall; the
+        // session's writer flushes after each burst (`session::write_batch`).
+        .write_buffer_size(16 * 1024)
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| async move {
-            let events = state.hub.subscribe();
+            let feed = state.hub.feed();
             let (sink, stream) = socket.split();
             let end = session::serve(
                 sink,
                 stream,
-                events,
+                feed,
                 state.session.clone(),
                 grant,
                 state.shutdown.clone(),

@@ -10,7 +10,7 @@
 //! so it can be tested without a server.
 
 use super::consume::Consumers;
-use super::hub::Event;
+use super::hub::{Feed, Lagged};
 use super::watch::{WatchRequest, Watches};
 use crate::agent::{Publisher, TaskRequest};
 use crate::auth::{Auth, Grant, Origins};
@@ -26,11 +26,14 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// How long a requested burst (resume, history) may wait for room in the send queue.
 const BURST_WAIT: Duration = Duration::from_secs(10);
+
+/// Frames the writer sends in one socket write at most.
+const WRITE_BATCH: usize = 64;
 
 /// How long a closing session waits for its writer to flush before dropping it.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
@@ -93,7 +96,7 @@ pub enum End {
 pub async fn serve<W, R>(
     sink: W,
     mut stream: R,
-    mut events: broadcast::Receiver<Arc<Event>>,
+    feed: Feed,
     ctx: Arc<SessionContext>,
     grant: Option<Grant>,
     cancel: CancellationToken,
@@ -110,6 +113,7 @@ where
     let (consumers, mut consumer_events) = Consumers::new(cancel.child_token());
     let mut session = Session {
         watches: Watches::default(),
+        feed,
         consumers,
         out: out_tx,
         grant,
@@ -144,7 +148,9 @@ where
                     break end;
                 }
             }
-            event = events.recv() => match event {
+            // Only events for what this session watches arrive here (the hub routes
+            // them); `wants` drops what a resume or history read has sent already.
+            event = session.feed.recv() => match event {
                 Ok(event) => {
                     if session.watches.wants(&event) {
                         if let Err(end) = session.push(Message::Text(event.frame.clone())) {
@@ -152,11 +158,7 @@ where
                         }
                     }
                 }
-                // A session that watches nothing (a consumer) never sends these events;
-                // falling behind on them is no reason to close it.
-                Err(broadcast::error::RecvError::Lagged(_)) if session.watches.len() == 0 => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => break End::TooSlow,
-                Err(broadcast::error::RecvError::Closed) => break End::Shutdown,
+                Err(Lagged) => break End::TooSlow,
             },
             Some(event) = consumer_events.recv() => {
                 if let Err(end) = session.reply(&event.into_frame()) {
@@ -216,7 +218,7 @@ async fn write_loop<W>(
             }
             message = queue.recv() => match message {
                 Some(message) => {
-                    if sink.send(message).await.is_err() {
+                    if write_batch(&mut sink, message, &mut queue).await.is_err() {
                         break;
                     }
                 }
@@ -225,6 +227,27 @@ async fn write_loop<W>(
         }
     }
     let _ = sink.close().await;
+}
+
+/// Writes `first` and whatever else is queued already (up to [`WRITE_BATCH`] frames),
+/// then flushes once: one write to the socket for a burst of frames instead of one
+/// per frame.
+async fn write_batch<W>(
+    sink: &mut W,
+    first: Message,
+    queue: &mut mpsc::Receiver<Message>,
+) -> Result<(), W::Error>
+where
+    W: Sink<Message> + Unpin,
+{
+    sink.feed(first).await?;
+    for _ in 1..WRITE_BATCH {
+        match queue.try_recv() {
+            Ok(message) => sink.feed(message).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
 }
 
 /// The `error` frame for a write Redis did not take; the detail goes to the log.
@@ -238,6 +261,8 @@ fn redis_unavailable(error: impl std::fmt::Display) -> ServerFrame {
 
 struct Session {
     watches: Watches,
+    /// The hub's events for what `watches` holds.
+    feed: Feed,
     consumers: Consumers,
     out: mpsc::Sender<Message>,
     /// What the client may do; `None` until it authenticates.
@@ -371,6 +396,9 @@ impl Session {
                         ))
                     }
                     SubscribeMode::Watch => {
+                        // Routed to this session from now on, before any read, so
+                        // that the read and the live feed leave nothing between them.
+                        self.feed.watch(&target);
                         let request = WatchRequest { resume, history };
                         let frames = self
                             .watches
@@ -388,6 +416,7 @@ impl Session {
             }
             ClientFrame::Unsubscribe { agent: None } => {
                 self.watches.unsubscribe(None);
+                self.feed.unwatch(None);
                 self.consumers.unsubscribe(None);
                 self.reply(&ServerFrame::Unsubscribed {
                     agent: cortex_shared::ALL_AGENTS.into(),
@@ -397,6 +426,7 @@ impl Session {
                 match SubscribeTarget::parse(&agent) {
                     Ok(target) => {
                         self.watches.unsubscribe(Some(&target));
+                        self.feed.unwatch(Some(&target));
                         self.consumers.unsubscribe(Some(&target));
                         self.reply(&ServerFrame::Unsubscribed { agent })
                     }
@@ -563,7 +593,7 @@ mod tests {
         let task = tokio::spawn(serve(
             sink,
             stream,
-            hub.subscribe(),
+            hub.feed(),
             test_context(send_queue),
             Some(Grant::admin()),
             cancel.clone(),
@@ -686,7 +716,7 @@ mod tests {
         let task = tokio::spawn(serve(
             sink,
             stream,
-            hub.subscribe(),
+            hub.feed(),
             test_context(2),
             Some(Grant::admin()),
             CancellationToken::new(),

@@ -4,10 +4,13 @@
 //!
 //! # How resume, history and the live feed fit together
 //!
-//! The session's hub receiver exists from the moment the connection opened, so every
-//! entry added to Redis after that reaches [`Watches::wants`] once, in stream order.
+//! The hub routes to the session's feed every entry its subscriptions see that the
+//! reader reads after the subscription was registered (which happens before any read
+//! for it), so each reaches [`Watches::wants`] once, in stream order.
 //! Per stream, the session's *mark* is the newest entry already judged: shown or
-//! deliberately not (not for any subscription, or older than a history window). It is
+//! deliberately not (unsubscribed meanwhile, or older than a history window). Entries
+//! no subscription sees never reach the session and do not move the mark; the reads
+//! below only trust the mark for entries an existing subscription sees. It is
 //! the higher of two positions: `live`, the newest event `wants` has judged, and
 //! `floor`, the newest entry a read has judged; live events at or below the floor are
 //! skipped.
