@@ -40,6 +40,21 @@ pub(crate) struct RunArgs {
     /// Only these groups: latency, throughput, fanout, connections, polling.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Only the scenarios whose name contains this (repeatable), e.g.
+    /// `--scenario "consume max 30,000"`. A rising-rate search still stops at the
+    /// first of its selected steps not sustained.
+    #[arg(long)]
+    scenario: Vec<String>,
+    /// Instead of the plan: one consume run (32 consumers of one agent, `--callgrind-tasks`
+    /// tasks published at once, so the relay drains a backlog) with the relay under
+    /// `valgrind --tool=callgrind`; reports the relay's instructions per task, counted
+    /// from when the consumers are up to when every task is acked. Repeatable where
+    /// timings are not (a shared, noisy machine).
+    #[arg(long)]
+    callgrind: bool,
+    /// Tasks of the `--callgrind` run.
+    #[arg(long, default_value_t = 5_000)]
+    callgrind_tasks: u64,
     /// Before each scenario, wait up to this many seconds for other work on the
     /// machine to fall below 25% of its CPUs (default: 60, or 0 with `--quick`).
     #[arg(long)]
@@ -103,11 +118,19 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         60
     }));
     let mut ran = Vec::new();
-    for group in plan(args.quick) {
+    let groups = if args.callgrind {
+        callgrind_plan(&args, &env)
+    } else {
+        plan(args.quick)
+    };
+    for group in groups {
         if !args.only.is_empty() && !args.only.iter().any(|o| o == group.name) {
             continue;
         }
-        for (step, spec) in group.specs.iter().enumerate() {
+        let selected = group.specs.iter().filter(|spec| {
+            args.scenario.is_empty() || args.scenario.iter().any(|s| spec.name.contains(s))
+        });
+        for (step, spec) in selected.enumerate() {
             println!(
                 "== {} / {}: {} clients, {} tasks/s for {} s; relay flags: {}",
                 group.name,
@@ -188,7 +211,41 @@ fn spec(name: &str, mode: Mode, clients: u64, agents: u64, rate: f64, secs: f64)
         drain_secs: 5.0,
         processes: 1,
         relay_flags: Vec::new(),
+        relay_wrapper: Vec::new(),
     }
+}
+
+/// The `--callgrind` run: a backlog of `--callgrind-tasks` tasks drained by 32
+/// consumers (the throughput scenario's shape) from a relay under callgrind, which is
+/// some 50 times slower, hence the generous drain time.
+fn callgrind_plan(args: &RunArgs, env: &Env) -> Vec<Group> {
+    let out = env.logs.join("callgrind.relay.out");
+    let spec = Spec {
+        drain_secs: 600.0,
+        relay_flags: many_frames(),
+        relay_wrapper: vec![
+            "valgrind".into(),
+            "--tool=callgrind".into(),
+            format!("--callgrind-out-file={}", out.display()),
+        ],
+        ..spec(
+            &format!(
+                "consume backlog {} (callgrind)",
+                thousands(args.callgrind_tasks as f64)
+            ),
+            Mode::Consume,
+            32,
+            1,
+            // All at once: the publisher is done long before the relay.
+            args.callgrind_tasks as f64,
+            1.0,
+        )
+    };
+    vec![Group {
+        name: "callgrind",
+        specs: vec![spec],
+        ramp: false,
+    }]
 }
 
 /// The scenarios, full or quick.

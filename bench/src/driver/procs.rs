@@ -214,10 +214,12 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
-    /// Starts `program` with `--listen 127.0.0.1:0 --redis-url <redis_url>` and `flags`,
-    /// and reads the bound address from its `cortex-relay listening on http://ADDR/`.
+    /// Starts `program` with `--listen 127.0.0.1:0 --redis-url <redis_url>` and `flags`
+    /// (under `wrapper`, e.g. valgrind, when not empty), and reads the bound address
+    /// from its `cortex-relay listening on http://ADDR/`.
     pub(crate) fn start(
         program: &Path,
+        wrapper: &[String],
         redis_url: &str,
         flags: &[String],
         log: &Path,
@@ -229,8 +231,17 @@ impl Relay {
             redis_url.to_owned(),
         ];
         args.extend_from_slice(flags);
-        let mut proc = Proc::spawn("cortex-relay", program, &args, &[], Some(log))?;
-        let line = proc.wait_for_line("listening on http://", Duration::from_secs(30))?;
+        let (program, args, start_timeout) = match wrapper.split_first() {
+            None => (program.to_path_buf(), args, Duration::from_secs(30)),
+            Some((under, wrapper_args)) => {
+                let mut all = wrapper_args.to_vec();
+                all.push(program.display().to_string());
+                all.extend(args);
+                (PathBuf::from(under), all, Duration::from_secs(180))
+            }
+        };
+        let mut proc = Proc::spawn("cortex-relay", &program, &args, &[], Some(log))?;
+        let line = proc.wait_for_line("listening on http://", start_timeout)?;
         let addr = line
             .split("http://")
             .nth(1)

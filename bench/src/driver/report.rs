@@ -461,8 +461,27 @@ pub(crate) fn one_line(o: &Outcome) -> String {
     if let Some(ack) = &o.ack_latency {
         let _ = write!(
             line,
-            "; acked p50 {:.2} ms, p99 {:.2} ms",
-            ack.p50_ms, ack.p99_ms
+            "; acked p50 {:.2} ms, p99 {:.2} ms; relay {:.1} µs CPU per task",
+            ack.p50_ms,
+            ack.p99_ms,
+            o.relay_cpu_secs * 1e6 / o.acked.max(1) as f64
+        );
+    }
+    if o.spec.mode == Mode::Consume && o.published > 0 {
+        let per_task: Vec<String> = o
+            .redis_calls
+            .iter()
+            .filter(|(name, _)| name.starts_with('x') || *name == "evalsha")
+            .map(|(name, calls)| format!("{name} {:.2}", *calls as f64 / o.published as f64))
+            .collect();
+        let _ = write!(line, "; redis calls per task: {}", per_task.join(", "));
+    }
+    if let Some(instructions) = o.relay_instructions {
+        let _ = write!(
+            line,
+            "; relay {} instructions, {} per task",
+            thousands(instructions as f64),
+            thousands(instructions as f64 / o.published.max(1) as f64)
         );
     }
     line

@@ -67,6 +67,9 @@ pub(crate) struct Spec {
     pub(crate) processes: u64,
     /// Flags given to the relay beyond `--listen` and `--redis-url`.
     pub(crate) relay_flags: Vec<String>,
+    /// A program (and its arguments) the relay runs under: `valgrind --tool=callgrind
+    /// --callgrind-out-file=F` makes the run count the relay's instructions.
+    pub(crate) relay_wrapper: Vec<String>,
 }
 
 impl Spec {
@@ -119,10 +122,14 @@ pub(crate) struct Outcome {
     pub(crate) rss_end_kib: u64,
     /// Relay CPU seconds from the start of publishing to the end.
     pub(crate) relay_cpu_secs: f64,
+    /// Instructions the relay ran over the same time (under callgrind only).
+    pub(crate) relay_instructions: Option<u64>,
     /// Redis CPU seconds over the same time.
     pub(crate) redis_cpu_secs: f64,
     /// Entries still pending in the agent's consumer group at the end (consume).
     pub(crate) pending_in_redis: Option<u64>,
+    /// Commands Redis ran over the whole scenario, by name (`INFO commandstats`).
+    pub(crate) redis_calls: std::collections::BTreeMap<String, u64>,
     /// Wall time of the publishing and receiving, seconds.
     pub(crate) wall_secs: f64,
     /// CPU seconds of the load processes (publisher and receivers, set-up included).
@@ -173,8 +180,15 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
     let _ = std::fs::remove_file(&log);
     let background_cpu_pct = machine_busy_pct(Duration::from_millis(500));
     let redis = Redis::start(&env.redis_bin, &log).context("start redis-server")?;
-    let relay = Relay::start(&env.relay_bin, &redis.url(), &spec.relay_flags, &log)
-        .context("start the relay")?;
+    let relay = Relay::start(
+        &env.relay_bin,
+        &spec.relay_wrapper,
+        &redis.url(),
+        &spec.relay_flags,
+        &log,
+    )
+    .context("start the relay")?;
+    let callgrind = callgrind_out(&spec.relay_wrapper);
     let rss_start_kib = rss_kib(relay.pid())?;
 
     let prefix = match spec.mode {
@@ -221,6 +235,9 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
     let relay_cpu0 = cpu_secs(relay.pid())?;
     let redis_cpu0 = cpu_secs(redis.pid())?;
     let machine_cpu0 = machine_busy_secs();
+    if callgrind.is_some() {
+        callgrind_control("-z", relay.pid())?;
+    }
 
     let started = Instant::now();
     let mut publisher = spawn_load(
@@ -235,6 +252,13 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
         reports.push(receiver.done(Duration::from_secs_f64(run_secs + 60.0))?);
     }
     let wall_secs = started.elapsed().as_secs_f64();
+    let relay_instructions = match &callgrind {
+        Some(out) => {
+            callgrind_control("-d", relay.pid())?;
+            Some(callgrind_total(out)?)
+        }
+        None => None,
+    };
     let relay_cpu_secs = cpu_secs(relay.pid())? - relay_cpu0;
     let redis_cpu_secs = cpu_secs(redis.pid())? - redis_cpu0;
     let machine_cpu_secs = machine_busy_secs() - machine_cpu0;
@@ -243,6 +267,7 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
         Mode::Consume => Some(pending(&redis.url(), &plan.agent(0))?),
         _ => None,
     };
+    let redis_calls = command_stats(&redis.url()).unwrap_or_default();
     drop(receivers);
     drop(relay);
     drop(redis);
@@ -268,8 +293,10 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
         rss_connected_kib,
         rss_end_kib,
         relay_cpu_secs,
+        relay_instructions,
         redis_cpu_secs,
         pending_in_redis,
+        redis_calls,
         wall_secs,
         load_cpu_secs: published.cpu_secs,
         machine_cpu_secs,
@@ -277,6 +304,54 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
     };
     merge(&mut outcome, &published, reports);
     Ok(outcome)
+}
+
+/// The `--callgrind-out-file` of a callgrind wrapper.
+fn callgrind_out(wrapper: &[String]) -> Option<PathBuf> {
+    wrapper
+        .iter()
+        .find_map(|a| a.strip_prefix("--callgrind-out-file="))
+        .map(PathBuf::from)
+}
+
+/// `callgrind_control <action> <pid>` (`-z` zeroes the counters, `-d` dumps them).
+fn callgrind_control(action: &str, pid: u32) -> Result<()> {
+    let status = std::process::Command::new("callgrind_control")
+        .arg(action)
+        .arg(pid.to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("run callgrind_control")?;
+    anyhow::ensure!(
+        status.success(),
+        "callgrind_control {action} {pid}: {status}"
+    );
+    Ok(())
+}
+
+/// The instructions of the newest dump of `out` (`out.1`, `out.2`, …): its
+/// `summary:` line.
+fn callgrind_total(out: &std::path::Path) -> Result<u64> {
+    let dir = out.parent().context("no directory")?;
+    let name = out.file_name().context("no name")?.to_string_lossy();
+    let newest = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let k = n
+                .strip_prefix(&*name)?
+                .strip_prefix('.')?
+                .parse::<u64>()
+                .ok()?;
+            Some((k, e.path()))
+        })
+        .max_by_key(|(k, _)| *k)
+        .context("no callgrind dump")?;
+    std::fs::read_to_string(&newest.1)?
+        .lines()
+        .find_map(|l| l.strip_prefix("summary:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .context("no summary line in the callgrind dump")
 }
 
 fn spawn_load(env: &Env, name: &str, args: &[String]) -> Result<Proc> {
@@ -319,6 +394,26 @@ fn merge(outcome: &mut Outcome, published: &LoadReport, reports: Vec<LoadReport>
         outcome.completion_secs = (last_us - published.first_us) as f64 / 1e6;
         outcome.per_sec = delivered as f64 / outcome.completion_secs;
     }
+}
+
+/// Calls per command since Redis started (`cmdstat_xack:calls=12,…` lines of
+/// `INFO commandstats`).
+fn command_stats(redis_url: &str) -> Result<std::collections::BTreeMap<String, u64>> {
+    let mut conn = redis::Client::open(redis_url)?.get_connection()?;
+    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut conn)?;
+    Ok(info
+        .lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect())
 }
 
 /// Entries pending in `agent`'s group on the normal stream (XPENDING's summary).
