@@ -1,11 +1,12 @@
 //! Headless Chromium driven over WebDriver (chromedriver on a free loopback port).
 
 use crate::process::Spawned;
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A chromedriver process and one browser session on it; the session is closed and the
 /// driver killed on drop (the driver takes its Chromium with it).
@@ -40,6 +41,12 @@ impl Browser {
                     "--disable-dev-shm-usage", "--window-size=1280,800",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                // Pages may read the clipboard back (the payload viewer's copy test).
+                "prefs": {
+                    "profile.content_settings.exceptions.clipboard": {
+                        "*,*": {"setting": 1}
+                    }
+                },
             },
         });
         let caps = match caps {
@@ -90,4 +97,65 @@ fn start_driver(bin: &PathBuf) -> (Spawned, u16) {
         }
     }
     panic!("chromedriver did not start on a free port after 5 tries");
+}
+
+/// Waits (polling the page, no sleep) for an element matching `css`.
+pub async fn wait(page: &Client, css: &str, timeout: Duration) -> Element {
+    page.wait()
+        .at_most(timeout)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("waiting {timeout:?} for {css}: {e}"))
+}
+
+/// Waits until exactly `n` elements match `css`.
+pub async fn wait_count(page: &Client, css: &str, n: usize, timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        let found = page.find_all(Locator::Css(css)).await.unwrap().len();
+        if found == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{css}: {found} elements after {timeout:?}, expected {n}"
+        );
+    }
+}
+
+/// Waits for `css`, then clicks it.
+pub async fn click(page: &Client, css: &str, timeout: Duration) {
+    wait(page, css, timeout).await.click().await.unwrap();
+}
+
+/// The attribute `name` of the first element matching `css` (`None`: no such element
+/// or attribute).
+pub async fn attr(page: &Client, css: &str, name: &str) -> Option<String> {
+    match page.find(Locator::Css(css)).await {
+        Ok(element) => element.attr(name).await.ok().flatten(),
+        Err(_) => None,
+    }
+}
+
+/// Waits until the text of the first element matching `css` satisfies `ok`; returns it.
+pub async fn wait_text(
+    page: &Client,
+    css: &str,
+    timeout: Duration,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    let start = Instant::now();
+    loop {
+        let text = match page.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{css}: text {text:?} after {timeout:?}"
+        );
+    }
 }

@@ -14,6 +14,71 @@ pub fn rfc3339(unix: i64) -> String {
     format!("{date}T{time}Z")
 }
 
+/// Unix milliseconds as `2024-01-06T16:00:00Z` (whole seconds; the URL's and the
+/// history form's notation).
+pub fn utc_ms(unix_ms: u64) -> String {
+    rfc3339((unix_ms / 1000) as i64)
+}
+
+/// Parses a UTC time as the history form takes it: `2024-01-06 16:00`,
+/// `2024-01-06 16:00:05`, `2024-01-06T16:00:05Z` (a trailing `Z` or ` UTC` is allowed),
+/// a date alone (midnight), or unix milliseconds (digits only, 10 or more). Returns
+/// unix milliseconds; `None` for anything else.
+pub fn parse_utc_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.len() >= 10 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
+    }
+    let text = text
+        .strip_suffix(" UTC")
+        .or_else(|| text.strip_suffix('Z'))
+        .unwrap_or(text);
+    let (date, time) = match text.split_once(['T', ' ']) {
+        Some((date, time)) => (date, time.trim()),
+        None => (text, "00:00:00"),
+    };
+    let num = |s: &str, max: i64| -> Option<i64> {
+        (!s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+            .filter(|n| *n <= max)
+    };
+    let mut d = date.split('-');
+    let (year, month, day) = (
+        num(d.next()?, 9999)?,
+        num(d.next()?, 12)?,
+        num(d.next()?, 31)?,
+    );
+    let mut t = time.split(':');
+    let (hour, minute) = (num(t.next()?, 23)?, num(t.next()?, 59)?);
+    let second = match t.next() {
+        Some(s) => num(s, 59)?,
+        None => 0,
+    };
+    if d.next().is_some() || t.next().is_some() || month == 0 || day == 0 || year < 1970 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    // A day past the month's end (say February 30) would land in the next month.
+    if civil(days * 86_400).0 != format!("{year:04}-{month:02}-{day:02}") {
+        return None;
+    }
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    u64::try_from(secs).ok().map(|s| s * 1000)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A JSON object indented for reading.
 pub fn pretty_json(object: &JsonObject) -> String {
     // A map of JSON values always serializes.
@@ -55,6 +120,36 @@ mod tests {
         assert_eq!(human_time(1_704_556_800), "2024-01-06 16:00:00 UTC");
         assert_eq!(rfc3339(951_782_400 + 86_399), "2000-02-29T23:59:59Z");
         assert_eq!(human_time(-1), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn parses_utc_times_and_prints_them_back() {
+        let at = 1_704_556_800_000;
+        for text in [
+            "2024-01-06 16:00",
+            "2024-01-06 16:00:00",
+            "2024-01-06T16:00:00Z",
+            " 2024-01-06 16:00:00 UTC ",
+            "1704556800000",
+        ] {
+            assert_eq!(parse_utc_ms(text), Some(at), "{text}");
+        }
+        assert_eq!(parse_utc_ms("2024-01-06"), Some(1_704_499_200_000));
+        assert_eq!(parse_utc_ms("2000-02-29 23:59:59"), Some(951_868_799_000));
+        assert_eq!(utc_ms(at + 999), "2024-01-06T16:00:00Z");
+        assert_eq!(parse_utc_ms(&utc_ms(at)), Some(at));
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01 00:00",
+            "2023-02-29 00:00",
+            "2024-01-06 24:00",
+            "2024-01-06 16:00:00:00",
+            "12345",
+            "1969-12-31 00:00",
+        ] {
+            assert_eq!(parse_utc_ms(bad), None, "{bad}");
+        }
     }
 
     #[test]

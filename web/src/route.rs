@@ -102,6 +102,11 @@ pub struct Route {
     pub task_type: String,
     /// Tasks view: text searched in the payload (and id).
     pub search: String,
+    /// Tasks view: history from this time (UTC, as `format::utc_ms` writes it); empty:
+    /// the live feed.
+    pub from: String,
+    /// Tasks view: history up to this time (empty: until now).
+    pub to: String,
     /// DLQ view: the listing's filters.
     pub dlq: DlqFilterText,
 }
@@ -130,6 +135,8 @@ impl Route {
                 "priority" => route.priority = value,
                 "type" => route.task_type = value,
                 "q" => route.search = value,
+                "from" => route.from = value,
+                "to" => route.to = value,
                 "dlq_agent" => route.dlq.agent = value,
                 "dlq_priority" => route.dlq.priority = value,
                 "dlq_type" => route.dlq.task_type = value,
@@ -149,6 +156,8 @@ impl Route {
             ("priority", &self.priority),
             ("type", &self.task_type),
             ("q", &self.search),
+            ("from", &self.from),
+            ("to", &self.to),
             ("dlq_agent", &self.dlq.agent),
             ("dlq_priority", &self.dlq.priority),
             ("dlq_type", &self.dlq.task_type),
@@ -173,6 +182,14 @@ impl Route {
             view,
             ..self.clone()
         }
+    }
+
+    /// The history range the URL asks for, in unix ms (`until` `None`: until now);
+    /// `None` for the live feed, or a `from` that does not parse.
+    pub fn history_range(&self) -> Option<(u64, Option<u64>)> {
+        let since = crate::format::parse_utc_ms(&self.from)?;
+        let until = crate::format::parse_utc_ms(&self.to);
+        Some((since, until))
     }
 
     /// Whether a task addressed to `to` is for the picked agents.
@@ -234,6 +251,8 @@ mod tests {
             priority: "high".into(),
             task_type: "coding".into(),
             search: "auth bug & more/é".into(),
+            from: "2024-01-06T16:00:00Z".into(),
+            to: "2024-01-06T17:00:00Z".into(),
             dlq: DlqFilterText {
                 agent: "pink".into(),
                 priority: "low".into(),
@@ -257,6 +276,21 @@ mod tests {
         assert!(route.agents.is_empty());
         assert_eq!(route.search, "a b%2");
         assert_eq!(Route::parse("#/nowhere").view, View::Tasks);
+    }
+
+    #[test]
+    fn the_history_range_comes_from_from_and_to() {
+        let mut route = Route::parse("#/tasks?from=2024-01-06T16%3A00%3A00Z");
+        assert_eq!(route.from, "2024-01-06T16:00:00Z");
+        assert_eq!(route.history_range(), Some((1_704_556_800_000, None)));
+        route.to = "2024-01-06 17:00".into();
+        assert_eq!(
+            route.history_range(),
+            Some((1_704_556_800_000, Some(1_704_560_400_000)))
+        );
+        assert_eq!(Route::default().history_range(), None);
+        route.from = "junk".into();
+        assert_eq!(route.history_range(), None);
     }
 
     #[test]

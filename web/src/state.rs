@@ -134,6 +134,11 @@ pub struct DashboardState {
     pub throughput: Rc<VecDeque<ThroughputSample>>,
     /// `/readyz`: Redis reachable (`Some(true)`), not (`Some(false)`), unknown (`None`).
     pub redis_ready: Option<bool>,
+    /// While reconnecting: when the next attempt starts (unix ms, the page's clock).
+    pub retry_at_ms: Option<u64>,
+    /// The relay wants a (valid) token: why, as the dashboard says it. Set by a
+    /// WebSocket closed with 4401 or an HTTP 401; the login form shows it.
+    pub auth_required: Option<String>,
 }
 
 /// Entries ever added to the task streams, by the metrics (`entries_added`, or the
@@ -184,6 +189,10 @@ pub enum Action {
     Ready(Option<bool>),
     /// The DLQ view loaded a page: the ids gone so far are in it no more.
     DlqLoaded,
+    /// The connection waits until this time (unix ms) before its next attempt.
+    Retrying(u64),
+    /// The relay refused the token, or asked for one (why).
+    AuthRequired(String),
 }
 
 impl Reducible for DashboardState {
@@ -206,6 +215,9 @@ impl DashboardState {
                 if state != ConnState::Connected {
                     // Confirmations belong to a connection; the next one confirms anew.
                     self.watching = None;
+                }
+                if state != ConnState::Reconnecting {
+                    self.retry_at_ms = None;
                 }
                 self.connection = state;
             }
@@ -259,6 +271,19 @@ impl DashboardState {
                     return false;
                 }
                 self.dlq_gone = Rc::default();
+            }
+            Action::Retrying(at_ms) => {
+                if self.connection != ConnState::Reconnecting {
+                    return false;
+                }
+                self.retry_at_ms = Some(at_ms);
+            }
+            Action::AuthRequired(why) => {
+                // The first reason stays: later 401s only repeat it.
+                if self.auth_required.is_some() {
+                    return false;
+                }
+                self.auth_required = Some(why);
             }
         }
         true
@@ -703,6 +728,35 @@ mod live_tests {
             },
             at_ms,
         }
+    }
+
+    #[test]
+    fn the_retry_time_is_kept_only_while_reconnecting() {
+        let state = reduce(DashboardState::default(), [Action::Retrying(5)]);
+        assert_eq!(state.retry_at_ms, None, "not reconnecting");
+        let state = reduce(
+            state,
+            [
+                Action::Connection(ConnState::Reconnecting),
+                Action::Retrying(1_000),
+                Action::Retrying(2_000),
+            ],
+        );
+        assert_eq!(state.retry_at_ms, Some(2_000));
+        let state = reduce(state, [Action::Connection(ConnState::Connected)]);
+        assert_eq!(state.retry_at_ms, None);
+    }
+
+    #[test]
+    fn the_first_reason_for_a_token_stays() {
+        let state = reduce(
+            DashboardState::default(),
+            [
+                Action::AuthRequired("closed with 4401".into()),
+                Action::AuthRequired("401".into()),
+            ],
+        );
+        assert_eq!(state.auth_required.as_deref(), Some("closed with 4401"));
     }
 
     #[test]

@@ -547,7 +547,9 @@ impl<R, L: Clone> Book<R, L> {
                     format!("the relay refused the token (WebSocket closed with {code}: {reason})"),
                 ));
             }
-            ConnEvent::Closed { .. } | ConnEvent::Undecodable { .. } => {}
+            ConnEvent::Closed { .. }
+            | ConnEvent::Undecodable { .. }
+            | ConnEvent::Retrying { .. } => {}
             ConnEvent::Frame(frame) => {
                 if self.open && !self.ready {
                     // Any answer on the new socket means the relay took the token.

@@ -1,6 +1,8 @@
 //! The dashboard page: header with navigation, and the view the URL names.
 
-use super::{AgentsView, DlqView, ErrorBanner, Header, PublishForm, StreamsView, TasksView};
+use super::{
+    AgentsView, DlqView, ErrorBanner, Header, LoginForm, PublishForm, StreamsView, TasksView,
+};
 use crate::hooks::{use_poll, use_relay, use_route};
 use crate::route::View;
 use crate::services;
@@ -63,8 +65,17 @@ pub fn dashboard() -> Html {
         let relay = relay.clone();
         Callback::from(move |()| relay.dispatch(Action::DlqLoaded))
     };
+    let onsignout = Callback::from(|()| {
+        services::auth::forget();
+        if let Some(window) = web_sys::window() {
+            let _ = window.location().reload();
+        }
+    });
     let state = relay.state();
     let view = match route.view {
+        _ if state.auth_required.is_some() => html! {
+            <LoginForm reason={state.auth_required.clone().unwrap_or_default()} />
+        },
         View::Tasks => html! {
             <TasksView tasks={state.tasks.clone()} target={state.target.clone()}
                 watching={state.watching.clone()} heartbeat={state.heartbeat.clone()}
@@ -85,7 +96,9 @@ pub fn dashboard() -> Html {
     };
     html! {
         <>
-            <Header connection={state.connection} redis_ready={state.redis_ready} route={route.clone()} />
+            <Header connection={state.connection} retry_at_ms={state.retry_at_ms}
+                redis_ready={state.redis_ready} route={route.clone()}
+                signed_in={services::auth::token().is_some()} {onsignout} />
             <main id="main" class="layout" data-view={route.view.as_str()}
                 data-watching={state.watching.clone().unwrap_or_default()}>
                 <ErrorBanner error={state.error.clone()} {ondismiss} />

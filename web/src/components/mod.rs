@@ -9,6 +9,7 @@ mod error_banner;
 mod gap_item;
 mod header;
 mod heartbeat_panel;
+mod login_form;
 mod payload_viewer;
 mod publish_form;
 mod relay_provider;
@@ -27,11 +28,14 @@ pub use error_banner::{ErrorBanner, ErrorBannerProps};
 pub use gap_item::{GapItem, GapItemProps};
 pub use header::{Header, HeaderProps};
 pub use heartbeat_panel::{HeartbeatPanel, HeartbeatPanelProps};
+pub use login_form::{LoginForm, LoginFormProps};
 pub use payload_viewer::{PayloadViewer, PayloadViewerProps};
 pub use publish_form::{build_request, PublishForm, PublishFormProps};
 pub use relay_provider::{RelayProvider, RelayProviderProps};
 pub use streams_view::{StreamsView, StreamsViewProps};
 pub use task_feed::{TaskFeed, TaskFeedProps};
 pub use task_item::{TaskItem, TaskItemProps};
-pub use tasks_view::{row_matches, TasksView, TasksViewProps};
+pub use tasks_view::{
+    history_range_text, row_matches, HistoryForm, HistoryFormProps, TasksView, TasksViewProps,
+};
 pub use throughput_chart::{ThroughputChart, ThroughputChartProps};

@@ -68,6 +68,13 @@ pub enum ConnEvent {
         /// Why it did not decode.
         error: String,
     },
+    /// The connection is down and the next attempt starts after `delay` (reported once
+    /// per wait, right after [`ConnState::Reconnecting`] for the first one); the
+    /// dashboard counts it down.
+    Retrying {
+        /// How long until the next attempt to connect.
+        delay: std::time::Duration,
+    },
     /// The relay closed the socket with a close frame (reported before the state
     /// changes). 4401 ([`cortex_shared::frame::close_code::UNAUTHORIZED`]): the token
     /// was refused, and the connection goes [`ConnState::Offline`] for good; any other

@@ -315,7 +315,9 @@ pub(crate) async fn run<C: Connector>(
             state = ConnState::Reconnecting;
             on_event(ConnEvent::State(state));
         }
-        let wait = pin!(connector.sleep(backoff.next_delay()));
+        let delay = backoff.next_delay();
+        on_event(ConnEvent::Retrying { delay });
+        let wait = pin!(connector.sleep(delay));
         if take_commands_until(wait, &mut commands, &mut subscriptions)
             .await
             .is_none()
@@ -724,6 +726,35 @@ mod tests {
         );
         // Reconnecting stays one state while attempts keep failing.
         assert_eq!(h.states().len(), 4);
+    }
+
+    #[test]
+    fn each_wait_is_announced_with_its_delay() {
+        let mut h = Harness::new(|net| net.refuse = true);
+        for _ in 0..3 {
+            h.advance(h.last_sleep());
+        }
+        let retries: Vec<u128> = h
+            .events
+            .borrow()
+            .iter()
+            .filter_map(|e| match e {
+                ConnEvent::Retrying { delay } => Some(delay.as_millis()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(retries, [250, 500, 1000, 2000]);
+        // Announced after the state changes, and before the wait it announces.
+        assert_eq!(
+            h.events.borrow()[..3],
+            [
+                ConnEvent::State(ConnState::Connecting),
+                ConnEvent::State(ConnState::Reconnecting),
+                ConnEvent::Retrying {
+                    delay: Duration::from_millis(250)
+                },
+            ]
+        );
     }
 
     #[test]

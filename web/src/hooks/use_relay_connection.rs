@@ -1,6 +1,7 @@
 //! The hook that owns the dashboard's one connection to the relay and its state.
 
 use crate::connection::{relay_url, ConnEvent, ConnState, RelayConnection};
+use crate::services::auth;
 use crate::state::{Action, DashboardState};
 use cortex_shared::frame::close_code;
 use cortex_shared::{ClientFrame, SubscribeTarget};
@@ -54,32 +55,49 @@ impl RelayHandle {
 }
 
 /// Opens the connection to the relay once, at `url` or by default at `/ws` on the host
-/// that served the page, and keeps it for the component's life; frames and state
-/// changes go into the [`DashboardState`] reducer.
+/// that served the page, with the token stored for this tab (if any), and keeps it for
+/// the component's life; frames and state changes go into the [`DashboardState`]
+/// reducer. A token refused (close code 4401) or missing (HTTP 401 from any call) sets
+/// [`DashboardState::auth_required`].
 #[hook]
 pub fn use_relay_connection(url: Option<AttrValue>) -> RelayHandle {
     let state = use_reducer(DashboardState::default);
     let dispatcher = state.dispatcher();
     let connection = use_state(move || {
+        {
+            let dispatcher = dispatcher.clone();
+            auth::on_unauthorized(Callback::from(move |why: String| {
+                dispatcher.dispatch(Action::AuthRequired(why))
+            }));
+        }
         // Outside a browser there is no page to take the host from; the loop then
         // retries an empty address, which fails, and shows `reconnecting`.
         let url = url
             .map(|u| u.to_string())
             .or_else(relay_url)
             .unwrap_or_default();
-        RelayConnection::open(url, move |event| match event {
+        let token = auth::token();
+        RelayConnection::open_with_token(url, token.clone(), move |event| match event {
             ConnEvent::State(state) => dispatcher.dispatch(Action::Connection(state)),
             ConnEvent::Frame(frame) => dispatcher.dispatch(Action::Frame(frame)),
+            ConnEvent::Retrying { delay } => {
+                let at_ms = js_sys::Date::now() as u64 + delay.as_millis() as u64;
+                dispatcher.dispatch(Action::Retrying(at_ms));
+            }
             ConnEvent::Undecodable { text, error } => {
                 let note = format!("cortex: ignored a frame from the relay ({error}): {text}");
                 web_sys::console::warn_1(&note.into());
             }
-            // The dashboard sends no token; a relay that needs one closes with 4401 and
-            // the connection goes offline, which `#conn-state` shows.
+            // A relay that needs a token closes with 4401 and the connection goes
+            // offline for good; the login form asks for one.
             ConnEvent::Closed { code, reason } => {
                 if code == close_code::UNAUTHORIZED {
-                    let note = format!("cortex: the relay requires a token ({code}: {reason})");
-                    web_sys::console::warn_1(&note.into());
+                    let why = if token.is_some() {
+                        format!("The relay refused the stored token ({code}: {reason}).")
+                    } else {
+                        format!("The relay requires a token ({code}: {reason}).")
+                    };
+                    dispatcher.dispatch(Action::AuthRequired(why));
                 }
             }
         })

@@ -1,13 +1,16 @@
 //! The relay's HTTP API, one file per area; every call is relative to the page's
-//! origin (the relay serves the dashboard).
+//! origin (the relay serves the dashboard) and carries the stored token, if any
+//! (`auth.rs`).
 
 pub mod agents;
+pub mod auth;
 pub mod dlq;
 pub mod health;
 pub mod metrics;
+pub mod streams;
 pub mod tasks;
 
-use gloo_net::http::{Request, Response};
+use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
@@ -41,27 +44,42 @@ async fn read<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
         return response.json::<T>().await.map_err(ApiError::network);
     }
     let status = response.status();
-    match response.json::<cortex_shared::rest::ErrorBody>().await {
-        Ok(body) => Err(ApiError {
+    let error = match response.json::<cortex_shared::rest::ErrorBody>().await {
+        Ok(body) => ApiError {
             code: body.code,
             message: body.message,
-        }),
-        Err(_) => Err(ApiError {
+        },
+        Err(_) => ApiError {
             code: format!("http_{status}"),
             message: response.status_text(),
-        }),
+        },
+    };
+    if status == 401 {
+        auth::unauthorized(format!("The relay answered 401 ({error})."));
+    }
+    Err(error)
+}
+
+/// The request with the stored token, if any.
+fn authorized(request: RequestBuilder) -> RequestBuilder {
+    match auth::bearer() {
+        Some(bearer) => request.header("Authorization", &bearer),
+        None => request,
     }
 }
 
 /// `GET path`, decoded.
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    let response = Request::get(path).send().await.map_err(ApiError::network)?;
+    let response = authorized(Request::get(path))
+        .send()
+        .await
+        .map_err(ApiError::network)?;
     read(response).await
 }
 
 /// `POST path` with a JSON body, decoded.
 pub async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
-    let response = Request::post(path)
+    let response = authorized(Request::post(path))
         .json(body)
         .map_err(ApiError::network)?
         .send()
@@ -72,7 +90,7 @@ pub async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Re
 
 /// `DELETE path`, decoded.
 pub async fn delete<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    let response = Request::delete(path)
+    let response = authorized(Request::delete(path))
         .send()
         .await
         .map_err(ApiError::network)?;
