@@ -441,3 +441,94 @@ async fn consume_refuses_what_it_cannot_do_and_the_connection_keeps_working() {
         .await;
     assert_eq!(client.expect("error").await["code"], "not_allowed");
 }
+
+#[tokio::test]
+async fn a_burst_of_acks_and_nacks_is_answered_in_order_and_leaves_nothing_pending() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let publisher = Publisher::connect(&redis.url()).await.unwrap();
+    for n in 0..40 {
+        let request = TaskRequest::new("pink", Priority::Normal, "coding").with_payload(payload(n));
+        publisher.publish("harold", request).await.unwrap();
+    }
+    let mut client = cortex_e2e::ws::WsClient::connect(&relay.ws_url()).await;
+    client
+        .send(
+            serde_json::json!({"type":"subscribe","agent":"pink","mode":"consume","consumer":"p1"}),
+        )
+        .await;
+    client.expect("subscribed").await;
+    // The prefetch (32) arrives, then nothing more until acks free credit.
+    let mut ids = Vec::new();
+    while ids.len() < 32 {
+        let task = client.expect("task").await;
+        assert_eq!(task["stream"], "cortex:tasks:normal");
+        ids.push(task["entry_id"].as_str().unwrap().to_owned());
+    }
+    let ack =
+        |id: &str| serde_json::json!({"type":"ack","stream":"cortex:tasks:normal","entry_id":id});
+    // One burst, sent without waiting: acks the relay batches, refusals and a nack
+    // among them; every one is answered, in the order sent.
+    let mut burst = vec![
+        ack(&ids[0]),
+        ack("1-1"),
+        ack(&ids[1]),
+        serde_json::json!({"type":"nack","stream":"cortex:tasks:normal","entry_id":ids[2],"error":"boom"}),
+        ack(&ids[0]),
+    ];
+    burst.extend(ids[3..].iter().map(|id| ack(id)));
+    let mut expected = vec![
+        ("acked", ids[0].clone()),
+        ("error", String::new()),
+        ("acked", ids[1].clone()),
+        ("nacked", ids[2].clone()),
+        ("error", String::new()),
+    ];
+    expected.extend(ids[3..].iter().map(|id| ("acked", id.clone())));
+    for frame in burst {
+        client.send(frame).await;
+    }
+    let mut replies = Vec::new();
+    let mut later = Vec::new();
+    while replies.len() < expected.len() {
+        let frame = client.next().await;
+        match frame["type"].as_str().unwrap() {
+            "task" => later.push(frame),
+            "error" => {
+                assert_eq!(frame["code"], "unknown_delivery", "{frame}");
+                replies.push(("error", String::new()));
+            }
+            "nacked" => {
+                assert_eq!(frame["dead_lettered"], false);
+                replies.push(("nacked", frame["entry_id"].as_str().unwrap().to_owned()));
+            }
+            "acked" => replies.push(("acked", frame["entry_id"].as_str().unwrap().to_owned())),
+            other => panic!("unexpected frame {other}: {frame}"),
+        }
+    }
+    assert_eq!(replies, expected);
+    // The rest: the 8 not yet delivered, and the nacked one again. Each acked once.
+    let mut acked: BTreeSet<String> = ids.iter().filter(|id| **id != ids[2]).cloned().collect();
+    let mut awaiting = 0;
+    while acked.len() < 40 || awaiting > 0 {
+        let task = match later.pop() {
+            Some(task) => task,
+            None => client.next().await,
+        };
+        match task["type"].as_str().unwrap() {
+            "task" => {
+                let id = task["entry_id"].as_str().unwrap().to_owned();
+                if id == ids[2] {
+                    assert_eq!(task["delivery_count"], 2);
+                }
+                assert!(acked.insert(id.clone()), "{id} delivered after its ack");
+                client.send(ack(&id)).await;
+                awaiting += 1;
+            }
+            "acked" => awaiting -= 1,
+            _ => panic!("unexpected frame {task}"),
+        }
+    }
+    let mut conn = redis.connection().await;
+    assert_eq!(pending(&mut conn, "cortex:tasks:normal", "pink").await, 0);
+}

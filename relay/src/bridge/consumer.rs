@@ -23,10 +23,13 @@ use super::codec::decode_task;
 use super::Backoff;
 use crate::dlq::{dead_letter, Once};
 use crate::metrics::{unix_ms, Metrics};
-use cortex_shared::{AgentName, DeadLetter, ErrorCode, Priority, TaskMessage};
+use cortex_shared::entry::Problem;
+use cortex_shared::DecodeError;
+use cortex_shared::{AgentName, DeadLetter, EntryId, ErrorCode, Priority, TaskMessage};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply};
 use redis::{AsyncConnectionConfig, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -140,13 +143,34 @@ pub struct GroupConsumer {
     settings: DeliverySettings,
     metrics: Arc<Metrics>,
     /// Delivered and not yet acked: (stream, entry id) → delivery count, and when.
-    in_flight: HashMap<(&'static str, String), (u64, Instant)>,
+    in_flight: HashMap<Key, (u64, Instant)>,
     next_reclaim: Instant,
     /// Deliveries left before this consumer stops taking tasks (`None`: no limit).
     remaining: Option<usize>,
 }
 
 type Events = mpsc::Sender<ConsumerEvent>;
+
+/// A delivery's stream and entry id, as the in-flight set keys it (no allocation, and
+/// an id from a client is parsed once).
+type Key = (&'static str, EntryId);
+
+/// Most client commands taken from the queue to handle as one batch.
+const BATCH: usize = 256;
+
+/// The reply a command of a batch gets, in the order the commands came.
+enum Reply {
+    /// Known already (a refusal).
+    Ready(ConsumerEvent),
+    /// An ack, answered once its XACK is confirmed.
+    Ack {
+        stream: &'static str,
+        id: EntryId,
+        entry_id: String,
+        count: u64,
+        delivered: Instant,
+    },
+}
 
 /// A Redis failure, or the client having gone away.
 enum Stop {
@@ -269,8 +293,8 @@ impl GroupConsumer {
             }
         }
         loop {
-            while let Ok(command) = commands.try_recv() {
-                if let Err(stop) = self.handle(command, events).await {
+            if let Ok(command) = commands.try_recv() {
+                if let Err(stop) = self.handle(command, commands, events).await {
                     return stop;
                 }
             }
@@ -280,11 +304,11 @@ impl GroupConsumer {
                 }
                 self.next_reclaim = Instant::now() + self.reclaim_every();
             }
-            if self.credit() == 0 {
-                // Wait for an ack (or the next reclaim round) before reading more.
+            if !self.may_read() {
+                // Wait for acks (or the next reclaim round) before reading more.
                 tokio::select! {
                     command = commands.recv() => match command {
-                        Some(command) => if let Err(stop) = self.handle(command, events).await {
+                        Some(command) => if let Err(stop) = self.handle(command, commands, events).await {
                             return stop;
                         },
                         None => return Stop::ClientGone,
@@ -326,13 +350,13 @@ impl GroupConsumer {
             let reply = {
                 // The read stays in flight while acks are handled on the other
                 // connection; dropping it would lose the entries it returns.
-                let read = cmd.query_async::<Option<StreamReadReply>>(&mut conn);
+                let read = cmd.query_async::<Value>(&mut conn);
                 tokio::pin!(read);
                 loop {
                     tokio::select! {
                         reply = &mut read => break reply,
                         command = commands.recv() => match command {
-                            Some(command) => if let Err(stop) = self.handle(command, events).await {
+                            Some(command) => if let Err(stop) = self.handle(command, commands, events).await {
                                 return stop;
                             },
                             None => return Stop::ClientGone,
@@ -340,8 +364,8 @@ impl GroupConsumer {
                     }
                 }
             };
-            let mut entries = match reply {
-                Ok(reply) => flatten(reply),
+            let mut entries = match reply.and_then(entries) {
+                Ok(entries) => entries,
                 Err(e) => return e.into(),
             };
             entries.sort_by_key(|(stream, _)| Priority::from_stream(stream));
@@ -356,6 +380,14 @@ impl GroupConsumer {
     fn credit(&self) -> usize {
         let credit = self.settings.prefetch.saturating_sub(self.in_flight.len());
         self.remaining.map_or(credit, |left| credit.min(left))
+    }
+
+    /// Whether to read now: when a quarter of the prefetch is free, or nothing is in
+    /// flight (a client with three quarters of its prefetch to work on loses nothing by
+    /// waiting, and a busy consumer reads in batches instead of one task per ack).
+    fn may_read(&self) -> bool {
+        let credit = self.credit();
+        credit > 0 && (credit >= (self.settings.prefetch / 4).max(1) || self.in_flight.is_empty())
     }
 
     fn reclaim_every(&self) -> Duration {
@@ -418,7 +450,7 @@ impl GroupConsumer {
         )
         .query_async(conn)
         .await?;
-        let entries = flatten(reply);
+        let entries = entries(reply)?;
         let n = entries.len();
         for (stream, entry) in entries {
             let count = if from == ">" {
@@ -435,20 +467,25 @@ impl GroupConsumer {
     async fn process(
         &mut self,
         stream: &'static str,
-        entry: StreamId,
+        entry: Entry,
         count: u64,
         events: &Events,
     ) -> Result<(), Stop> {
-        let key = (stream, entry.id.clone());
+        let Ok(id) = entry.id.parse::<EntryId>() else {
+            // Redis only hands out ids of this form.
+            tracing::warn!(stream, entry_id = %entry.id, "entry id not understood; skipped");
+            return Ok(());
+        };
+        let key = (stream, id);
         if self.in_flight.contains_key(&key) {
             return Ok(());
         }
-        if entry.map.is_empty() {
+        let Some(fields) = &entry.fields else {
             // Deleted from the stream while pending: nothing left to deliver.
             self.ack(stream, &entry.id).await?;
             return Ok(());
-        }
-        let task = match decode_task(&entry.map) {
+        };
+        let task = match decode_fields(fields) {
             Ok(task) => task,
             Err(e) => {
                 let letter = raw_letter(&entry, stream, &e.to_string(), count);
@@ -575,8 +612,10 @@ impl GroupConsumer {
                 for entry in reply.claimed {
                     // XAUTOCLAIM counted this delivery; ask Redis for the total.
                     let count = self.pending_count(stream, &entry.id).await?;
-                    self.in_flight.remove(&(stream, entry.id.clone()));
-                    self.process(stream, entry, count, events).await?;
+                    if let Ok(id) = entry.id.parse::<EntryId>() {
+                        self.in_flight.remove(&(stream, id));
+                    }
+                    self.process(stream, entry.into(), count, events).await?;
                 }
                 cursor = reply.next_stream_id;
                 if cursor == "0-0" {
@@ -587,63 +626,166 @@ impl GroupConsumer {
         Ok(())
     }
 
-    /// Carries out an ack or nack. If Redis fails meanwhile, the client is told
-    /// (`redis_unavailable`), the task stays in flight (the client may ack it again),
-    /// and the consumer reconnects.
-    async fn handle(&mut self, command: ConsumerCommand, events: &Events) -> Result<(), Stop> {
-        let (stream, entry_id, nack_error) = match command {
-            ConsumerCommand::Ack { stream, entry_id } => (stream, entry_id, None),
-            ConsumerCommand::Nack {
-                stream,
-                entry_id,
-                error,
-            } => (stream, entry_id, Some(error)),
-        };
-        let Some((stream, count, delivered)) = self.take_in_flight(&stream, &entry_id) else {
-            let refusal = ConsumerEvent::Failed {
-                code: ErrorCode::UnknownDelivery,
-                message: format!(
-                    "{stream} {entry_id} is not a task delivered to this consumer and not \
-                     yet acked"
-                ),
+    /// Carries out `first` and every command queued behind it, in order, each answered
+    /// in that order (clients match replies to requests). The acks among them cost one
+    /// XACK per stream, pipelined, sent before the next nack and at the end; an `acked`
+    /// goes out only once Redis confirmed. If Redis fails meanwhile, each ack and nack
+    /// not carried out is answered `redis_unavailable`, its task stays in flight (the
+    /// client may ack it again), and the consumer reconnects.
+    async fn handle(
+        &mut self,
+        first: ConsumerCommand,
+        commands: &mut mpsc::Receiver<ConsumerCommand>,
+        events: &Events,
+    ) -> Result<(), Stop> {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match commands.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut batch = batch.into_iter();
+        while let Some(command) = batch.next() {
+            let (stream, entry_id, nack_error) = match command {
+                ConsumerCommand::Ack { stream, entry_id } => (stream, entry_id, None),
+                ConsumerCommand::Nack {
+                    stream,
+                    entry_id,
+                    error,
+                } => (stream, entry_id, Some(error)),
             };
-            return events.send(refusal).await.map_err(|_| Stop::ClientGone);
+            let Some((stream, id, count, delivered)) = self.take_in_flight(&stream, &entry_id)
+            else {
+                replies.push(Reply::Ready(unknown_delivery(&stream, &entry_id)));
+                continue;
+            };
+            let Some(error) = nack_error else {
+                replies.push(Reply::Ack {
+                    stream,
+                    id,
+                    entry_id,
+                    count,
+                    delivered,
+                });
+                continue;
+            };
+            // A nack waits for the acks before it, so that the replies keep their order.
+            if let Err(e) = self.ack_all(&mut replies, events).await {
+                self.in_flight.insert((stream, id), (count, delivered));
+                events
+                    .send(redis_failed())
+                    .await
+                    .map_err(|_| Stop::ClientGone)?;
+                return self.give_up(e, batch, events).await;
+            }
+            match self.nack(stream, &entry_id, &error, count).await {
+                Ok(dead_lettered) => {
+                    self.metrics.nacks.inc();
+                    replies.push(Reply::Ready(ConsumerEvent::Nacked {
+                        stream: stream.to_owned(),
+                        entry_id,
+                        dead_lettered,
+                    }));
+                }
+                Err(e) => {
+                    self.in_flight.insert((stream, id), (count, delivered));
+                    replies.push(Reply::Ready(redis_failed()));
+                    flush(&mut replies, events).await?;
+                    return self.give_up(Stop::Redis(e), batch, events).await;
+                }
+            }
+        }
+        match self.ack_all(&mut replies, events).await {
+            Ok(()) => Ok(()),
+            Err(e) => self.give_up(e, batch, events).await,
+        }
+    }
+
+    /// Sends the XACKs of the acks in `replies` (one per stream, pipelined), then every
+    /// reply in order. If Redis fails, those acks' tasks go back in flight and each is
+    /// answered `redis_unavailable` instead; the error is returned.
+    async fn ack_all(&mut self, replies: &mut Vec<Reply>, events: &Events) -> Result<(), Stop> {
+        let mut ids: [Vec<EntryId>; 4] = Default::default();
+        for reply in replies.iter() {
+            if let Reply::Ack { stream, id, .. } = reply {
+                ids[priority_index(stream)].push(*id);
+            }
+        }
+        let result = if ids.iter().all(Vec::is_empty) {
+            Ok(())
+        } else {
+            self.xack(&ids).await
         };
-        let outcome = match &nack_error {
-            None => self
-                .ack(stream, &entry_id)
-                .await
-                .inspect(|()| {
-                    self.metrics.acks.inc();
-                    self.metrics.delivery_to_ack.record(delivered.elapsed());
-                })
-                .map(|()| ConsumerEvent::Acked {
-                    stream: stream.to_owned(),
-                    entry_id: entry_id.clone(),
-                }),
-            Some(error) => self
-                .nack(stream, &entry_id, error, count)
-                .await
-                .inspect(|_| self.metrics.nacks.inc())
-                .map(|dead_lettered| ConsumerEvent::Nacked {
-                    stream: stream.to_owned(),
-                    entry_id: entry_id.clone(),
-                    dead_lettered,
-                }),
-        };
-        match outcome {
-            Ok(reply) => events.send(reply).await.map_err(|_| Stop::ClientGone),
+        match result {
+            Ok(()) => {
+                for reply in replies.iter() {
+                    if let Reply::Ack { delivered, .. } = reply {
+                        self.metrics.acks.inc();
+                        self.metrics.delivery_to_ack.record(delivered.elapsed());
+                    }
+                }
+                flush(replies, events).await
+            }
             Err(e) => {
-                self.in_flight
-                    .insert((stream, entry_id), (count, delivered));
-                let failed = ConsumerEvent::Failed {
-                    code: ErrorCode::RedisUnavailable,
-                    message: "Redis is not reachable; the task stays pending, retry".into(),
-                };
-                events.send(failed).await.map_err(|_| Stop::ClientGone)?;
+                for reply in replies.iter_mut() {
+                    if let Reply::Ack {
+                        stream,
+                        id,
+                        count,
+                        delivered,
+                        ..
+                    } = reply
+                    {
+                        self.in_flight.insert((*stream, *id), (*count, *delivered));
+                        *reply = Reply::Ready(redis_failed());
+                    }
+                }
+                flush(replies, events).await?;
                 Err(Stop::Redis(e))
             }
         }
+    }
+
+    /// XACK of `ids` (by priority), one command per stream, in one round trip.
+    async fn xack(&mut self, ids: &[Vec<EntryId>; 4]) -> redis::RedisResult<()> {
+        let mut pipe = redis::pipe();
+        for (priority, ids) in Priority::ALL.iter().zip(ids) {
+            if !ids.is_empty() {
+                pipe.cmd("XACK")
+                    .arg(priority.stream())
+                    .arg(&self.group)
+                    .arg(ids.iter().map(EntryId::to_string).collect::<Vec<_>>())
+                    .ignore();
+            }
+        }
+        pipe.query_async::<()>(&mut self.redis).await
+    }
+
+    /// After Redis failed in a batch: the commands of it not carried out are answered
+    /// (`redis_unavailable` for tasks in flight, which stay so; `unknown_delivery` for
+    /// others), and the consumer stops to reconnect.
+    async fn give_up(
+        &mut self,
+        error: Stop,
+        rest: impl Iterator<Item = ConsumerCommand>,
+        events: &Events,
+    ) -> Result<(), Stop> {
+        for command in rest {
+            let (ConsumerCommand::Ack { stream, entry_id }
+            | ConsumerCommand::Nack {
+                stream, entry_id, ..
+            }) = command;
+            let known = key(&stream, &entry_id).is_some_and(|k| self.in_flight.contains_key(&k));
+            let reply = if known {
+                redis_failed()
+            } else {
+                unknown_delivery(&stream, &entry_id)
+            };
+            events.send(reply).await.map_err(|_| Stop::ClientGone)?;
+        }
+        Err(error)
     }
 
     /// A nack: dead-letters the task when no deliveries are left (returns true), else
@@ -670,17 +812,17 @@ impl GroupConsumer {
         Ok(true)
     }
 
-    /// Removes a delivery from the in-flight set: its stream (as a static name),
-    /// delivery count and delivery time; `None` if it is not in flight here.
+    /// Removes a delivery from the in-flight set: its stream (as a static name), entry
+    /// id, delivery count and delivery time; `None` if it is not in flight here.
     fn take_in_flight(
         &mut self,
         stream: &str,
         entry_id: &str,
-    ) -> Option<(&'static str, u64, Instant)> {
-        let stream = Priority::from_stream(stream)?.stream();
+    ) -> Option<(&'static str, EntryId, u64, Instant)> {
+        let (stream, id) = key(stream, entry_id)?;
         self.in_flight
-            .remove(&(stream, entry_id.to_owned()))
-            .map(|(count, at)| (stream, count, at))
+            .remove(&(stream, id))
+            .map(|(count, at)| (stream, id, count, at))
     }
 
     /// Makes a nacked task due for redelivery now: it stays pending, marked idle for a
@@ -721,6 +863,56 @@ impl GroupConsumer {
     }
 }
 
+/// Sends `replies` in order, emptying it.
+async fn flush(replies: &mut Vec<Reply>, events: &Events) -> Result<(), Stop> {
+    for reply in replies.drain(..) {
+        let event = match reply {
+            Reply::Ready(event) => event,
+            Reply::Ack {
+                stream, entry_id, ..
+            } => ConsumerEvent::Acked {
+                stream: stream.to_owned(),
+                entry_id,
+            },
+        };
+        events.send(event).await.map_err(|_| Stop::ClientGone)?;
+    }
+    Ok(())
+}
+
+/// The in-flight key of a stream name and entry id from a client; `None` when either
+/// is not one a task can have.
+fn key(stream: &str, entry_id: &str) -> Option<Key> {
+    let stream = Priority::from_stream(stream)?.stream();
+    Some((stream, entry_id.parse().ok()?))
+}
+
+/// Where `stream` (a task stream's static name) is in [`Priority::ALL`].
+fn priority_index(stream: &str) -> usize {
+    Priority::ALL
+        .iter()
+        .position(|p| p.stream() == stream)
+        .unwrap_or_default()
+}
+
+/// The refusal of an ack or nack for a task not in flight on this consumer.
+fn unknown_delivery(stream: &str, entry_id: &str) -> ConsumerEvent {
+    ConsumerEvent::Failed {
+        code: ErrorCode::UnknownDelivery,
+        message: format!(
+            "{stream} {entry_id} is not a task delivered to this consumer and not yet acked"
+        ),
+    }
+}
+
+/// The answer to an ack or nack Redis did not take.
+fn redis_failed() -> ConsumerEvent {
+    ConsumerEvent::Failed {
+        code: ErrorCode::RedisUnavailable,
+        message: "Redis is not reachable; the task stays pending, retry".into(),
+    }
+}
+
 /// XREADGROUP on `streams`, each from `from`.
 fn read_group(
     group: &str,
@@ -746,17 +938,121 @@ fn read_group(
     cmd
 }
 
-/// The entries of a read, each with its (static) stream name.
-fn flatten(reply: Option<StreamReadReply>) -> Vec<(&'static str, StreamId)> {
-    let Some(reply) = reply else {
-        return Vec::new();
+/// One entry of a read: its id and its fields as Redis sent them (name, value, name,
+/// value, …); `None` when it was deleted from the stream while pending.
+#[derive(Debug)]
+struct Entry {
+    id: String,
+    fields: Option<Vec<Value>>,
+}
+
+impl From<StreamId> for Entry {
+    fn from(entry: StreamId) -> Self {
+        let fields = (!entry.map.is_empty()).then(|| {
+            entry
+                .map
+                .into_iter()
+                .flat_map(|(name, value)| [Value::BulkString(name.into_bytes()), value])
+                .collect()
+        });
+        Self {
+            id: entry.id,
+            fields,
+        }
+    }
+}
+
+/// The entries of an XREADGROUP reply (`nil`, or per stream its name and entries; a
+/// map under RESP3), each with its (static) stream name. Walks the reply it owns:
+/// redis-rs's `StreamReadReply` clones it and builds a map per entry, a third of the
+/// relay's work per consumed task.
+fn entries(reply: Value) -> redis::RedisResult<Vec<(&'static str, Entry)>> {
+    let unexpected = || {
+        redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "unexpected XREADGROUP reply",
+        ))
     };
-    reply
-        .keys
-        .into_iter()
-        .filter_map(|key| Priority::from_stream(&key.key).map(|p| (p.stream(), key.ids)))
-        .flat_map(|(stream, ids)| ids.into_iter().map(move |id| (stream, id)))
-        .collect()
+    let streams: Vec<(Value, Value)> = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Map(streams) => streams,
+        Value::Array(streams) => streams
+            .into_iter()
+            .map(|stream| match stream {
+                Value::Array(pair) => two(pair).ok_or_else(unexpected),
+                _ => Err(unexpected()),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(unexpected()),
+    };
+    let mut out = Vec::new();
+    for (name, ids) in streams {
+        let Some(stream) = text(&name)
+            .and_then(|name| Priority::from_stream(&name))
+            .map(Priority::stream)
+        else {
+            continue;
+        };
+        let ids = match ids {
+            Value::Array(ids) => ids,
+            Value::Nil => continue,
+            _ => return Err(unexpected()),
+        };
+        out.reserve(ids.len());
+        for entry in ids {
+            let Value::Array(pair) = entry else {
+                return Err(unexpected());
+            };
+            let (id, fields) = two(pair).ok_or_else(unexpected)?;
+            let id = text(&id).ok_or_else(unexpected)?.into_owned();
+            let fields = match fields {
+                Value::Array(fields) => Some(fields),
+                Value::Map(fields) => Some(fields.into_iter().flat_map(|(k, v)| [k, v]).collect()),
+                Value::Nil => None,
+                _ => return Err(unexpected()),
+            };
+            out.push((stream, Entry { id, fields }));
+        }
+    }
+    Ok(out)
+}
+
+/// The two items of a two-item array.
+fn two(pair: Vec<Value>) -> Option<(Value, Value)> {
+    let mut pair = pair.into_iter();
+    match (pair.next(), pair.next(), pair.next()) {
+        (Some(a), Some(b), None) => Some((a, b)),
+        _ => None,
+    }
+}
+
+/// A reply value as text, borrowed where it can be; `None` if it is not text.
+fn text(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
+        Value::SimpleString(s) => Some(Cow::Borrowed(s)),
+        Value::Int(i) => Some(Cow::Owned(i.to_string())),
+        _ => None,
+    }
+}
+
+/// Decodes a task from an entry's fields as [`decode_task`] does (a known field that is
+/// not UTF-8 is an error, an unknown one is skipped, the last of a repeated field
+/// wins), without copying them.
+fn decode_fields(fields: &[Value]) -> Result<TaskMessage, DecodeError> {
+    let mut pairs = Vec::with_capacity(fields.len() / 2);
+    for pair in fields.chunks_exact(2) {
+        let Some(name) = text(&pair[0]) else { continue };
+        match (
+            text(&pair[1]),
+            TaskMessage::FIELDS.iter().find(|k| **k == name),
+        ) {
+            (Some(value), _) => pairs.push((name, value)),
+            (None, Some(field)) => return Err(DecodeError::new(field, Problem::NotUtf8)),
+            (None, None) => {}
+        }
+    }
+    TaskMessage::from_fields(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
 }
 
 /// A letter from the original entry's fields (looked up by name with `field`).
@@ -796,13 +1092,22 @@ fn task_letter(
     letter(field, stream, entry_id, error, retry_count)
 }
 
-/// The letter for an entry that does not decode: its fields as they are.
-fn raw_letter(entry: &StreamId, stream: &str, error: &str, count: u64) -> DeadLetter {
-    let field = |name: &str| match entry.map.get(name) {
-        Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-        Some(Value::SimpleString(s)) => s.clone(),
-        Some(Value::Int(i)) => i.to_string(),
-        _ => String::new(),
+/// The letter for an entry that does not decode: its fields as they are (the last of a
+/// repeated field).
+fn raw_letter(entry: &Entry, stream: &str, error: &str, count: u64) -> DeadLetter {
+    let fields = entry.fields.as_deref().unwrap_or_default();
+    let field = |name: &str| {
+        let value = fields
+            .chunks_exact(2)
+            .rev()
+            .find(|pair| text(&pair[0]).is_some_and(|n| n == name))
+            .map(|pair| &pair[1]);
+        match value {
+            Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            Some(Value::SimpleString(s)) => s.clone(),
+            Some(Value::Int(i)) => i.to_string(),
+            _ => String::new(),
+        }
     };
     letter(field, stream, &entry.id, error, count)
 }
@@ -844,7 +1149,7 @@ mod tests {
             ..Default::default()
         };
         let letter = raw_letter(
-            &entry,
+            &entry.into(),
             "cortex:tasks:low",
             "field `payload`: not valid JSON",
             1,
@@ -852,5 +1157,87 @@ mod tests {
         assert_eq!(letter.original_id, "t2");
         assert_eq!(letter.original_payload, "{bad");
         assert_eq!(letter.original_to, "");
+    }
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    fn task_fields(extra: &[(&str, Value)]) -> Vec<Value> {
+        let mut fields: Vec<Value> = [
+            ("id", "t1"),
+            ("from", "harold"),
+            ("to", "pink"),
+            ("priority", "high"),
+            ("type", "coding"),
+            ("payload", r#"{"a":1}"#),
+            ("created", "1704556800"),
+        ]
+        .iter()
+        .flat_map(|(k, v)| [bulk(k), bulk(v)])
+        .collect();
+        for (k, v) in extra {
+            fields.push(bulk(k));
+            fields.push(v.clone());
+        }
+        fields
+    }
+
+    #[test]
+    fn read_replies_are_taken_apart_without_redis_rs_maps() {
+        assert!(entries(Value::Nil).unwrap().is_empty());
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                bulk("cortex:tasks:high"),
+                Value::Array(vec![
+                    Value::Array(vec![bulk("5-0"), Value::Array(task_fields(&[]))]),
+                    // Deleted while pending.
+                    Value::Array(vec![bulk("6-0"), Value::Nil]),
+                ]),
+            ]),
+            Value::Array(vec![bulk("not:a:task:stream"), Value::Array(vec![])]),
+        ]);
+        let got = entries(reply).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, "cortex:tasks:high");
+        assert_eq!(got[0].1.id, "5-0");
+        let task = decode_fields(got[0].1.fields.as_deref().unwrap()).unwrap();
+        assert_eq!(task.id, "t1");
+        assert_eq!(task.payload["a"], 1);
+        assert_eq!(got[1].1.id, "6-0");
+        assert!(got[1].1.fields.is_none());
+        // RESP3 shape: a map of streams.
+        let reply = Value::Map(vec![(
+            bulk("cortex:tasks:low"),
+            Value::Array(vec![Value::Array(vec![
+                bulk("7-1"),
+                Value::Array(task_fields(&[])),
+            ])]),
+        )]);
+        assert_eq!(entries(reply).unwrap()[0].1.id, "7-1");
+        assert!(entries(Value::Int(3)).is_err());
+        assert!(entries(Value::Array(vec![Value::Array(vec![bulk("x")])])).is_err());
+    }
+
+    #[test]
+    fn entries_decode_as_the_codec_decodes_them() {
+        let cases = [
+            task_fields(&[]),
+            // Unknown fields are ignored, also when not UTF-8.
+            task_fields(&[("extra", Value::BulkString(vec![0xff]))]),
+            // The last of a repeated field wins.
+            task_fields(&[("type", bulk("review"))]),
+            // A known field that is not UTF-8, a bad payload, a missing field.
+            task_fields(&[("to", Value::BulkString(vec![0xff]))]),
+            task_fields(&[("payload", bulk("[1]"))]),
+            task_fields(&[])[2..].to_vec(),
+        ];
+        for fields in cases {
+            let map: HashMap<String, Value> = fields
+                .chunks_exact(2)
+                .map(|pair| (text(&pair[0]).unwrap().into_owned(), pair[1].clone()))
+                .collect();
+            assert_eq!(decode_fields(&fields), decode_task(&map), "{fields:?}");
+        }
     }
 }
