@@ -669,6 +669,34 @@ async fn load_to_first_task_with_1000_tasks_in_history() {
         .await
         .unwrap();
     let loaded = opened.elapsed();
+    let now = || async {
+        page.execute("return performance.now();", vec![])
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    };
+    page.wait()
+        .at_most(LOAD)
+        .every(Duration::from_millis(2))
+        .for_element(Locator::Css("#conn-state"))
+        .await
+        .expect("the dashboard runs");
+    let started = now().await;
+    page.wait()
+        .at_most(LOAD)
+        .every(Duration::from_millis(2))
+        .for_element(Locator::Css(r#"#conn-state[data-state="connected"]"#))
+        .await
+        .expect("the dashboard connects");
+    let connected = now().await;
+    page.wait()
+        .at_most(LOAD)
+        .every(Duration::from_millis(2))
+        .for_element(Locator::Css(r#"main[data-watching="*"]"#))
+        .await
+        .expect("the relay confirms the watch");
+    let subscribed = now().await;
     page.wait()
         .at_most(LOAD)
         .every(Duration::from_millis(2))
@@ -676,12 +704,19 @@ async fn load_to_first_task_with_1000_tasks_in_history() {
         .await
         .expect("a task is shown");
     let first = opened.elapsed();
-    let in_page = page
-        .execute("return performance.now();", vec![])
+    let in_page = now().await;
+    // Where the time went, by the page's own clock (ms since navigation start).
+    let timings = page
+        .execute(
+            "const nav = performance.getEntriesByType('navigation')[0] || {};\
+             const wasm = performance.getEntriesByType('resource')\
+               .find(e => e.name.endsWith('.wasm')) || {};\
+             return {dom_content_loaded: nav.domContentLoadedEventEnd, load: nav.loadEventEnd,\
+               wasm_fetched: wasm.responseEnd, wasm_bytes: wasm.encodedBodySize};",
+            vec![],
+        )
         .await
-        .unwrap()
-        .as_f64()
-        .unwrap_or(f64::NAN);
+        .unwrap();
     // Every agent is watched: the newest 50 of each of the four streams.
     wait_count(page, "#task-feed li.task", 200, LIVE).await;
     let all = opened.elapsed();
@@ -695,6 +730,28 @@ async fn load_to_first_task_with_1000_tasks_in_history() {
         loaded.as_secs_f64() * 1000.0,
         all.as_secs_f64() * 1000.0,
     );
+    println!(
+        "page timings (ms from navigation start): {timings}, \
+         dashboard rendered at {started:.0}, connected at {connected:.0}, \
+         subscribed at {subscribed:.0}"
+    );
+    // The relay's part: the same subscription on a bare WebSocket from the page, no
+    // rendering.
+    let bare = page
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             const t0 = performance.now(); let opened = 0, n = 0;\
+             const ws = new WebSocket(`ws://${location.host}/ws`);\
+             ws.onopen = () => { opened = performance.now() - t0;\
+               ws.send(JSON.stringify({type: 'subscribe', agent: '*', history: 50})); };\
+             ws.onmessage = m => { if (JSON.parse(m.data).type === 'task' && ++n === 200) {\
+               ws.close(); done({opened, all_200: performance.now() - t0}); } };\
+             ws.onerror = () => done(null);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    println!("a bare WebSocket from the page (ms): {bare}");
     browser.screenshot("dashboard-load-1000").await;
     browser.close().await;
 

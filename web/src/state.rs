@@ -193,6 +193,9 @@ pub enum Action {
     Retrying(u64),
     /// The relay refused the token, or asked for one (why).
     AuthRequired(String),
+    /// Several actions in order, applied as one change (one render for a burst of
+    /// frames, such as a watch's history).
+    Batch(Vec<Action>),
 }
 
 impl Reducible for DashboardState {
@@ -232,6 +235,13 @@ impl DashboardState {
             }
             Action::DismissError => self.error = None,
             Action::Frame(frame) => return self.apply_frame(frame),
+            Action::Batch(actions) => {
+                let mut changed = false;
+                for action in actions {
+                    changed |= self.apply(action);
+                }
+                return changed;
+            }
             Action::Agents(reply) => {
                 self.agents = Rc::new(
                     reply
@@ -745,6 +755,30 @@ mod live_tests {
         assert_eq!(state.retry_at_ms, Some(2_000));
         let state = reduce(state, [Action::Connection(ConnState::Connected)]);
         assert_eq!(state.retry_at_ms, None);
+    }
+
+    #[test]
+    fn a_batch_is_its_actions_in_order_and_one_revision() {
+        let state = reduce(
+            DashboardState::default(),
+            [Action::Watch(SubscribeTarget::parse("pink").unwrap())],
+        );
+        let revision = state.revision;
+        let batch = Action::Batch(vec![
+            Action::Frame(ServerFrame::Subscribed {
+                agent: "pink".into(),
+                status: "ok".into(),
+                mode: cortex_shared::SubscribeMode::Watch,
+                consumer: None,
+            }),
+            Action::Connection(ConnState::Reconnecting),
+            Action::DismissError,
+        ]);
+        let state = reduce(state, [batch]);
+        assert_eq!(state.revision, revision + 1);
+        assert_eq!(state.watching, None, "the later action wins");
+        let state = reduce(state, [Action::Batch(vec![Action::DlqLoaded])]);
+        assert_eq!(state.revision, revision + 1, "nothing changed");
     }
 
     #[test]

@@ -5,6 +5,9 @@ use crate::services::auth;
 use crate::state::{Action, DashboardState};
 use cortex_shared::frame::close_code;
 use cortex_shared::{ClientFrame, SubscribeTarget};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
 use yew::prelude::*;
 
 /// The relay as components see it: the dashboard state fed by the connection, and the
@@ -54,6 +57,30 @@ impl RelayHandle {
     }
 }
 
+/// Queues actions and dispatches them together, in order, as one [`Action::Batch`]
+/// once the browser has handled what was already waiting (a `setTimeout(0)`): each
+/// WebSocket message is a task of its own, and a render per frame made the 200 frames
+/// of a watch's history take a second of the page's main thread.
+fn batcher(dispatcher: UseReducerDispatcher<DashboardState>) -> impl Fn(Action) {
+    let pending: Rc<RefCell<Vec<Action>>> = Rc::default();
+    move |action| {
+        let first = {
+            let mut pending = pending.borrow_mut();
+            pending.push(action);
+            pending.len() == 1
+        };
+        if first {
+            let pending = Rc::clone(&pending);
+            let dispatcher = dispatcher.clone();
+            yew::platform::spawn_local(async move {
+                yew::platform::time::sleep(Duration::ZERO).await;
+                let actions = std::mem::take(&mut *pending.borrow_mut());
+                dispatcher.dispatch(Action::Batch(actions));
+            });
+        }
+    }
+}
+
 /// Opens the connection to the relay once, at `url` or by default at `/ws` on the host
 /// that served the page, with the token stored for this tab (if any), and keeps it for
 /// the component's life; frames and state changes go into the [`DashboardState`]
@@ -77,12 +104,13 @@ pub fn use_relay_connection(url: Option<AttrValue>) -> RelayHandle {
             .or_else(relay_url)
             .unwrap_or_default();
         let token = auth::token();
+        let queue = batcher(dispatcher.clone());
         RelayConnection::open_with_token(url, token.clone(), move |event| match event {
-            ConnEvent::State(state) => dispatcher.dispatch(Action::Connection(state)),
-            ConnEvent::Frame(frame) => dispatcher.dispatch(Action::Frame(frame)),
+            ConnEvent::State(state) => queue(Action::Connection(state)),
+            ConnEvent::Frame(frame) => queue(Action::Frame(frame)),
             ConnEvent::Retrying { delay } => {
                 let at_ms = js_sys::Date::now() as u64 + delay.as_millis() as u64;
-                dispatcher.dispatch(Action::Retrying(at_ms));
+                queue(Action::Retrying(at_ms));
             }
             ConnEvent::Undecodable { text, error } => {
                 let note = format!("cortex: ignored a frame from the relay ({error}): {text}");
