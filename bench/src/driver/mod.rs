@@ -12,6 +12,13 @@
 //! `--quick` runs each briefly with small sizes. The run fails (exit 1) on a lost task
 //! or an error in any scenario that counts, never on a time: steps of a rising-rate
 //! search past the first are exploration, shown but not counted.
+//!
+//! Parts of it: `--only throughput` runs one group, `--scenario "consume max 30,000"`
+//! the scenarios whose name contains the text. `--callgrind` runs the consume path
+//! once under `valgrind --tool=callgrind` (a backlog of `--callgrind-tasks` drained
+//! by 32 consumers) and reports the relay's instructions per task: a number that
+//! stays put on a machine shared with compilers, where tasks per second do not. Each
+//! consume run also reports the relay's CPU per task and Redis's commands per task.
 
 pub(crate) mod procs;
 mod report;
