@@ -158,15 +158,25 @@ async fn the_header_counts_down_to_the_next_attempt_while_the_relay_is_down() {
             start.elapsed() < Duration::from_secs(20),
             "no countdown from N to N-1 seen (last {last:?})"
         );
-        let seconds = attr(page, "#reconnect-countdown", "data-seconds")
+        // The number and the text, read together in the page.
+        let shown = page
+            .execute(
+                "const e = document.getElementById('reconnect-countdown');\
+                 const state = document.getElementById('conn-state');\
+                 return e ? [e.dataset.seconds, state.textContent] : null;",
+                vec![],
+            )
             .await
-            .and_then(|s| s.parse::<u64>().ok());
-        let Some(seconds) = seconds else {
+            .unwrap();
+        let Some([seconds, text]) = shown.as_array().map(|a| [&a[0], &a[1]]) else {
             continue;
         };
+        let seconds: u64 = seconds.as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            text.as_str().unwrap().trim(),
+            format!("reconnecting in {seconds} s")
+        );
         if seconds >= 2 && !screenshot {
-            let text = wait(page, "#conn-state", LIVE).await.text().await.unwrap();
-            assert_eq!(text.trim(), format!("reconnecting in {seconds} s"));
             browser.screenshot("dashboard-reconnect-countdown").await;
             screenshot = true;
         }
