@@ -236,7 +236,6 @@ async fn newest_heartbeats(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn settings() -> PresenceSettings {
         PresenceSettings {
