@@ -99,20 +99,63 @@ fn start_driver(bin: &PathBuf) -> (Spawned, u16) {
     panic!("chromedriver did not start on a free port after 5 tries");
 }
 
+/// Page load and wasm start-up: how long a test waits for the dashboard to connect.
+pub const LOAD: Duration = Duration::from_secs(20);
+
+/// The dashboard's connection state once it is connected to the relay.
+pub const CONNECTED: &str = r#"#conn-state[data-state="connected"]"#;
+
+/// Opens the dashboard at `url` and waits (up to [`LOAD`]) until it is connected.
+pub async fn open(page: &Client, url: &str) {
+    page.goto(url).await.expect("open the dashboard");
+    wait_for(page, CONNECTED, LOAD, "the dashboard connects to the relay").await;
+}
+
+/// Opens the dashboard at `url`, connected, types `agent` into its watch box and
+/// waits (up to [`LOAD`]) until the relay confirms the subscription.
+pub async fn open_and_watch(page: &Client, url: &str, agent: &str) {
+    open(page, url).await;
+    page.find(Locator::Css("#agent-input"))
+        .await
+        .unwrap()
+        .send_keys(agent)
+        .await
+        .unwrap();
+    page.find(Locator::Css("#watch-btn"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let watching = format!(r#"#watching[data-agent="{agent}"]"#);
+    wait_for(page, &watching, LOAD, "the relay confirms the subscription").await;
+}
+
 /// Waits (polling the page, no sleep) for an element matching `css`.
 pub async fn wait(page: &Client, css: &str, timeout: Duration) -> Element {
+    wait_for(page, css, timeout, &format!("waiting {timeout:?}")).await
+}
+
+/// Waits like [`wait`]; a timeout fails the test with `what` (what the test waited
+/// for).
+pub async fn wait_for(page: &Client, css: &str, timeout: Duration, what: &str) -> Element {
     page.wait()
         .at_most(timeout)
         .for_element(Locator::Css(css))
         .await
-        .unwrap_or_else(|e| panic!("waiting {timeout:?} for {css}: {e}"))
+        .unwrap_or_else(|e| panic!("{what} ({css}): {e}"))
+}
+
+/// How many elements match `css` now.
+pub async fn count(page: &Client, css: &str) -> usize {
+    page.find_all(Locator::Css(css)).await.unwrap().len()
 }
 
 /// Waits until exactly `n` elements match `css`.
 pub async fn wait_count(page: &Client, css: &str, n: usize, timeout: Duration) {
     let start = Instant::now();
     loop {
-        let found = page.find_all(Locator::Css(css)).await.unwrap().len();
+        let found = count(page, css).await;
         if found == n {
             return;
         }
@@ -125,7 +168,11 @@ pub async fn wait_count(page: &Client, css: &str, n: usize, timeout: Duration) {
 
 /// Waits for `css`, then clicks it.
 pub async fn click(page: &Client, css: &str, timeout: Duration) {
-    wait(page, css, timeout).await.click().await.unwrap();
+    wait(page, css, timeout)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 /// The attribute `name` of the first element matching `css` (`None`: no such element

@@ -4,7 +4,11 @@
 //! - [`redis`]: [`redis::RedisServer`], a throwaway `redis-server` in a temp dir.
 //! - [`relay`]: [`relay::Relay`], the relay binary bound to `127.0.0.1:0`.
 //! - [`ws`]: [`ws::WsClient`], a WebSocket client that speaks JSON frames.
-//! - [`browser`]: [`browser::Browser`], chromedriver + headless Chromium via WebDriver.
+//! - [`browser`]: [`browser::Browser`], chromedriver + headless Chromium via WebDriver,
+//!   and the page helpers the browser tests share ([`browser::open`], [`browser::wait`],
+//!   [`browser::click`], …).
+//! - [`fixtures`]: tasks, heartbeats and dead letters written to Redis in the plan's
+//!   layout and read back; a relay config with a token per role.
 //! - [`http`]: a plain GET, for probes.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
@@ -12,6 +16,7 @@
 //! installs it.
 
 pub mod browser;
+pub mod fixtures;
 pub mod http;
 pub mod process;
 pub mod redis;

@@ -115,8 +115,19 @@ pub async fn xadd(
     stream: &str,
     fields: &[(&str, &str)],
 ) -> String {
+    xadd_at(conn, stream, "*", fields).await
+}
+
+/// `XADD stream <at> field value …` (`at`: an entry id, or `*` for now); returns the
+/// entry id.
+pub async fn xadd_at(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    at: &str,
+    fields: &[(&str, &str)],
+) -> String {
     let mut cmd = redis::cmd("XADD");
-    cmd.arg(stream).arg("*");
+    cmd.arg(stream).arg(at);
     for (field, value) in fields {
         cmd.arg(*field).arg(*value);
     }

@@ -1,6 +1,7 @@
 //! The real `cortex-relay` binary, bound to `127.0.0.1:0`.
 
 use crate::process::Spawned;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -10,6 +11,10 @@ use std::time::Duration;
 pub struct Relay {
     process: Spawned,
     addr: String,
+    /// The arguments it was started with, for [`Relay::restart`].
+    args: Vec<String>,
+    /// The config file given by [`Relay::start_with_config`], kept while it runs.
+    config: Option<tempfile::NamedTempFile>,
 }
 
 /// The relay binary: `$CORTEX_RELAY_BIN`, else `cortex-relay` next to the test's
@@ -41,6 +46,15 @@ pub fn dashboard_dir() -> PathBuf {
         .unwrap_or_else(|| crate::workspace_root().join("dist"))
 }
 
+/// Fails unless [`dashboard_dir`] holds a built dashboard, saying how to build it.
+pub fn assert_dashboard_built() {
+    assert!(
+        dashboard_dir().join("index.html").is_file(),
+        "{} has no built dashboard: run `cargo xtask web` (cargo xtask test does it)",
+        dashboard_dir().display()
+    );
+}
+
 impl Relay {
     /// Starts the relay on a free port with Redis at `redis_url`, and waits until it
     /// listens.
@@ -54,6 +68,23 @@ impl Relay {
         let mut args = vec!["--listen", listen, "--redis-url", redis_url];
         args.extend_from_slice(extra);
         Self::spawn(&args)
+    }
+
+    /// Starts the relay on a free port with a config file holding `yaml` (e.g.
+    /// [`crate::fixtures::tokens_config`]), and extra flags.
+    pub fn start_with_config(redis_url: &str, yaml: &str, extra: &[&str]) -> Self {
+        let mut config = tempfile::NamedTempFile::new().expect("config file");
+        config.write_all(yaml.as_bytes()).expect("write config");
+        let path = config
+            .path()
+            .to_str()
+            .expect("a UTF-8 temp path")
+            .to_owned();
+        let mut args = vec!["--config", path.as_str()];
+        args.extend_from_slice(extra);
+        let mut relay = Self::start_with(redis_url, "127.0.0.1:0", &args);
+        relay.config = Some(config);
+        relay
     }
 
     /// Starts the relay with exactly `args` (plus the dashboard directory unless they
@@ -79,7 +110,26 @@ impl Relay {
             .and_then(|rest| rest.split('/').next())
             .expect("address in the listening line")
             .to_owned();
-        Self { process, addr }
+        Self {
+            process,
+            addr,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            config: None,
+        }
+    }
+
+    /// Kills the relay if it still runs, then starts it again in place: on the same
+    /// address, with the same arguments and config; waits until it listens.
+    pub fn restart(&mut self) {
+        self.process.kill();
+        let mut args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        match args.iter().position(|a| *a == "--listen") {
+            Some(at) if at + 1 < args.len() => args[at + 1] = &self.addr,
+            _ => args.extend(["--listen", &self.addr]),
+        }
+        let Self { process, addr, .. } = Self::spawn(&args);
+        self.process = process;
+        self.addr = addr;
     }
 
     /// `127.0.0.1:<port>`.

@@ -1,65 +1,25 @@
 //! The dashboard, end to end: the relay serves the built dashboard, headless Chromium
 //! opens it, the test drives its own UI, and entries XADDed to Redis appear.
 
-use cortex_e2e::browser::Browser;
-use cortex_e2e::redis::{xadd, RedisServer};
-use cortex_e2e::relay::{dashboard_dir, Relay};
+use cortex_e2e::browser::{open_and_watch, wait_for, Browser, CONNECTED, LOAD};
+use cortex_e2e::fixtures::{add_task, heartbeat, task, HIGH};
+use cortex_e2e::redis::RedisServer;
+use cortex_e2e::relay::{assert_dashboard_built, Relay};
 use fantoccini::Locator;
 use std::time::{Duration, Instant};
 
-/// Generous for page load and wasm start-up; the task itself gets one second.
-const LOAD: Duration = Duration::from_secs(20);
-
 #[tokio::test]
 async fn the_dashboard_shows_a_task_within_a_second_of_the_xadd() {
-    assert!(
-        dashboard_dir().join("index.html").is_file(),
-        "{} has no built dashboard: run `cargo xtask web` (cargo xtask test does it)",
-        dashboard_dir().display()
-    );
+    assert_dashboard_built();
     let redis = RedisServer::start();
     let relay = Relay::start(&redis.url());
     let browser = Browser::start().await;
     let page = &browser.client;
 
-    page.goto(&relay.http_url())
-        .await
-        .expect("open the dashboard");
-    page.wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(r#"#conn-state[data-state="connected"]"#))
-        .await
-        .expect("the dashboard connects to the relay");
-
-    let input = page.find(Locator::Css("#agent-input")).await.unwrap();
-    input.send_keys("pink").await.unwrap();
-    page.find(Locator::Css("#watch-btn"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    page.wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(r#"#watching[data-agent="pink"]"#))
-        .await
-        .expect("the relay confirms the subscription");
+    open_and_watch(page, &relay.http_url(), "pink").await;
 
     let mut conn = redis.connection().await;
-    let entry_id = xadd(
-        &mut conn,
-        "cortex:tasks:high",
-        &[
-            ("id", "task-browser-1"),
-            ("from", "harold"),
-            ("to", "pink"),
-            ("priority", "high"),
-            ("type", "coding"),
-            ("payload", r#"{"description":"Fix auth bug"}"#),
-            ("created", "1704556800"),
-        ],
-    )
-    .await;
+    let entry_id = task(&mut conn, HIGH, "task-browser-1", "pink").await;
     let added = Instant::now();
     let row = page
         .wait()
@@ -99,25 +59,15 @@ async fn the_dashboard_shows_a_task_within_a_second_of_the_xadd() {
     assert_eq!(text(".task-type").await.trim(), "coding");
     assert!(text(".task-payload").await.contains("Fix auth bug"));
 
-    xadd(
-        &mut conn,
-        "cortex:heartbeats",
-        &[
-            ("agent", "pink"),
-            ("time", "1704556900"),
-            ("status", r#"{"state":"busy"}"#),
-        ],
+    heartbeat(&mut conn, "pink", "1704556900").await;
+    let shown = wait_for(
+        page,
+        r#"#heartbeat[data-agent="pink"][data-time="1704556900"]"#,
+        Duration::from_secs(5),
+        "the heartbeat is shown",
     )
     .await;
-    let heartbeat = page
-        .wait()
-        .at_most(Duration::from_secs(5))
-        .for_element(Locator::Css(
-            r#"#heartbeat[data-agent="pink"][data-time="1704556900"]"#,
-        ))
-        .await
-        .expect("the heartbeat is shown");
-    let status = heartbeat
+    let status = shown
         .find(Locator::Css(".heartbeat-status"))
         .await
         .unwrap()
@@ -134,75 +84,39 @@ async fn the_dashboard_shows_a_task_within_a_second_of_the_xadd() {
 async fn the_dashboard_reconnects_by_itself_when_the_relay_comes_back() {
     let redis = RedisServer::start();
     let mut relay = Relay::start(&redis.url());
-    let addr = relay.addr().to_owned();
     let browser = Browser::start().await;
     let page = &browser.client;
-    page.goto(&relay.http_url())
-        .await
-        .expect("open the dashboard");
-    page.wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(r#"#conn-state[data-state="connected"]"#))
-        .await
-        .expect("connected");
-    page.find(Locator::Css("#agent-input"))
-        .await
-        .unwrap()
-        .send_keys("pink")
-        .await
-        .unwrap();
-    page.find(Locator::Css("#watch-btn"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    page.wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(r#"#watching[data-agent="pink"]"#))
-        .await
-        .expect("subscribed");
+    open_and_watch(page, &relay.http_url(), "pink").await;
 
     relay.process().kill();
-    page.wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(r#"#conn-state[data-state="reconnecting"]"#))
-        .await
-        .expect("the dashboard shows that it lost the relay");
+    let reconnecting = r#"#conn-state[data-state="reconnecting"]"#;
+    let lost = "the dashboard shows that it lost the relay";
+    wait_for(page, reconnecting, LOAD, lost).await;
     browser.screenshot("walking-skeleton-reconnecting").await;
 
-    let _relay = Relay::start_with(&redis.url(), &addr, &[]);
-    page.wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(r#"#conn-state[data-state="connected"]"#))
-        .await
-        .expect("the dashboard reconnects by itself");
-    page.wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(r#"#watching[data-agent="pink"]"#))
-        .await
-        .expect("and subscribes again");
+    relay.restart();
+    wait_for(page, CONNECTED, LOAD, "the dashboard reconnects by itself").await;
+    let watching = r#"#watching[data-agent="pink"]"#;
+    wait_for(page, watching, LOAD, "and subscribes again").await;
 
     let mut conn = redis.connection().await;
-    xadd(
+    add_task(
         &mut conn,
-        "cortex:tasks:normal",
-        &[
-            ("id", "after-reconnect"),
-            ("from", "harold"),
-            ("to", "pink"),
-            ("priority", "normal"),
-            ("type", "review"),
-            ("payload", "{}"),
-            ("created", "1704556800"),
-        ],
+        "*",
+        "after-reconnect",
+        "pink",
+        "normal",
+        "review",
+        "{}",
     )
     .await;
-    page.wait()
-        .at_most(Duration::from_secs(5))
-        .for_element(Locator::Css(r#"li.task[data-task-id="after-reconnect"]"#))
-        .await
-        .expect("tasks flow again after the reconnect");
+    wait_for(
+        page,
+        r#"li.task[data-task-id="after-reconnect"]"#,
+        Duration::from_secs(5),
+        "tasks flow again after the reconnect",
+    )
+    .await;
     browser.screenshot("walking-skeleton-reconnected").await;
     browser.close().await;
 }

@@ -10,89 +10,18 @@
 //! (screenshot `resume-after-restart`), next to the protocol tests of the resume it
 //! relies on; `dashboard.rs` has the plain reconnect.
 
-use cortex_e2e::browser::{attr, click, wait, wait_count, wait_text, Browser};
-use cortex_e2e::redis::{xadd, RedisServer};
+use cortex_e2e::browser::{
+    attr, click, open, wait, wait_count, wait_text, Browser, CONNECTED, LOAD,
+};
+use cortex_e2e::fixtures::{add_task, field, letter, tokens_config, xrange, ADMIN, DLQ, HIGH};
+use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::{dashboard_dir, Relay};
 use fantoccini::{Client, Locator};
-use redis::aio::MultiplexedConnection;
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// Page load and wasm start-up.
-const LOAD: Duration = Duration::from_secs(20);
-/// Anything live after that.
+/// Anything live after the page load.
 const LIVE: Duration = Duration::from_secs(15);
-
-async fn open(page: &Client, url: &str) {
-    page.goto(url).await.expect("open the dashboard");
-    wait(page, r#"#conn-state[data-state="connected"]"#, LOAD).await;
-}
-
-/// A task in the plan's layout, at entry id `id` (`*`: now).
-async fn task_at(
-    conn: &mut MultiplexedConnection,
-    id: &str,
-    task_id: &str,
-    to: &str,
-    priority: &str,
-    payload: &str,
-) -> String {
-    redis::cmd("XADD")
-        .arg(format!("cortex:tasks:{priority}"))
-        .arg(id)
-        .arg(&[
-            ("id", task_id),
-            ("from", "harold"),
-            ("to", to),
-            ("priority", priority),
-            ("type", "coding"),
-            ("payload", payload),
-            ("created", "1704556800"),
-        ])
-        .query_async(conn)
-        .await
-        .expect("XADD")
-}
-
-async fn letter(conn: &mut MultiplexedConnection, id: &str, error: &str) -> String {
-    xadd(
-        conn,
-        "cortex:tasks:dlq",
-        &[
-            ("original_id", id),
-            ("original_from", "harold"),
-            ("original_to", "pink"),
-            ("original_priority", "high"),
-            ("original_type", "coding"),
-            ("original_payload", r#"{"description":"Fix auth bug"}"#),
-            ("original_created", "1704556800"),
-            ("error", error),
-            ("retry_count", "3"),
-            ("dead_at", "1704556900"),
-        ],
-    )
-    .await
-}
-
-type Entries = Vec<(String, Vec<(String, String)>)>;
-
-async fn xrange(conn: &mut MultiplexedConnection, stream: &str) -> Entries {
-    redis::cmd("XRANGE")
-        .arg(stream)
-        .arg("-")
-        .arg("+")
-        .query_async(conn)
-        .await
-        .unwrap()
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
 
 /// `data-task-id` of every element matching `css`, in page order.
 async fn task_ids(page: &Client, css: &str) -> Vec<String> {
@@ -134,7 +63,6 @@ async fn session_token(page: &Client) -> Option<String> {
 async fn the_header_counts_down_to_the_next_attempt_while_the_relay_is_down() {
     let redis = RedisServer::start();
     let mut relay = Relay::start(&redis.url());
-    let addr = relay.addr().to_owned();
     let browser = Browser::start().await;
     let page = &browser.client;
     open(page, &format!("{}#/tasks", relay.http_url())).await;
@@ -193,8 +121,8 @@ async fn the_header_counts_down_to_the_next_attempt_while_the_relay_is_down() {
         Some("reconnecting")
     );
 
-    let _relay = Relay::start_with(&redis.url(), &addr, &[]);
-    wait(page, r#"#conn-state[data-state="connected"]"#, LOAD).await;
+    relay.restart();
+    wait(page, CONNECTED, LOAD).await;
     wait_count(page, "#reconnect-countdown", 0, LIVE).await;
     browser
         .screenshot("dashboard-reconnect-countdown-done")
@@ -202,30 +130,21 @@ async fn the_header_counts_down_to_the_next_attempt_while_the_relay_is_down() {
     browser.close().await;
 }
 
-const VIEWER: &str = "viewer-token-000001";
-const ADMIN: &str = "admin-token-0000001";
-
-fn tokens_file() -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    write!(
-        file,
-        "relay:\n  tokens:\n  - {{token: {VIEWER}, role: viewer}}\n  - {{token: {ADMIN}, role: admin}}\n"
-    )
-    .unwrap();
-    file
-}
-
 #[tokio::test]
 async fn a_token_typed_into_the_login_form_opens_the_api_and_the_socket() {
     let redis = RedisServer::start();
-    let config = tokens_file();
-    let relay = Relay::start_with(
-        &redis.url(),
-        "127.0.0.1:0",
-        &["--config", config.path().to_str().unwrap()],
-    );
+    let relay = Relay::start_with_config(&redis.url(), &tokens_config(), &[]);
     let mut conn = redis.connection().await;
-    task_at(&mut conn, "*", "before-login", "pink", "high", "{}").await;
+    add_task(
+        &mut conn,
+        "*",
+        "before-login",
+        "pink",
+        "high",
+        "coding",
+        "{}",
+    )
+    .await;
     let letter_id = letter(&mut conn, "dead-1", "timeout").await;
     let browser = Browser::start().await;
     let page = &browser.client;
@@ -266,7 +185,7 @@ async fn a_token_typed_into_the_login_form_opens_the_api_and_the_socket() {
     input.clear().await.unwrap();
     input.send_keys(ADMIN).await.unwrap();
     click(page, "#login-btn", LIVE).await;
-    wait(page, r#"#conn-state[data-state="connected"]"#, LOAD).await;
+    wait(page, CONNECTED, LOAD).await;
     // `subscribed` comes only after the relay took the auth frame.
     wait(page, r#"main[data-watching="*"]"#, LIVE).await;
     wait(
@@ -343,7 +262,7 @@ async fn a_letter_edited_in_the_inspector_is_retried_with_the_edited_payload() {
     assert!(status.contains("cortex:tasks:high"), "{status}");
     browser.screenshot("dashboard-dlq-edited-retried").await;
 
-    let entries = xrange(&mut conn, "cortex:tasks:high").await;
+    let entries = xrange(&mut conn, HIGH).await;
     let retried: Vec<_> = entries
         .iter()
         .filter(|(_, f)| field(f, "id") == Some("failed-edit"))
@@ -358,7 +277,7 @@ async fn a_letter_edited_in_the_inspector_is_retried_with_the_edited_payload() {
     );
     assert_eq!(field(fields, "edited"), Some("true"));
     assert_eq!(field(fields, "retried_from"), Some(dlq_id.as_str()));
-    assert!(xrange(&mut conn, "cortex:tasks:dlq").await.is_empty());
+    assert!(xrange(&mut conn, DLQ).await.is_empty());
     browser.close().await;
 }
 
@@ -433,7 +352,16 @@ async fn the_streams_chart_moves_when_tasks_are_published() {
 
     let mut conn = redis.connection().await;
     for i in 0..30 {
-        task_at(&mut conn, "*", &format!("chart-{i}"), "pink", "high", "{}").await;
+        add_task(
+            &mut conn,
+            "*",
+            &format!("chart-{i}"),
+            "pink",
+            "high",
+            "coding",
+            "{}",
+        )
+        .await;
     }
     let start = Instant::now();
     let after = loop {
@@ -463,12 +391,13 @@ async fn the_payload_viewer_copies_the_payload() {
     open(page, &format!("{}#/tasks", relay.http_url())).await;
     wait(page, r#"main[data-watching="*"]"#, LIVE).await;
     let mut conn = redis.connection().await;
-    task_at(
+    add_task(
         &mut conn,
         "*",
         "t-copy",
         "pink",
         "high",
+        "coding",
         r#"{"description":"Fix auth bug","files":["a.rs"]}"#,
     )
     .await;
@@ -552,20 +481,66 @@ async fn history_by_time_range_shows_the_picked_agents_tasks_in_the_range() {
     let mut conn = redis.connection().await;
     // 2024-01-06, UTC: 16:00, 16:30, 17:00, 17:30, 18:00.
     let at = |h: u64, m: u64| format!("{}-0", 1_704_499_200_000 + (h * 3600 + m * 60) * 1000);
-    task_at(&mut conn, &at(16, 0), "h-1600", "pink", "high", "{}").await;
-    task_at(&mut conn, &at(16, 30), "n-1630", "pink", "normal", "{}").await;
-    task_at(&mut conn, &at(17, 0), "l-1700-all", "", "low", "{}").await;
-    task_at(
+    add_task(
+        &mut conn,
+        &at(16, 0),
+        "h-1600",
+        "pink",
+        "high",
+        "coding",
+        "{}",
+    )
+    .await;
+    add_task(
+        &mut conn,
+        &at(16, 30),
+        "n-1630",
+        "pink",
+        "normal",
+        "coding",
+        "{}",
+    )
+    .await;
+    add_task(
+        &mut conn,
+        &at(17, 0),
+        "l-1700-all",
+        "",
+        "low",
+        "coding",
+        "{}",
+    )
+    .await;
+    add_task(
         &mut conn,
         &at(17, 0),
         "c-1700-harold",
         "harold",
         "critical",
+        "coding",
         "{}",
     )
     .await;
-    task_at(&mut conn, &at(17, 30), "h-1730", "pink", "high", "{}").await;
-    task_at(&mut conn, &at(18, 0), "n-1800", "pink", "normal", "{}").await;
+    add_task(
+        &mut conn,
+        &at(17, 30),
+        "h-1730",
+        "pink",
+        "high",
+        "coding",
+        "{}",
+    )
+    .await;
+    add_task(
+        &mut conn,
+        &at(18, 0),
+        "n-1800",
+        "pink",
+        "normal",
+        "coding",
+        "{}",
+    )
+    .await;
 
     let browser = Browser::start().await;
     let page = &browser.client;
@@ -615,7 +590,7 @@ async fn history_by_time_range_shows_the_picked_agents_tasks_in_the_range() {
     browser.screenshot("dashboard-history-range").await;
 
     // Live tasks keep coming in meanwhile; back to live shows them.
-    task_at(&mut conn, "*", "live-now", "pink", "high", "{}").await;
+    add_task(&mut conn, "*", "live-now", "pink", "high", "coding", "{}").await;
     click(page, "#history-live", LIVE).await;
     wait(page, r#"#task-feed li.task[data-task-id="live-now"]"#, LIVE).await;
     wait_count(page, feed, 6, LIVE).await;

@@ -2,100 +2,15 @@
 //! Chromium. Each test drives the UI, waits for elements (never sleeps) and saves a
 //! screenshot under `target/screenshots/`.
 
-use cortex_e2e::browser::Browser;
-use cortex_e2e::redis::{xadd, RedisServer};
+use cortex_e2e::browser::{click, open, wait, wait_count, Browser, LOAD};
+use cortex_e2e::fixtures::{add_task, heartbeat, letter, xlen, xrange, DLQ, HIGH};
+use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::Relay;
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use std::time::{Duration, Instant};
 
-/// Page load and wasm start-up.
-const LOAD: Duration = Duration::from_secs(20);
-/// Anything live after that.
+/// Anything live after the page load.
 const LIVE: Duration = Duration::from_secs(10);
-
-async fn open(page: &Client, url: &str) {
-    page.goto(url).await.expect("open the dashboard");
-    wait(page, r#"#conn-state[data-state="connected"]"#, LOAD).await;
-}
-
-async fn wait(page: &Client, css: &str, timeout: Duration) -> fantoccini::elements::Element {
-    page.wait()
-        .at_most(timeout)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
-}
-
-/// Waits until exactly `n` elements match `css`.
-async fn wait_count(page: &Client, css: &str, n: usize, timeout: Duration) {
-    let start = Instant::now();
-    loop {
-        let found = page.find_all(Locator::Css(css)).await.unwrap().len();
-        if found == n {
-            return;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "{css}: {found} elements, expected {n}"
-        );
-    }
-}
-
-async fn click(page: &Client, css: &str) {
-    wait(page, css, LIVE).await.click().await.unwrap();
-}
-
-async fn task(
-    conn: &mut redis::aio::MultiplexedConnection,
-    id: &str,
-    to: &str,
-    priority: &str,
-    ty: &str,
-    payload: &str,
-) -> String {
-    xadd(
-        conn,
-        &format!("cortex:tasks:{priority}"),
-        &[
-            ("id", id),
-            ("from", "harold"),
-            ("to", to),
-            ("priority", priority),
-            ("type", ty),
-            ("payload", payload),
-            ("created", "1704556800"),
-        ],
-    )
-    .await
-}
-
-async fn letter(conn: &mut redis::aio::MultiplexedConnection, id: &str, error: &str) -> String {
-    xadd(
-        conn,
-        "cortex:tasks:dlq",
-        &[
-            ("original_id", id),
-            ("original_from", "harold"),
-            ("original_to", "pink"),
-            ("original_priority", "high"),
-            ("original_type", "coding"),
-            ("original_payload", r#"{"description":"Fix auth bug"}"#),
-            ("original_created", "1704556800"),
-            ("error", error),
-            ("retry_count", "3"),
-            ("dead_at", "1704556900"),
-        ],
-    )
-    .await
-}
-
-async fn xlen(conn: &mut redis::aio::MultiplexedConnection, stream: &str) -> u64 {
-    redis::cmd("XLEN")
-        .arg(stream)
-        .query_async(conn)
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_deep_link_opens_the_view_with_its_filters() {
@@ -153,16 +68,7 @@ async fn agent_presence_changes_without_reload() {
     open(page, &format!("{}#/agents", relay.http_url())).await;
     wait(page, "#view-agents", LIVE).await;
     let mut conn = redis.connection().await;
-    xadd(
-        &mut conn,
-        "cortex:heartbeats",
-        &[
-            ("agent", "pink"),
-            ("time", "1704556900"),
-            ("status", r#"{"state":"busy"}"#),
-        ],
-    )
-    .await;
+    heartbeat(&mut conn, "pink", "1704556900").await;
     wait(
         page,
         r#"#agents-list li.agent[data-agent="pink"][data-presence="online"]"#,
@@ -179,14 +85,19 @@ async fn agent_presence_changes_without_reload() {
     browser.screenshot("dashboard-agents-stale").await;
 
     // Picking the agent drives the tasks view.
-    click(page, r#"li.agent[data-agent="pink"] input.agent-pick"#).await;
+    click(
+        page,
+        r#"li.agent[data-agent="pink"] input.agent-pick"#,
+        LIVE,
+    )
+    .await;
     wait(
         page,
         r#"li.agent[data-agent="pink"][data-picked="true"]"#,
         LIVE,
     )
     .await;
-    click(page, "#nav-tasks").await;
+    click(page, "#nav-tasks", LIVE).await;
     wait(page, r#"#picked-agents[data-agents="pink"]"#, LIVE).await;
     wait(page, r#"#watching[data-agent="pink"]"#, LIVE).await;
     browser.close().await;
@@ -201,8 +112,9 @@ async fn filter_search_and_pause_the_task_feed() {
     open(page, &format!("{}#/tasks", relay.http_url())).await;
     wait(page, r#"main[data-watching="*"]"#, LIVE).await;
     let mut conn = redis.connection().await;
-    task(
+    add_task(
         &mut conn,
+        "*",
         "t-auth",
         "pink",
         "high",
@@ -210,8 +122,9 @@ async fn filter_search_and_pause_the_task_feed() {
         r#"{"description":"Fix auth bug"}"#,
     )
     .await;
-    task(
+    add_task(
         &mut conn,
+        "*",
         "t-review",
         "pink",
         "low",
@@ -219,8 +132,9 @@ async fn filter_search_and_pause_the_task_feed() {
         r#"{"pr":42}"#,
     )
     .await;
-    task(
+    add_task(
         &mut conn,
+        "*",
         "t-other",
         "harold",
         "high",
@@ -248,21 +162,21 @@ async fn filter_search_and_pause_the_task_feed() {
     browser.screenshot("dashboard-tasks-filtered").await;
 
     // The payload viewer.
-    click(page, r#"li.task[data-task-id="t-auth"] .task-view"#).await;
+    click(page, r#"li.task[data-task-id="t-auth"] .task-view"#, LIVE).await;
     let json = wait(page, "#payload-viewer #payload-json", LIVE)
         .await
         .text()
         .await
         .unwrap();
     assert!(json.contains("\"description\": \"Fix auth bug\""), "{json}");
-    click(page, "#payload-close").await;
+    click(page, "#payload-close", LIVE).await;
 
-    click(page, "#filter-clear").await;
+    click(page, "#filter-clear", LIVE).await;
     wait_count(page, "#task-feed li.task", 3, LIVE).await;
 
-    click(page, "#pause-btn").await;
+    click(page, "#pause-btn", LIVE).await;
     wait(page, r#"#pause-btn[data-paused="true"]"#, LIVE).await;
-    task(&mut conn, "t-held", "pink", "normal", "coding", "{}").await;
+    add_task(&mut conn, "*", "t-held", "pink", "normal", "coding", "{}").await;
     wait(page, r#"#paused-count[data-count="1"]"#, LIVE).await;
     assert!(
         page.find(Locator::Css(r#"li.task[data-task-id="t-held"]"#))
@@ -271,7 +185,7 @@ async fn filter_search_and_pause_the_task_feed() {
         "held while paused"
     );
     browser.screenshot("dashboard-tasks-paused").await;
-    click(page, "#pause-btn").await;
+    click(page, "#pause-btn", LIVE).await;
     wait(page, r#"#task-feed li.task[data-task-id="t-held"]"#, LIVE).await;
     wait_count(page, "#task-feed li.task", 4, LIVE).await;
     browser.screenshot("dashboard-tasks-resumed").await;
@@ -296,7 +210,7 @@ async fn a_letter_retried_from_the_ui_reaches_its_stream_and_leaves_every_dashbo
     // Both are subscribed (dlq frames go to watchers).
     wait(&second.client, r#"main[data-watching="*"]"#, LIVE).await;
 
-    click(&first.client, &format!("{row} .letter-retry")).await;
+    click(&first.client, &format!("{row} .letter-retry"), LIVE).await;
     let message = wait(&first.client, "#confirm-dialog #confirm-message", LIVE)
         .await
         .text()
@@ -304,7 +218,7 @@ async fn a_letter_retried_from_the_ui_reaches_its_stream_and_leaves_every_dashbo
         .unwrap();
     assert!(message.contains(&dlq_id), "{message}");
     first.screenshot("dashboard-dlq-confirm-retry").await;
-    click(&first.client, "#confirm-ok").await;
+    click(&first.client, "#confirm-ok", LIVE).await;
     wait_count(&first.client, &row, 0, LIVE).await;
     wait_count(&second.client, &row, 0, LIVE).await;
     second.screenshot("dashboard-dlq-retried-second").await;
@@ -315,20 +229,14 @@ async fn a_letter_retried_from_the_ui_reaches_its_stream_and_leaves_every_dashbo
         .unwrap();
     assert!(status.contains("cortex:tasks:high"), "{status}");
 
-    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg("cortex:tasks:high")
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let entries = xrange(&mut conn, HIGH).await;
     assert!(
         entries
             .iter()
             .any(|(_, f)| f.iter().any(|(k, v)| k == "id" && v == "failed-001")),
         "{entries:?}"
     );
-    assert_eq!(xlen(&mut conn, "cortex:tasks:dlq").await, 0);
+    assert_eq!(xlen(&mut conn, DLQ).await, 0);
     first.close().await;
     second.close().await;
 }
@@ -349,19 +257,19 @@ async fn bulk_delete_by_filter_deletes_only_the_matching_letters() {
     )
     .await;
     wait_count(page, "#dlq-list li.letter", 2, LIVE).await;
-    click(page, "#dlq-delete-all").await;
+    click(page, "#dlq-delete-all", LIVE).await;
     let message = wait(page, "#confirm-message", LIVE)
         .await
         .text()
         .await
         .unwrap();
     assert!(message.contains("timeout"), "{message}");
-    click(page, "#confirm-ok").await;
+    click(page, "#confirm-ok", LIVE).await;
     wait(page, "#dlq-empty", LIVE).await;
     let status = wait(page, "#dlq-status", LIVE).await.text().await.unwrap();
     assert!(status.contains("Deleted 2 of 2"), "{status}");
     browser.screenshot("dashboard-dlq-bulk-deleted").await;
-    assert_eq!(xlen(&mut conn, "cortex:tasks:dlq").await, 1);
+    assert_eq!(xlen(&mut conn, DLQ).await, 1);
 
     // Clearing the filter shows the one left.
     page.goto(&format!("{}#/dlq", relay.http_url()))
@@ -401,7 +309,7 @@ async fn the_publish_form_rejects_bad_json_and_sends_a_good_task() {
     let payload = wait(page, "#publish-payload", LIVE).await;
     payload.clear().await.unwrap();
     payload.send_keys(r#"{"description": "Fix"#).await.unwrap();
-    click(page, "#publish-btn").await;
+    click(page, "#publish-btn", LIVE).await;
     let error = wait(page, "#publish-error", LIVE).await;
     let start = Instant::now();
     while error.text().await.unwrap().is_empty() {
@@ -416,7 +324,7 @@ async fn the_publish_form_rejects_bad_json_and_sends_a_good_task() {
         .send_keys(r#"{"description": "Fix auth bug"}"#)
         .await
         .unwrap();
-    click(page, "#publish-btn").await;
+    click(page, "#publish-btn", LIVE).await;
     let result = wait(page, "#publish-result[data-task-id]", LIVE).await;
     let task_id = result.attr("data-task-id").await.unwrap().unwrap();
     assert_eq!(
@@ -425,7 +333,7 @@ async fn the_publish_form_rejects_bad_json_and_sends_a_good_task() {
     );
     browser.screenshot("dashboard-publish-sent").await;
 
-    click(page, "#nav-tasks").await;
+    click(page, "#nav-tasks", LIVE).await;
     wait(
         page,
         &format!(r#"#task-feed li.task[data-task-id="{task_id}"]"#),

@@ -4,25 +4,17 @@
 //! refused tokens and bad input reject with the relay's codes; and the TypeScript
 //! declarations type-check the README's example (`tsc --noEmit`).
 
-use cortex_e2e::browser::Browser;
-use cortex_e2e::redis::{xadd, RedisServer};
+use cortex_e2e::browser::{click, wait_for, Browser, LOAD};
+use cortex_e2e::fixtures::{task, tokens_config, ADMIN, AGENT, CRITICAL, HIGH, LOW, NORMAL};
+use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::{dashboard_dir, Relay};
 use cortex_e2e::workspace_root;
 use fantoccini::{Client, Locator};
 use redis::aio::MultiplexedConnection;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-/// Generous for page load and wasm start-up.
-const LOAD: Duration = Duration::from_secs(20);
-
-const CRITICAL: &str = "cortex:tasks:critical";
-const HIGH: &str = "cortex:tasks:high";
-const NORMAL: &str = "cortex:tasks:normal";
-const LOW: &str = "cortex:tasks:low";
 const STREAMS: [&str; 4] = [CRITICAL, HIGH, NORMAL, LOW];
 
 /// The built module, or a failure that says how to build it.
@@ -34,25 +26,6 @@ fn module_dir() -> std::path::PathBuf {
         dir.display()
     );
     dir
-}
-
-/// XADDs a task in the plan's layout to `stream`; returns its entry id.
-async fn task(conn: &mut MultiplexedConnection, stream: &str, id: &str, to: &str) -> String {
-    let priority = stream.rsplit(':').next().unwrap();
-    xadd(
-        conn,
-        stream,
-        &[
-            ("id", id),
-            ("from", "harold"),
-            ("to", to),
-            ("priority", priority),
-            ("type", "coding"),
-            ("payload", r#"{"description":"Fix auth bug"}"#),
-            ("created", "1704556800"),
-        ],
-    )
-    .await
 }
 
 /// Tasks delivered to `agent`'s group on `stream` and not acked (XPENDING's count).
@@ -67,24 +40,6 @@ async fn pending(conn: &mut MultiplexedConnection, stream: &str, agent: &str) ->
         Some(redis::Value::Int(n)) => *n,
         other => panic!("XPENDING summary: {other:?}"),
     }
-}
-
-/// Waits for the element `css`.
-async fn wait_for(page: &Client, css: &str, what: &str) -> fantoccini::elements::Element {
-    page.wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{what} ({css}): {e}"))
-}
-
-/// Clicks the first element `css`.
-async fn click(page: &Client, css: &str) {
-    wait_for(page, css, "a button to click")
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 /// The row of the example page for `task_id`'s delivery number `count`.
@@ -151,6 +106,7 @@ async fn the_example_page_consumes_and_acks_tasks_and_none_stays_pending() {
     wait_for(
         page,
         &row("early-1", 1),
+        LOAD,
         "the task waiting in Redis is shown",
     )
     .await;
@@ -163,10 +119,11 @@ async fn the_example_page_consumes_and_acks_tasks_and_none_stays_pending() {
         .unwrap()
         .expect("the page records when it showed its first task");
     eprintln!("embed: first task shown {first_ms} ms after the page started loading");
-    wait_for(page, r#"#state[data-state="connected"]"#, "connected").await;
+    wait_for(page, r#"#state[data-state="connected"]"#, LOAD, "connected").await;
     wait_for(
         page,
         r#"#subscription[data-agent="pink"][data-consumer="pink-embed"]"#,
+        LOAD,
         "the relay confirmed the consumer",
     )
     .await;
@@ -175,7 +132,7 @@ async fn the_example_page_consumes_and_acks_tasks_and_none_stays_pending() {
     task(&mut conn, CRITICAL, "later-3", "").await;
     task(&mut conn, LOW, "for-harold", "harold").await;
     for id in ["later-2", "later-3"] {
-        wait_for(page, &row(id, 1), "a live task is shown").await;
+        wait_for(page, &row(id, 1), LOAD, "a live task is shown").await;
     }
     let shown = page.find_all(Locator::Css("#tasks li.task")).await.unwrap();
     assert_eq!(shown.len(), 3, "harold's task is not pink's");
@@ -192,12 +149,13 @@ async fn the_example_page_consumes_and_acks_tasks_and_none_stays_pending() {
     );
 
     for id in ["early-1", "later-2", "later-3"] {
-        click(page, &format!("{} .ack-btn", row(id, 1))).await;
+        click(page, &format!("{} .ack-btn", row(id, 1)), LOAD).await;
     }
     for id in ["early-1", "later-2", "later-3"] {
         wait_for(
             page,
             &format!(r#"{}[data-status="acked"]"#, row(id, 1)),
+            LOAD,
             "the relay confirms the ack",
         )
         .await;
@@ -222,20 +180,28 @@ async fn a_nacked_task_is_delivered_again_then_dead_lettered_and_the_dlq_api_wor
     let browser = Browser::start().await;
     let page = &browser.client;
     open_example(&browser, &relay, "?agent=pink&consumer=pink-nack").await;
-    wait_for(page, r#"#subscription[data-agent="pink"]"#, "consuming").await;
+    wait_for(
+        page,
+        r#"#subscription[data-agent="pink"]"#,
+        LOAD,
+        "consuming",
+    )
+    .await;
 
     task(&mut conn, HIGH, "flaky-1", "pink").await;
-    click(page, &format!("{} .nack-btn", row("flaky-1", 1))).await;
+    click(page, &format!("{} .nack-btn", row("flaky-1", 1)), LOAD).await;
     wait_for(
         page,
         &format!(r#"{}[data-status="nacked"]"#, row("flaky-1", 1)),
+        LOAD,
         "the first nack leaves a delivery",
     )
     .await;
-    click(page, &format!("{} .nack-btn", row("flaky-1", 2))).await;
+    click(page, &format!("{} .nack-btn", row("flaky-1", 2)), LOAD).await;
     wait_for(
         page,
         &format!(r#"{}[data-status="dead-lettered"]"#, row("flaky-1", 2)),
+        LOAD,
         "the second nack dead-letters it",
     )
     .await;
@@ -271,10 +237,11 @@ async fn a_nacked_task_is_delivered_again_then_dead_lettered_and_the_dlq_api_wor
     );
     // The retried task comes back to the page, as a first delivery on its new stream.
     let again = format!(r#"{}[data-stream="{LOW}"]"#, row("flaky-1", 1));
-    click(page, &format!("{again} .ack-btn")).await;
+    click(page, &format!("{again} .ack-btn"), LOAD).await;
     wait_for(
         page,
         &format!(r#"{again}[data-status="acked"]"#),
+        LOAD,
         "the retried task is acked",
     )
     .await;
@@ -296,7 +263,6 @@ async fn watched(page: &Client) -> Vec<String> {
 async fn watch_resumes_across_a_relay_restart_without_loss_or_duplicates() {
     let redis = RedisServer::start();
     let mut relay = Relay::start(&redis.url());
-    let addr = relay.addr().to_owned();
     let mut conn = redis.connection().await;
     task(&mut conn, HIGH, "before-1", "pink").await;
 
@@ -322,14 +288,27 @@ async fn watch_resumes_across_a_relay_restart_without_loss_or_duplicates() {
     )
     .await;
     assert_eq!(state, json!(["pink", "watch", "connected"]));
-    wait_for(page, r#"li.watched[data-task-id="before-1"]"#, "history").await;
+    wait_for(
+        page,
+        r#"li.watched[data-task-id="before-1"]"#,
+        LOAD,
+        "history",
+    )
+    .await;
     task(&mut conn, HIGH, "live-1", "pink").await;
-    wait_for(page, r#"li.watched[data-task-id="live-1"]"#, "a live task").await;
+    wait_for(
+        page,
+        r#"li.watched[data-task-id="live-1"]"#,
+        LOAD,
+        "a live task",
+    )
+    .await;
 
     relay.process().kill();
     wait_for(
         page,
         r#"body[data-watch-state="reconnecting"]"#,
+        LOAD,
         "the client notices the relay is gone",
     )
     .await;
@@ -338,17 +317,36 @@ async fn watch_resumes_across_a_relay_restart_without_loss_or_duplicates() {
     task(&mut conn, HIGH, "down-1", "pink").await;
     task(&mut conn, LOW, "down-2", "").await;
     task(&mut conn, NORMAL, "down-harold", "harold").await;
-    let _relay = Relay::start_with(&redis.url(), &addr, &[]);
+    relay.restart();
     wait_for(
         page,
         r#"body[data-watch-state="connected"]"#,
+        LOAD,
         "the client reconnects by itself",
     )
     .await;
-    wait_for(page, r#"li.watched[data-task-id="down-1"]"#, "resumed").await;
-    wait_for(page, r#"li.watched[data-task-id="down-2"]"#, "resumed").await;
+    wait_for(
+        page,
+        r#"li.watched[data-task-id="down-1"]"#,
+        LOAD,
+        "resumed",
+    )
+    .await;
+    wait_for(
+        page,
+        r#"li.watched[data-task-id="down-2"]"#,
+        LOAD,
+        "resumed",
+    )
+    .await;
     task(&mut conn, HIGH, "after-1", "pink").await;
-    wait_for(page, r#"li.watched[data-task-id="after-1"]"#, "live again").await;
+    wait_for(
+        page,
+        r#"li.watched[data-task-id="after-1"]"#,
+        LOAD,
+        "live again",
+    )
+    .await;
     browser.screenshot("embed-watch-resumed").await;
 
     let ids = watched(page).await;
@@ -367,24 +365,10 @@ async fn watch_resumes_across_a_relay_restart_without_loss_or_duplicates() {
     browser.close().await;
 }
 
-const AGENT_TOKEN: &str = "agent-pink-token-01";
-const ADMIN_TOKEN: &str = "admin-token-0000001";
-
 #[tokio::test]
 async fn refused_tokens_and_bad_input_reject_with_the_right_codes() {
     let redis = RedisServer::start();
-    let mut config = tempfile::NamedTempFile::new().unwrap();
-    write!(
-        config,
-        "relay:\n  tokens:\n  - {{token: {AGENT_TOKEN}, role: agent, agents: [pink]}}\n  - \
-         {{token: {ADMIN_TOKEN}, role: admin}}\n"
-    )
-    .unwrap();
-    let relay = Relay::start_with(
-        &redis.url(),
-        "127.0.0.1:0",
-        &["--config", config.path().to_str().unwrap()],
-    );
+    let relay = Relay::start_with_config(&redis.url(), &tokens_config(), &[]);
     let browser = Browser::start().await;
     let page = &browser.client;
     open_example(&browser, &relay, "").await;
@@ -407,7 +391,7 @@ async fn refused_tokens_and_bad_input_reject_with_the_right_codes() {
             out.dlq = await wrong.dlq.list().catch((e) => [e.code, e.status]);
             out.after = await code(wrong.heartbeat("pink", {{}}));
 
-            const pink = new m.CortexClient("/", "{AGENT_TOKEN}");
+            const pink = new m.CortexClient("/", "{AGENT}");
             const sub = await pink.consume("pink", "pink-1", () => {{}});
             out.consumer = [sub.mode, sub.consumer];
             out.heartbeat = (await pink.heartbeat("pink", {{ state: "idle" }})).stream;
@@ -425,7 +409,7 @@ async fn refused_tokens_and_bad_input_reject_with_the_right_codes() {
             pink.close();
             out.closed = await code(pink.heartbeat("pink"));
 
-            const admin = new m.CortexClient("/", "{ADMIN_TOKEN}");
+            const admin = new m.CortexClient("/", "{ADMIN}");
             out.admin_publish = (await admin.publish({{ to: "pink", priority: "low", type: "coding" }})).stream;
             admin.close();
 

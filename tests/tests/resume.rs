@@ -3,57 +3,14 @@
 //! Redis trimmed entries it missed. Real redis-server, the real relay binary, a
 //! WebSocket client, and the dashboard in headless Chromium.
 
-use cortex_e2e::browser::Browser;
-use cortex_e2e::redis::{xadd, RedisServer};
-use cortex_e2e::relay::{dashboard_dir, Relay};
+use cortex_e2e::browser::{count, open_and_watch, wait_for, Browser, LOAD};
+use cortex_e2e::fixtures::{heartbeat, task, CRITICAL, HEARTBEATS, HIGH, LOW, NORMAL};
+use cortex_e2e::redis::RedisServer;
+use cortex_e2e::relay::{assert_dashboard_built, Relay};
 use cortex_e2e::ws::WsClient;
-use fantoccini::Locator;
-use redis::aio::MultiplexedConnection;
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-const CRITICAL: &str = "cortex:tasks:critical";
-const HIGH: &str = "cortex:tasks:high";
-const NORMAL: &str = "cortex:tasks:normal";
-const LOW: &str = "cortex:tasks:low";
-const HEARTBEATS: &str = "cortex:heartbeats";
-
-/// Generous for page load and wasm start-up.
-const LOAD: Duration = Duration::from_secs(20);
-
-/// XADDs a task in the plan's layout to `stream`; returns its entry id.
-async fn task(conn: &mut MultiplexedConnection, stream: &str, id: &str, to: &str) -> String {
-    let priority = stream.rsplit(':').next().unwrap();
-    xadd(
-        conn,
-        stream,
-        &[
-            ("id", id),
-            ("from", "harold"),
-            ("to", to),
-            ("priority", priority),
-            ("type", "coding"),
-            ("payload", r#"{"description":"Fix auth bug"}"#),
-            ("created", "1704556800"),
-        ],
-    )
-    .await
-}
-
-/// XADDs a heartbeat of `agent`; returns its entry id.
-async fn heartbeat(conn: &mut MultiplexedConnection, agent: &str) -> String {
-    xadd(
-        conn,
-        HEARTBEATS,
-        &[
-            ("agent", agent),
-            ("time", "1704556800"),
-            ("status", r#"{"state":"busy"}"#),
-        ],
-    )
-    .await
-}
 
 /// The stream a `task` or `heartbeat` frame came from.
 fn stream_of(frame: &Value) -> &str {
@@ -163,7 +120,7 @@ async fn a_watcher_that_reconnects_gets_every_missed_entry_once_in_order_then_li
     task(&mut conn, HIGH, "a1", "pink").await;
     task(&mut conn, NORMAL, "a2", "").await;
     task(&mut conn, HIGH, "a3", "harold").await;
-    heartbeat(&mut conn, "pink").await;
+    heartbeat(&mut conn, "pink", "1704556800").await;
     let mut before = Seen::default();
     receive(&mut first, &mut before, 3).await;
     assert_eq!(before.names(HIGH), ["a1"]);
@@ -177,8 +134,8 @@ async fn a_watcher_that_reconnects_gets_every_missed_entry_once_in_order_then_li
     task(&mut conn, NORMAL, "b3", "").await;
     task(&mut conn, HIGH, "b4", "pink").await;
     task(&mut conn, LOW, "b5", "pink").await;
-    let hb2 = heartbeat(&mut conn, "pink").await;
-    heartbeat(&mut conn, "harold").await;
+    let hb2 = heartbeat(&mut conn, "pink", "1704556800").await;
+    heartbeat(&mut conn, "harold", "1704556800").await;
 
     // Second connection resumes; more entries race with its resume read.
     let mut second = WsClient::connect(&relay.ws_url()).await;
@@ -368,58 +325,10 @@ async fn a_malformed_resume_gets_an_error_and_the_connection_keeps_working() {
     assert_eq!(name(&expect(&mut client, "task").await), "still-works");
 }
 
-/// Opens the dashboard at `relay`, watches `agent`, waits for the confirmation.
-async fn open_dashboard(browser: &Browser, relay: &Relay, agent: &str) {
-    assert!(
-        dashboard_dir().join("index.html").is_file(),
-        "{} has no built dashboard: run `cargo xtask web` (cargo xtask test does it)",
-        dashboard_dir().display()
-    );
-    let page = &browser.client;
-    page.goto(&relay.http_url())
-        .await
-        .expect("open the dashboard");
-    page.wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(r#"#conn-state[data-state="connected"]"#))
-        .await
-        .expect("connected");
-    page.find(Locator::Css("#agent-input"))
-        .await
-        .unwrap()
-        .send_keys(agent)
-        .await
-        .unwrap();
-    page.find(Locator::Css("#watch-btn"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    page.wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(&format!(r#"#watching[data-agent="{agent}"]"#)))
-        .await
-        .expect("subscribed");
-}
-
-async fn wait_for(browser: &Browser, css: &str, what: &str) {
-    browser
-        .client
-        .wait()
-        .at_most(LOAD)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-}
-
-async fn count(browser: &Browser, css: &str) -> usize {
-    browser
-        .client
-        .find_all(Locator::Css(css))
-        .await
-        .unwrap()
-        .len()
+/// Opens the dashboard at `relay` and watches `agent`.
+async fn open_dashboard(page: &Client, relay: &Relay, agent: &str) {
+    assert_dashboard_built();
+    open_and_watch(page, &relay.http_url(), agent).await;
 }
 
 #[tokio::test]
@@ -429,21 +338,23 @@ async fn the_dashboard_shows_tasks_published_while_the_relay_was_down_exactly_on
     let mut conn = redis.connection().await;
     task(&mut conn, HIGH, "before-open", "pink").await;
     let browser = Browser::start().await;
-    open_dashboard(&browser, &relay, "pink").await;
+    let page = &browser.client;
+    open_dashboard(page, &relay, "pink").await;
     wait_for(
-        &browser,
+        page,
         r#"li.task[data-task-id="before-open"]"#,
+        LOAD,
         "history shows a task published before the dashboard opened",
     )
     .await;
     task(&mut conn, HIGH, "live-1", "pink").await;
-    wait_for(&browser, r#"li.task[data-task-id="live-1"]"#, "live task").await;
+    wait_for(page, r#"li.task[data-task-id="live-1"]"#, LOAD, "live task").await;
 
-    let addr = relay.addr().to_owned();
     relay.process().kill();
     wait_for(
-        &browser,
+        page,
         r#"#conn-state[data-state="reconnecting"]"#,
+        LOAD,
         "the dashboard notices the relay is gone",
     )
     .await;
@@ -452,12 +363,13 @@ async fn the_dashboard_shows_tasks_published_while_the_relay_was_down_exactly_on
     task(&mut conn, HIGH, "while-down-1", "pink").await;
     task(&mut conn, NORMAL, "while-down-2", "").await;
     task(&mut conn, HIGH, "not-for-pink", "harold").await;
-    let _relay = Relay::start_with(&redis.url(), &addr, &[]);
+    relay.restart();
 
     for id in ["while-down-1", "while-down-2"] {
         wait_for(
-            &browser,
+            page,
             &format!(r#"#task-feed li.task[data-task-id="{id}"]"#),
+            LOAD,
             "a task published while the relay was down appears without a reload",
         )
         .await;
@@ -465,8 +377,9 @@ async fn the_dashboard_shows_tasks_published_while_the_relay_was_down_exactly_on
     // Then a live one: anything shown twice would have arrived before it.
     task(&mut conn, HIGH, "after-restart", "pink").await;
     wait_for(
-        &browser,
+        page,
         r#"li.task[data-task-id="after-restart"]"#,
+        LOAD,
         "live tasks flow again",
     )
     .await;
@@ -478,14 +391,10 @@ async fn the_dashboard_shows_tasks_published_while_the_relay_was_down_exactly_on
         "after-restart",
     ] {
         let css = format!(r#"#task-feed li.task[data-task-id="{id}"]"#);
-        assert_eq!(count(&browser, &css).await, 1, "{id} is shown exactly once");
+        assert_eq!(count(page, &css).await, 1, "{id} is shown exactly once");
     }
-    assert_eq!(count(&browser, "#task-feed li.task").await, 5);
-    assert_eq!(
-        count(&browser, "#task-feed li.gap").await,
-        0,
-        "no false gap"
-    );
+    assert_eq!(count(page, "#task-feed li.task").await, 5);
+    assert_eq!(count(page, "#task-feed li.gap").await, 0, "no false gap");
     browser.screenshot("resume-after-restart").await;
     browser.close().await;
 }
@@ -496,15 +405,16 @@ async fn the_dashboard_shows_a_gap_when_missed_entries_were_trimmed() {
     let mut relay = Relay::start(&redis.url());
     let mut conn = redis.connection().await;
     let browser = Browser::start().await;
-    open_dashboard(&browser, &relay, "pink").await;
+    let page = &browser.client;
+    open_dashboard(page, &relay, "pink").await;
     task(&mut conn, HIGH, "seen", "pink").await;
-    wait_for(&browser, r#"li.task[data-task-id="seen"]"#, "live task").await;
+    wait_for(page, r#"li.task[data-task-id="seen"]"#, LOAD, "live task").await;
 
-    let addr = relay.addr().to_owned();
     relay.process().kill();
     wait_for(
-        &browser,
+        page,
         r#"#conn-state[data-state="reconnecting"]"#,
+        LOAD,
         "the dashboard notices the relay is gone",
     )
     .await;
@@ -517,16 +427,16 @@ async fn the_dashboard_shows_a_gap_when_missed_entries_were_trimmed() {
         .await
         .unwrap();
     let survivor = task(&mut conn, HIGH, "survivor", "pink").await;
-    let _relay = Relay::start_with(&redis.url(), &addr, &[]);
+    relay.restart();
 
     wait_for(
-        &browser,
+        page,
         r#"li.task[data-task-id="survivor"]"#,
+        LOAD,
         "the entry after the gap",
     )
     .await;
-    let gap = browser
-        .client
+    let gap = page
         .find(Locator::Css(&format!(
             r#"#task-feed li.gap[data-stream="{HIGH}"]"#
         )))
@@ -537,11 +447,8 @@ async fn the_dashboard_shows_a_gap_when_missed_entries_were_trimmed() {
         Some(survivor.as_str())
     );
     assert!(gap.text().await.unwrap().contains("trimmed"));
-    assert_eq!(
-        count(&browser, r#"li.task[data-task-id="trimmed"]"#).await,
-        0
-    );
-    assert_eq!(count(&browser, "#task-feed li.gap").await, 1);
+    assert_eq!(count(page, r#"li.task[data-task-id="trimmed"]"#).await, 0);
+    assert_eq!(count(page, "#task-feed li.gap").await, 1);
     browser.screenshot("resume-gap").await;
     browser.close().await;
 }

@@ -2,28 +2,12 @@
 //! WebSocket, the origin check, and limits. Each bad client gets its error or close;
 //! everyone else is undisturbed.
 
+use cortex_e2e::fixtures::{tokens_config, ADMIN, AGENT, VIEWER};
 use cortex_e2e::http;
 use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::Relay;
 use cortex_e2e::ws::WsClient;
 use serde_json::json;
-use std::io::Write;
-
-const VIEWER: &str = "viewer-token-000001";
-const AGENT: &str = "agent-pink-token-01";
-const ADMIN: &str = "admin-token-0000001";
-
-/// A config file with one token per role.
-fn tokens_file() -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    write!(
-        file,
-        "relay:\n  tokens:\n  - {{token: {VIEWER}, role: viewer}}\n  - {{token: {AGENT}, role: \
-         agent, agents: [pink]}}\n  - {{token: {ADMIN}, role: admin}}\n"
-    )
-    .unwrap();
-    file
-}
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
@@ -32,12 +16,7 @@ fn bearer(token: &str) -> String {
 #[tokio::test]
 async fn http_roles_are_enforced() {
     let redis = RedisServer::start();
-    let config = tokens_file();
-    let relay = Relay::start_with(
-        &redis.url(),
-        "127.0.0.1:0",
-        &["--config", config.path().to_str().unwrap()],
-    );
+    let relay = Relay::start_with_config(&redis.url(), &tokens_config(), &[]);
     // Probes stay open.
     assert_eq!(http::get(relay.addr(), "/healthz").await.0, 200);
     // The API needs a token, and changes need an admin.
@@ -82,12 +61,7 @@ async fn http_roles_are_enforced() {
 #[tokio::test]
 async fn websocket_roles_are_enforced() {
     let redis = RedisServer::start();
-    let config = tokens_file();
-    let relay = Relay::start_with(
-        &redis.url(),
-        "127.0.0.1:0",
-        &["--config", config.path().to_str().unwrap()],
-    );
+    let relay = Relay::start_with_config(&redis.url(), &tokens_config(), &[]);
     let url = relay.ws_url();
 
     // A wrong token in the handshake is refused before the upgrade.

@@ -1,0 +1,139 @@
+//! Test data in the plan's layout, written straight to Redis and read back: tasks,
+//! heartbeats and dead letters; and the tokens of a relay config with one per role.
+
+use crate::redis::{xadd, xadd_at};
+use redis::aio::MultiplexedConnection;
+
+/// The task streams, by priority.
+pub const CRITICAL: &str = "cortex:tasks:critical";
+/// See [`CRITICAL`].
+pub const HIGH: &str = "cortex:tasks:high";
+/// See [`CRITICAL`].
+pub const NORMAL: &str = "cortex:tasks:normal";
+/// See [`CRITICAL`].
+pub const LOW: &str = "cortex:tasks:low";
+/// The dead-letter stream.
+pub const DLQ: &str = "cortex:tasks:dlq";
+/// The heartbeat stream.
+pub const HEARTBEATS: &str = "cortex:heartbeats";
+
+/// The payload of most test tasks and letters.
+pub const FIX_AUTH_BUG: &str = r#"{"description":"Fix auth bug"}"#;
+
+/// XADDs a task from harold (created 1704556800) to `cortex:tasks:<priority>` at entry
+/// id `at` (`*`: now); returns its entry id.
+pub async fn add_task(
+    conn: &mut MultiplexedConnection,
+    at: &str,
+    id: &str,
+    to: &str,
+    priority: &str,
+    kind: &str,
+    payload: &str,
+) -> String {
+    xadd_at(
+        conn,
+        &format!("cortex:tasks:{priority}"),
+        at,
+        &[
+            ("id", id),
+            ("from", "harold"),
+            ("to", to),
+            ("priority", priority),
+            ("type", kind),
+            ("payload", payload),
+            ("created", "1704556800"),
+        ],
+    )
+    .await
+}
+
+/// XADDs a `coding` task with [`FIX_AUTH_BUG`] to `stream` (one of [`CRITICAL`] …
+/// [`LOW`]) now; returns its entry id.
+pub async fn task(conn: &mut MultiplexedConnection, stream: &str, id: &str, to: &str) -> String {
+    let priority = stream.rsplit(':').next().unwrap();
+    add_task(conn, "*", id, to, priority, "coding", FIX_AUTH_BUG).await
+}
+
+/// XADDs a heartbeat of `agent` at `time` (status busy); returns its entry id.
+pub async fn heartbeat(conn: &mut MultiplexedConnection, agent: &str, time: &str) -> String {
+    xadd(
+        conn,
+        HEARTBEATS,
+        &[
+            ("agent", agent),
+            ("time", time),
+            ("status", r#"{"state":"busy"}"#),
+        ],
+    )
+    .await
+}
+
+/// XADDs a dead letter of task `id` (harold to pink, high, coding, [`FIX_AUTH_BUG`],
+/// three retries) that died of `error`; returns its DLQ id.
+pub async fn letter(conn: &mut MultiplexedConnection, id: &str, error: &str) -> String {
+    xadd(
+        conn,
+        DLQ,
+        &[
+            ("original_id", id),
+            ("original_from", "harold"),
+            ("original_to", "pink"),
+            ("original_priority", "high"),
+            ("original_type", "coding"),
+            ("original_payload", FIX_AUTH_BUG),
+            ("original_created", "1704556800"),
+            ("error", error),
+            ("retry_count", "3"),
+            ("dead_at", "1704556900"),
+        ],
+    )
+    .await
+}
+
+/// Stream entries as XRANGE returns them: id and fields.
+pub type Entries = Vec<(String, Vec<(String, String)>)>;
+
+/// Every entry of `stream`.
+pub async fn xrange(conn: &mut MultiplexedConnection, stream: &str) -> Entries {
+    redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+/// The value of the field `name` of an entry.
+pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The length of `stream`.
+pub async fn xlen(conn: &mut MultiplexedConnection, stream: &str) -> u64 {
+    redis::cmd("XLEN")
+        .arg(stream)
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+/// The viewer's token in [`tokens_config`].
+pub const VIEWER: &str = "viewer-token-000001";
+/// The agent's token in [`tokens_config`] (it may act as pink only).
+pub const AGENT: &str = "agent-pink-token-01";
+/// The admin's token in [`tokens_config`].
+pub const ADMIN: &str = "admin-token-0000001";
+
+/// A relay config (for [`crate::relay::Relay::start_with_config`]) with one token per
+/// role: [`VIEWER`], [`AGENT`], [`ADMIN`].
+pub fn tokens_config() -> String {
+    format!(
+        "relay:\n  tokens:\n  - {{token: {VIEWER}, role: viewer}}\n  - {{token: {AGENT}, role: \
+         agent, agents: [pink]}}\n  - {{token: {ADMIN}, role: admin}}\n"
+    )
+}
