@@ -62,6 +62,11 @@ pub(crate) struct RunArgs {
     /// Tasks of the `--callgrind` run.
     #[arg(long, default_value_t = 5_000)]
     callgrind_tasks: u64,
+    /// Tasks per second of the `--callgrind` run (default: all at once, a backlog). A
+    /// rate the relay keeps up with under callgrind (a few hundred) measures the
+    /// other regime: consumers waiting for tasks, small reads.
+    #[arg(long)]
+    callgrind_rate: Option<f64>,
     /// Before each scenario, wait up to this many seconds for other work on the
     /// machine to fall below 25% of its CPUs (default: 60, or 0 with `--quick`).
     #[arg(long)]
@@ -227,6 +232,9 @@ fn spec(name: &str, mode: Mode, clients: u64, agents: u64, rate: f64, secs: f64)
 /// some 50 times slower, hence the generous drain time.
 fn callgrind_plan(args: &RunArgs, env: &Env) -> Vec<Group> {
     let out = env.logs.join("callgrind.relay.out");
+    let tasks = args.callgrind_tasks as f64;
+    // By default all at once: the publisher is done long before the relay.
+    let rate = args.callgrind_rate.unwrap_or(tasks).max(1.0);
     let spec = Spec {
         drain_secs: 600.0,
         relay_flags: many_frames(),
@@ -236,16 +244,19 @@ fn callgrind_plan(args: &RunArgs, env: &Env) -> Vec<Group> {
             format!("--callgrind-out-file={}", out.display()),
         ],
         ..spec(
-            &format!(
-                "consume backlog {} (callgrind)",
-                thousands(args.callgrind_tasks as f64)
-            ),
+            &match args.callgrind_rate {
+                None => format!("consume backlog {} (callgrind)", thousands(tasks)),
+                Some(rate) => format!(
+                    "consume {} at {}/s (callgrind)",
+                    thousands(tasks),
+                    thousands(rate)
+                ),
+            },
             Mode::Consume,
             32,
             1,
-            // All at once: the publisher is done long before the relay.
-            args.callgrind_tasks as f64,
-            1.0,
+            rate,
+            tasks / rate,
         )
     };
     vec![Group {
