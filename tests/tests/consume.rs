@@ -290,6 +290,35 @@ async fn a_backlog_is_delivered_critical_first_then_high_normal_low() {
 }
 
 #[tokio::test]
+async fn a_backlog_larger_than_the_prefetch_is_delivered_most_urgent_first() {
+    // The default prefetch (32): reads in batches, a quarter of the credit per stream
+    // once they keep up; a backlog still goes strictly by priority.
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let publisher = Publisher::connect(&redis.url()).await.unwrap();
+    let mut published = Vec::new();
+    for n in 0..50 {
+        for priority in [Priority::Low, Priority::Critical] {
+            let request = TaskRequest::new("pink", priority, "coding").with_payload(payload(n));
+            publisher.publish("harold", request).await.unwrap();
+            published.push(priority);
+        }
+    }
+    let mut pink = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-1")
+        .await
+        .unwrap();
+    let mut order = Vec::new();
+    for _ in 0..published.len() {
+        let delivery = next(&mut pink).await;
+        order.push(delivery.task.priority);
+        pink.ack(&delivery).await.unwrap();
+    }
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "delivered in priority order");
+}
+
+#[tokio::test]
 async fn malformed_entries_go_to_the_dlq_once_with_the_field_named_and_delivery_goes_on() {
     let redis = RedisServer::start();
     let relay = Relay::start(&redis.url());
