@@ -20,9 +20,21 @@ pub const HEARTBEATS: &str = "cortex:heartbeats";
 /// The payload of most test tasks and letters.
 pub const FIX_AUTH_BUG: &str = r#"{"description":"Fix auth bug"}"#;
 
-/// XADDs a task from harold (created 1704556800) to `cortex:tasks:<priority>` at entry
-/// id `at` (`*`: now); returns its entry id.
+/// XADDs a `coding` task from harold (created 1704556800) to `cortex:tasks:<priority>`
+/// at entry id `at` (`*`: now); returns its entry id.
 pub async fn add_task(
+    conn: &mut MultiplexedConnection,
+    at: &str,
+    id: &str,
+    to: &str,
+    priority: &str,
+    payload: &str,
+) -> String {
+    add_typed_task(conn, at, id, to, priority, "coding", payload).await
+}
+
+/// [`add_task`] with the task type `kind`.
+pub async fn add_typed_task(
     conn: &mut MultiplexedConnection,
     at: &str,
     id: &str,
@@ -52,7 +64,7 @@ pub async fn add_task(
 /// [`LOW`]) now; returns its entry id.
 pub async fn task(conn: &mut MultiplexedConnection, stream: &str, id: &str, to: &str) -> String {
     let priority = stream.rsplit(':').next().unwrap();
-    add_task(conn, "*", id, to, priority, "coding", FIX_AUTH_BUG).await
+    add_task(conn, "*", id, to, priority, FIX_AUTH_BUG).await
 }
 
 /// XADDs a heartbeat of `agent` at `time` (status busy); returns its entry id.

@@ -10,6 +10,7 @@
 //! - [`fixtures`]: tasks, heartbeats and dead letters written to Redis in the plan's
 //!   layout and read back; a relay config with a token per role.
 //! - [`http`]: a plain GET, for probes.
+//! - [`stack`]: [`stack::start`], a redis-server, a relay on it and a browser at once.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
 //! an element) with a timeout. A missing tool fails the test with the command that
@@ -21,6 +22,7 @@ pub mod http;
 pub mod process;
 pub mod redis;
 pub mod relay;
+pub mod stack;
 pub mod ws;
 
 use std::path::PathBuf;

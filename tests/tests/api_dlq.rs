@@ -7,8 +7,25 @@ mod api_common;
 use api_common::*;
 use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::Relay;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// `POST /api/v1/messaging/dlq/retry/<dlq_id>` with `body`.
+async fn retry(addr: &str, dlq_id: &str, body: Option<Value>) -> (u16, Value) {
+    let path = format!("/api/v1/messaging/dlq/retry/{dlq_id}");
+    api(addr, "POST", &path, body).await
+}
+
+/// `DELETE /api/v1/messaging/dlq/<dlq_id>`.
+async fn delete(addr: &str, dlq_id: &str) -> (u16, Value) {
+    api(
+        addr,
+        "DELETE",
+        &format!("/api/v1/messaging/dlq/{dlq_id}"),
+        None,
+    )
+    .await
+}
 
 #[tokio::test]
 async fn listing_is_newest_first_filtered_and_paged() {
@@ -177,10 +194,9 @@ async fn retry_republishes_once_keeps_the_id_and_records_count_and_edit() {
     let dlq_id = add_letter(&mut conn, &l).await;
 
     // Retry at critical with a new payload.
-    let (status, body) = api(
+    let (status, body) = retry(
         addr,
-        "POST",
-        &format!("/api/v1/messaging/dlq/retry/{dlq_id}"),
+        &dlq_id,
         Some(json!({"priority": "critical", "payload": {"a": 2}})),
     )
     .await;
@@ -204,24 +220,12 @@ async fn retry_republishes_once_keeps_the_id_and_records_count_and_edit() {
     assert_eq!(xlen(&mut conn, "cortex:tasks:dlq").await, 0);
 
     // Retrying or deleting it again: 409; reading it: 404.
-    let (status, body) = api(
-        addr,
-        "POST",
-        &format!("/api/v1/messaging/dlq/retry/{dlq_id}"),
-        None,
-    )
-    .await;
+    let (status, body) = retry(addr, &dlq_id, None).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (409, Some("already_retried"))
     );
-    let (status, body) = api(
-        addr,
-        "DELETE",
-        &format!("/api/v1/messaging/dlq/{dlq_id}"),
-        None,
-    )
-    .await;
+    let (status, body) = delete(addr, &dlq_id).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (409, Some("already_retried"))
@@ -248,13 +252,7 @@ async fn retry_republishes_once_keeps_the_id_and_records_count_and_edit() {
     again.original_stream = Some("cortex:tasks:critical".into());
     again.original_entry_id = Some(entry_id.clone());
     let second = add_letter(&mut conn, &again).await;
-    let (status, body) = api(
-        addr,
-        "POST",
-        &format!("/api/v1/messaging/dlq/retry/{second}"),
-        None,
-    )
-    .await;
+    let (status, body) = retry(addr, &second, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["retry_count"], 2);
     assert_eq!(body["edited"], false);
@@ -271,13 +269,7 @@ async fn retry_republishes_once_keeps_the_id_and_records_count_and_edit() {
         json!({"payload": "text"}),
         json!({"extra": 1}),
     ] {
-        let (status, body) = api(
-            addr,
-            "POST",
-            &format!("/api/v1/messaging/dlq/retry/{third}"),
-            Some(bad.clone()),
-        )
-        .await;
+        let (status, body) = retry(addr, &third, Some(bad.clone())).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
     assert_eq!(
@@ -379,33 +371,15 @@ async fn delete_one_then_again_is_409_and_unknown_is_404() {
         &letter("gone", "pink", "harold", "high", "x", "{}"),
     )
     .await;
-    let (status, body) = api(
-        addr,
-        "DELETE",
-        &format!("/api/v1/messaging/dlq/{gone}"),
-        None,
-    )
-    .await;
+    let (status, body) = delete(addr, &gone).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"dlq_id": gone, "deleted": true}));
-    let (status, body) = api(
-        addr,
-        "DELETE",
-        &format!("/api/v1/messaging/dlq/{gone}"),
-        None,
-    )
-    .await;
+    let (status, body) = delete(addr, &gone).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (409, Some("already_deleted"))
     );
-    let (status, body) = api(
-        addr,
-        "POST",
-        &format!("/api/v1/messaging/dlq/retry/{gone}"),
-        None,
-    )
-    .await;
+    let (status, body) = retry(addr, &gone, None).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (409, Some("already_deleted"))

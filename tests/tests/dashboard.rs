@@ -1,19 +1,17 @@
 //! The dashboard, end to end: the relay serves the built dashboard, headless Chromium
 //! opens it, the test drives its own UI, and entries XADDed to Redis appear.
 
-use cortex_e2e::browser::{open_and_watch, wait_for, Browser, CONNECTED, LOAD};
-use cortex_e2e::fixtures::{add_task, heartbeat, task, HIGH};
-use cortex_e2e::redis::RedisServer;
+use cortex_e2e::browser::{open_and_watch, wait_for, CONNECTED, LOAD};
+use cortex_e2e::fixtures::{add_typed_task, heartbeat, task, HIGH};
 use cortex_e2e::relay::{assert_dashboard_built, Relay};
+use cortex_e2e::stack;
 use fantoccini::Locator;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn the_dashboard_shows_a_task_within_a_second_of_the_xadd() {
     assert_dashboard_built();
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
-    let browser = Browser::start().await;
+    let (redis, relay, browser) = stack::start(Relay::start).await;
     let page = &browser.client;
 
     open_and_watch(page, &relay.http_url(), "pink").await;
@@ -82,9 +80,7 @@ async fn the_dashboard_shows_a_task_within_a_second_of_the_xadd() {
 
 #[tokio::test]
 async fn the_dashboard_reconnects_by_itself_when_the_relay_comes_back() {
-    let redis = RedisServer::start();
-    let mut relay = Relay::start(&redis.url());
-    let browser = Browser::start().await;
+    let (redis, mut relay, browser) = stack::start(Relay::start).await;
     let page = &browser.client;
     open_and_watch(page, &relay.http_url(), "pink").await;
 
@@ -100,7 +96,7 @@ async fn the_dashboard_reconnects_by_itself_when_the_relay_comes_back() {
     wait_for(page, watching, LOAD, "and subscribes again").await;
 
     let mut conn = redis.connection().await;
-    add_task(
+    add_typed_task(
         &mut conn,
         "*",
         "after-reconnect",

@@ -10,12 +10,10 @@
 //! (screenshot `resume-after-restart`), next to the protocol tests of the resume it
 //! relies on; `dashboard.rs` has the plain reconnect.
 
-use cortex_e2e::browser::{
-    attr, click, open, wait, wait_count, wait_text, Browser, CONNECTED, LOAD,
-};
+use cortex_e2e::browser::{attr, click, open, wait, wait_count, wait_text, CONNECTED, LOAD};
 use cortex_e2e::fixtures::{add_task, field, letter, tokens_config, xrange, ADMIN, DLQ, HIGH};
-use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::{dashboard_dir, Relay};
+use cortex_e2e::stack;
 use fantoccini::{Client, Locator};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -61,9 +59,7 @@ async fn session_token(page: &Client) -> Option<String> {
 
 #[tokio::test]
 async fn the_header_counts_down_to_the_next_attempt_while_the_relay_is_down() {
-    let redis = RedisServer::start();
-    let mut relay = Relay::start(&redis.url());
-    let browser = Browser::start().await;
+    let (_redis, mut relay, browser) = stack::start(Relay::start).await;
     let page = &browser.client;
     open(page, &format!("{}#/tasks", relay.http_url())).await;
     wait(page, r#"main[data-watching="*"]"#, LIVE).await;
@@ -132,21 +128,11 @@ async fn the_header_counts_down_to_the_next_attempt_while_the_relay_is_down() {
 
 #[tokio::test]
 async fn a_token_typed_into_the_login_form_opens_the_api_and_the_socket() {
-    let redis = RedisServer::start();
-    let relay = Relay::start_with_config(&redis.url(), &tokens_config(), &[]);
+    let (redis, relay, browser) =
+        stack::start(|url| Relay::start_with_config(url, &tokens_config(), &[])).await;
     let mut conn = redis.connection().await;
-    add_task(
-        &mut conn,
-        "*",
-        "before-login",
-        "pink",
-        "high",
-        "coding",
-        "{}",
-    )
-    .await;
+    add_task(&mut conn, "*", "before-login", "pink", "high", "{}").await;
     let letter_id = letter(&mut conn, "dead-1", "timeout").await;
-    let browser = Browser::start().await;
     let page = &browser.client;
 
     // Without a token the relay answers 401 and closes the socket with 4401.
@@ -218,12 +204,10 @@ async fn a_token_typed_into_the_login_form_opens_the_api_and_the_socket() {
 
 #[tokio::test]
 async fn a_letter_edited_in_the_inspector_is_retried_with_the_edited_payload() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
+    let (redis, relay, browser) = stack::start(Relay::start).await;
     let mut conn = redis.connection().await;
     let dlq_id = letter(&mut conn, "failed-edit", "processing timeout").await;
     let row = format!(r#"#dlq-list li.letter[data-dlq-id="{dlq_id}"]"#);
-    let browser = Browser::start().await;
     let page = &browser.client;
     open(page, &format!("{}#/dlq", relay.http_url())).await;
     click(page, &format!("{row} .letter-inspect"), LIVE).await;
@@ -283,14 +267,12 @@ async fn a_letter_edited_in_the_inspector_is_retried_with_the_edited_payload() {
 
 #[tokio::test]
 async fn dlq_pages_show_every_letter_once() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
+    let (redis, relay, browser) = stack::start(Relay::start).await;
     let mut conn = redis.connection().await;
     let names: Vec<String> = (0..25).map(|i| format!("letter-{i:02}")).collect();
     for name in &names {
         letter(&mut conn, name, "timeout").await;
     }
-    let browser = Browser::start().await;
     let page = &browser.client;
     open(page, &format!("{}#/dlq", relay.http_url())).await;
     let rows = r#"#dlq-list[data-loaded="true"] li.letter"#;
@@ -333,9 +315,7 @@ async fn chart_ys(page: &Client) -> Vec<f64> {
 
 #[tokio::test]
 async fn the_streams_chart_moves_when_tasks_are_published() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
-    let browser = Browser::start().await;
+    let (redis, relay, browser) = stack::start(Relay::start).await;
     let page = &browser.client;
     open(page, &format!("{}#/streams", relay.http_url())).await;
     // Two metrics polls (2 s apart) make the first sample.
@@ -352,16 +332,7 @@ async fn the_streams_chart_moves_when_tasks_are_published() {
 
     let mut conn = redis.connection().await;
     for i in 0..30 {
-        add_task(
-            &mut conn,
-            "*",
-            &format!("chart-{i}"),
-            "pink",
-            "high",
-            "coding",
-            "{}",
-        )
-        .await;
+        add_task(&mut conn, "*", &format!("chart-{i}"), "pink", "high", "{}").await;
     }
     let start = Instant::now();
     let after = loop {
@@ -384,9 +355,7 @@ async fn the_streams_chart_moves_when_tasks_are_published() {
 
 #[tokio::test]
 async fn the_payload_viewer_copies_the_payload() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
-    let browser = Browser::start().await;
+    let (redis, relay, browser) = stack::start(Relay::start).await;
     let page = &browser.client;
     open(page, &format!("{}#/tasks", relay.http_url())).await;
     wait(page, r#"main[data-watching="*"]"#, LIVE).await;
@@ -397,7 +366,6 @@ async fn the_payload_viewer_copies_the_payload() {
         "t-copy",
         "pink",
         "high",
-        "coding",
         r#"{"description":"Fix auth bug","files":["a.rs"]}"#,
     )
     .await;
@@ -476,73 +444,25 @@ async fn the_payload_viewer_copies_the_payload() {
 
 #[tokio::test]
 async fn history_by_time_range_shows_the_picked_agents_tasks_in_the_range() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
+    let (redis, relay, browser) = stack::start(Relay::start).await;
     let mut conn = redis.connection().await;
     // 2024-01-06, UTC: 16:00, 16:30, 17:00, 17:30, 18:00.
     let at = |h: u64, m: u64| format!("{}-0", 1_704_499_200_000 + (h * 3600 + m * 60) * 1000);
-    add_task(
-        &mut conn,
-        &at(16, 0),
-        "h-1600",
-        "pink",
-        "high",
-        "coding",
-        "{}",
-    )
-    .await;
-    add_task(
-        &mut conn,
-        &at(16, 30),
-        "n-1630",
-        "pink",
-        "normal",
-        "coding",
-        "{}",
-    )
-    .await;
-    add_task(
-        &mut conn,
-        &at(17, 0),
-        "l-1700-all",
-        "",
-        "low",
-        "coding",
-        "{}",
-    )
-    .await;
+    add_task(&mut conn, &at(16, 0), "h-1600", "pink", "high", "{}").await;
+    add_task(&mut conn, &at(16, 30), "n-1630", "pink", "normal", "{}").await;
+    add_task(&mut conn, &at(17, 0), "l-1700-all", "", "low", "{}").await;
     add_task(
         &mut conn,
         &at(17, 0),
         "c-1700-harold",
         "harold",
         "critical",
-        "coding",
         "{}",
     )
     .await;
-    add_task(
-        &mut conn,
-        &at(17, 30),
-        "h-1730",
-        "pink",
-        "high",
-        "coding",
-        "{}",
-    )
-    .await;
-    add_task(
-        &mut conn,
-        &at(18, 0),
-        "n-1800",
-        "pink",
-        "normal",
-        "coding",
-        "{}",
-    )
-    .await;
+    add_task(&mut conn, &at(17, 30), "h-1730", "pink", "high", "{}").await;
+    add_task(&mut conn, &at(18, 0), "n-1800", "pink", "normal", "{}").await;
 
-    let browser = Browser::start().await;
     let page = &browser.client;
     open(page, &format!("{}#/tasks?agents=pink", relay.http_url())).await;
     wait(page, r#"main[data-watching="pink"]"#, LIVE).await;
@@ -590,7 +510,7 @@ async fn history_by_time_range_shows_the_picked_agents_tasks_in_the_range() {
     browser.screenshot("dashboard-history-range").await;
 
     // Live tasks keep coming in meanwhile; back to live shows them.
-    add_task(&mut conn, "*", "live-now", "pink", "high", "coding", "{}").await;
+    add_task(&mut conn, "*", "live-now", "pink", "high", "{}").await;
     click(page, "#history-live", LIVE).await;
     wait(page, r#"#task-feed li.task[data-task-id="live-now"]"#, LIVE).await;
     wait_count(page, feed, 6, LIVE).await;
@@ -625,8 +545,7 @@ async fn history_by_time_range_shows_the_picked_agents_tasks_in_the_range() {
 /// shown, with 1,000 tasks in Redis, and asserts that the history appears in full.
 #[tokio::test]
 async fn load_to_first_task_with_1000_tasks_in_history() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
+    let (redis, relay, browser) = stack::start(Relay::start).await;
     let mut conn = redis.connection().await;
     let mut pipe = redis::pipe();
     for i in 0..1000 {
@@ -646,7 +565,6 @@ async fn load_to_first_task_with_1000_tasks_in_history() {
             .ignore();
     }
     let () = pipe.query_async(&mut conn).await.unwrap();
-    let browser = Browser::start().await;
     let page = &browser.client;
 
     let opened = Instant::now();

@@ -3,9 +3,12 @@
 //! screenshot under `target/screenshots/`.
 
 use cortex_e2e::browser::{click, open, wait, wait_count, Browser, LOAD};
-use cortex_e2e::fixtures::{add_task, heartbeat, letter, xlen, xrange, DLQ, HIGH};
+use cortex_e2e::fixtures::{
+    add_task, add_typed_task, heartbeat, letter, xlen, xrange, DLQ, FIX_AUTH_BUG, HIGH,
+};
 use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::Relay;
+use cortex_e2e::stack;
 use fantoccini::Locator;
 use std::time::{Duration, Instant};
 
@@ -14,9 +17,7 @@ const LIVE: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn a_deep_link_opens_the_view_with_its_filters() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
-    let browser = Browser::start().await;
+    let (_redis, relay, browser) = stack::start(Relay::start).await;
     let page = &browser.client;
     open(
         page,
@@ -52,18 +53,19 @@ async fn a_deep_link_opens_the_view_with_its_filters() {
 
 #[tokio::test]
 async fn agent_presence_changes_without_reload() {
-    let redis = RedisServer::start();
-    let relay = Relay::start_with(
-        &redis.url(),
-        "127.0.0.1:0",
-        &[
-            "--presence-stale-ms",
-            "1500",
-            "--presence-offline-ms",
-            "60000",
-        ],
-    );
-    let browser = Browser::start().await;
+    let (redis, relay, browser) = stack::start(|url| {
+        Relay::start_with(
+            url,
+            "127.0.0.1:0",
+            &[
+                "--presence-stale-ms",
+                "1500",
+                "--presence-offline-ms",
+                "60000",
+            ],
+        )
+    })
+    .await;
     let page = &browser.client;
     open(page, &format!("{}#/agents", relay.http_url())).await;
     wait(page, "#view-agents", LIVE).await;
@@ -105,24 +107,13 @@ async fn agent_presence_changes_without_reload() {
 
 #[tokio::test]
 async fn filter_search_and_pause_the_task_feed() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
-    let browser = Browser::start().await;
+    let (redis, relay, browser) = stack::start(Relay::start).await;
     let page = &browser.client;
     open(page, &format!("{}#/tasks", relay.http_url())).await;
     wait(page, r#"main[data-watching="*"]"#, LIVE).await;
     let mut conn = redis.connection().await;
-    add_task(
-        &mut conn,
-        "*",
-        "t-auth",
-        "pink",
-        "high",
-        "coding",
-        r#"{"description":"Fix auth bug"}"#,
-    )
-    .await;
-    add_task(
+    add_task(&mut conn, "*", "t-auth", "pink", "high", FIX_AUTH_BUG).await;
+    add_typed_task(
         &mut conn,
         "*",
         "t-review",
@@ -138,7 +129,6 @@ async fn filter_search_and_pause_the_task_feed() {
         "t-other",
         "harold",
         "high",
-        "coding",
         r#"{"description":"Docs"}"#,
     )
     .await;
@@ -176,7 +166,7 @@ async fn filter_search_and_pause_the_task_feed() {
 
     click(page, "#pause-btn", LIVE).await;
     wait(page, r#"#pause-btn[data-paused="true"]"#, LIVE).await;
-    add_task(&mut conn, "*", "t-held", "pink", "normal", "coding", "{}").await;
+    add_task(&mut conn, "*", "t-held", "pink", "normal", "{}").await;
     wait(page, r#"#paused-count[data-count="1"]"#, LIVE).await;
     assert!(
         page.find(Locator::Css(r#"li.task[data-task-id="t-held"]"#))
@@ -243,13 +233,11 @@ async fn a_letter_retried_from_the_ui_reaches_its_stream_and_leaves_every_dashbo
 
 #[tokio::test]
 async fn bulk_delete_by_filter_deletes_only_the_matching_letters() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
+    let (redis, relay, browser) = stack::start(Relay::start).await;
     let mut conn = redis.connection().await;
     letter(&mut conn, "a", "processing timeout").await;
     letter(&mut conn, "b", "Timeout again").await;
     let kept = letter(&mut conn, "c", "crash").await;
-    let browser = Browser::start().await;
     let page = &browser.client;
     open(
         page,
@@ -286,9 +274,7 @@ async fn bulk_delete_by_filter_deletes_only_the_matching_letters() {
 
 #[tokio::test]
 async fn the_publish_form_rejects_bad_json_and_sends_a_good_task() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
-    let browser = Browser::start().await;
+    let (_redis, relay, browser) = stack::start(Relay::start).await;
     let page = &browser.client;
     open(page, &format!("{}#/publish", relay.http_url())).await;
     wait(page, "#publish-to", LIVE)

@@ -6,8 +6,8 @@
 
 use cortex_e2e::browser::{click, wait_for, Browser, LOAD};
 use cortex_e2e::fixtures::{task, tokens_config, ADMIN, AGENT, CRITICAL, HIGH, LOW, NORMAL};
-use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::{dashboard_dir, Relay};
+use cortex_e2e::stack;
 use cortex_e2e::workspace_root;
 use fantoccini::{Client, Locator};
 use redis::aio::MultiplexedConnection;
@@ -93,14 +93,12 @@ async fn open_example(browser: &Browser, relay: &Relay, query: &str) {
 
 #[tokio::test]
 async fn the_example_page_consumes_and_acks_tasks_and_none_stays_pending() {
-    let redis = RedisServer::start();
-    let relay = Relay::start(&redis.url());
+    let (redis, relay, browser) = stack::start(Relay::start).await;
     let mut conn = redis.connection().await;
     // Waiting in Redis before the page loads: the time to the first task covers the
     // whole start (module, wasm, connection, consumer group).
     task(&mut conn, HIGH, "early-1", "pink").await;
 
-    let browser = Browser::start().await;
     let page = &browser.client;
     open_example(&browser, &relay, "?agent=pink&consumer=pink-embed").await;
     wait_for(
@@ -174,10 +172,9 @@ async fn the_example_page_consumes_and_acks_tasks_and_none_stays_pending() {
 
 #[tokio::test]
 async fn a_nacked_task_is_delivered_again_then_dead_lettered_and_the_dlq_api_works() {
-    let redis = RedisServer::start();
-    let relay = Relay::start_with(&redis.url(), "127.0.0.1:0", &["--max-deliveries", "2"]);
+    let (redis, relay, browser) =
+        stack::start(|url| Relay::start_with(url, "127.0.0.1:0", &["--max-deliveries", "2"])).await;
     let mut conn = redis.connection().await;
-    let browser = Browser::start().await;
     let page = &browser.client;
     open_example(&browser, &relay, "?agent=pink&consumer=pink-nack").await;
     wait_for(
@@ -261,12 +258,10 @@ async fn watched(page: &Client) -> Vec<String> {
 
 #[tokio::test]
 async fn watch_resumes_across_a_relay_restart_without_loss_or_duplicates() {
-    let redis = RedisServer::start();
-    let mut relay = Relay::start(&redis.url());
+    let (redis, mut relay, browser) = stack::start(Relay::start).await;
     let mut conn = redis.connection().await;
     task(&mut conn, HIGH, "before-1", "pink").await;
 
-    let browser = Browser::start().await;
     let page = &browser.client;
     open_example(&browser, &relay, "").await;
     let state = js(
@@ -367,9 +362,8 @@ async fn watch_resumes_across_a_relay_restart_without_loss_or_duplicates() {
 
 #[tokio::test]
 async fn refused_tokens_and_bad_input_reject_with_the_right_codes() {
-    let redis = RedisServer::start();
-    let relay = Relay::start_with_config(&redis.url(), &tokens_config(), &[]);
-    let browser = Browser::start().await;
+    let (_redis, relay, browser) =
+        stack::start(|url| Relay::start_with_config(url, &tokens_config(), &[])).await;
     let page = &browser.client;
     open_example(&browser, &relay, "").await;
     let nobody = cortex_e2e::free_port();

@@ -8,6 +8,7 @@ use cortex_e2e::ws::WsClient;
 use cortex_relay::agent::{Delivery, Publisher, RelayConsumer, TaskRequest};
 use cortex_shared::Priority;
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -26,6 +27,13 @@ struct Tally {
 }
 
 impl Tally {
+    /// Takes the next delivery to `a` or `b` (`true`: `a`'s), and acks it.
+    async fn ack_next(&mut self, a: &mut RelayConsumer, b: &mut RelayConsumer) -> (Delivery, bool) {
+        let (delivery, from_a) = next_of(a, b).await;
+        self.ack(if from_a { a } else { b }, &delivery).await;
+        (delivery, from_a)
+    }
+
     /// Acks `delivery` and records it; an ack that fails (the relay or Redis is away)
     /// is not counted: the task comes back.
     async fn ack(&mut self, consumer: &RelayConsumer, delivery: &Delivery) {
@@ -37,6 +45,26 @@ impl Tally {
             self.acked.insert(delivery.task.id.clone());
         }
     }
+}
+
+/// Publishes [`request`]`(n)` as harold for each `n` in `ns`; returns the task ids.
+async fn publish<C: FromIterator<String>>(publisher: &Publisher, ns: Range<usize>) -> C {
+    let mut ids = Vec::with_capacity(ns.len());
+    for n in ns {
+        ids.push(
+            publisher
+                .publish("harold", request(n))
+                .await
+                .unwrap()
+                .task_id,
+        );
+    }
+    ids.into_iter().collect()
+}
+
+/// A consumer of pink's tasks called `name`, on the relay at `ws_url`.
+async fn consumer(ws_url: &str, name: &str) -> RelayConsumer {
+    RelayConsumer::connect(ws_url, "pink", name).await.unwrap()
 }
 
 async fn next_of(a: &mut RelayConsumer, b: &mut RelayConsumer) -> (Delivery, bool) {
@@ -55,49 +83,25 @@ async fn the_relay_killed_mid_flight_loses_nothing() {
     let redis = RedisServer::start();
     let flags = ["--visibility-timeout-ms", "1000"];
     let mut relay = Relay::start_with(&redis.url(), "127.0.0.1:0", &flags);
-    let addr = relay.addr().to_owned();
     let publisher = Publisher::connect(&redis.url()).await.unwrap();
-    let mut a = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-a")
-        .await
-        .unwrap();
-    let mut b = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-b")
-        .await
-        .unwrap();
+    let mut a = consumer(&relay.ws_url(), "pink-a").await;
+    let mut b = consumer(&relay.ws_url(), "pink-b").await;
 
     const TOTAL: usize = 500;
-    let mut published = BTreeSet::new();
-    for n in 0..TOTAL / 2 {
-        published.insert(
-            publisher
-                .publish("harold", request(n))
-                .await
-                .unwrap()
-                .task_id,
-        );
-    }
+    let mut published: BTreeSet<_> = publish(&publisher, 0..TOTAL / 2).await;
     let mut tally = Tally::default();
     while tally.acked.len() < 100 {
-        let (delivery, from_a) = next_of(&mut a, &mut b).await;
-        tally.ack(if from_a { &a } else { &b }, &delivery).await;
+        tally.ack_next(&mut a, &mut b).await;
     }
 
     // Killed with tasks delivered and not yet acked, and a backlog waiting.
     relay.process().kill();
-    for n in TOTAL / 2..TOTAL {
-        published.insert(
-            publisher
-                .publish("harold", request(n))
-                .await
-                .unwrap()
-                .task_id,
-        );
-    }
-    let _relay = Relay::start_with(&redis.url(), &addr, &flags);
+    published.extend(publish::<Vec<_>>(&publisher, TOTAL / 2..TOTAL).await);
+    relay.restart();
 
     while tally.acked.len() < TOTAL {
-        let (delivery, from_a) = next_of(&mut a, &mut b).await;
+        let (delivery, _) = tally.ack_next(&mut a, &mut b).await;
         assert_eq!(delivery.task.to, "pink");
-        tally.ack(if from_a { &a } else { &b }, &delivery).await;
     }
     assert_eq!(
         tally.acked, published,
@@ -136,27 +140,13 @@ async fn redis_killed_and_restarted_loses_no_acknowledged_task() {
         &["--visibility-timeout-ms", "1000"],
     );
     let publisher = Publisher::connect(&redis.url()).await.unwrap();
-    let mut a = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-a")
-        .await
-        .unwrap();
-    let mut b = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-b")
-        .await
-        .unwrap();
+    let mut a = consumer(&relay.ws_url(), "pink-a").await;
+    let mut b = consumer(&relay.ws_url(), "pink-b").await;
 
-    let mut published = BTreeSet::new();
-    for n in 0..100 {
-        published.insert(
-            publisher
-                .publish("harold", request(n))
-                .await
-                .unwrap()
-                .task_id,
-        );
-    }
+    let mut published: BTreeSet<_> = publish(&publisher, 0..100).await;
     let mut tally = Tally::default();
     while tally.acked.len() < 40 {
-        let (delivery, from_a) = next_of(&mut a, &mut b).await;
-        tally.ack(if from_a { &a } else { &b }, &delivery).await;
+        tally.ack_next(&mut a, &mut b).await;
     }
 
     redis.kill();
@@ -213,30 +203,16 @@ async fn two_relays_share_an_agents_work_and_watchers_on_either_see_everything()
     watch_one.subscribe("pink").await;
     let mut watch_two = WsClient::connect(&two.ws_url()).await;
     watch_two.subscribe("*").await;
-    let mut a = RelayConsumer::connect(&one.ws_url(), "pink", "pink-a")
-        .await
-        .unwrap();
-    let mut b = RelayConsumer::connect(&two.ws_url(), "pink", "pink-b")
-        .await
-        .unwrap();
+    let mut a = consumer(&one.ws_url(), "pink-a").await;
+    let mut b = consumer(&two.ws_url(), "pink-b").await;
 
     let publisher = Publisher::connect(&redis.url()).await.unwrap();
-    let mut published = Vec::new();
-    for n in 0..200 {
-        published.push(
-            publisher
-                .publish("harold", request(n))
-                .await
-                .unwrap()
-                .task_id,
-        );
-    }
+    let published: Vec<_> = publish(&publisher, 0..200).await;
     let mut by_relay: HashMap<bool, usize> = HashMap::new();
     let mut tally = Tally::default();
     while tally.acked.len() < published.len() {
-        let (delivery, from_a) = next_of(&mut a, &mut b).await;
+        let (_, from_a) = tally.ack_next(&mut a, &mut b).await;
         *by_relay.entry(from_a).or_default() += 1;
-        tally.ack(if from_a { &a } else { &b }, &delivery).await;
     }
     assert_eq!(tally.acked, published.iter().cloned().collect());
     assert_eq!(tally.redelivered, 0);

@@ -3,12 +3,14 @@
 //! Redis trimmed entries it missed. Real redis-server, the real relay binary, a
 //! WebSocket client, and the dashboard in headless Chromium.
 
-use cortex_e2e::browser::{count, open_and_watch, wait_for, Browser, LOAD};
+use cortex_e2e::browser::{count, open_and_watch, wait_for, LOAD};
 use cortex_e2e::fixtures::{heartbeat, task, CRITICAL, HEARTBEATS, HIGH, LOW, NORMAL};
 use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::{assert_dashboard_built, Relay};
+use cortex_e2e::stack;
 use cortex_e2e::ws::WsClient;
 use fantoccini::{Client, Locator};
+use redis::aio::MultiplexedConnection;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -106,6 +108,17 @@ async fn receive(client: &mut WsClient, seen: &mut Seen, count: usize) {
     while seen.count() < count {
         seen.add(&next(client).await);
     }
+}
+
+/// `XTRIM stream MAXLEN 0`: every entry of `stream` is gone.
+async fn trim_all(conn: &mut MultiplexedConnection, stream: &str) {
+    let _: i64 = redis::cmd("XTRIM")
+        .arg(stream)
+        .arg("MAXLEN")
+        .arg(0)
+        .query_async(conn)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -227,13 +240,7 @@ async fn entries_trimmed_before_a_resume_make_a_gap_frame() {
     let seen = task(&mut conn, HIGH, "e1", "pink").await;
     task(&mut conn, HIGH, "e2", "pink").await;
     task(&mut conn, HIGH, "e3", "pink").await;
-    let _: i64 = redis::cmd("XTRIM")
-        .arg(HIGH)
-        .arg("MAXLEN")
-        .arg(0)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    trim_all(&mut conn, HIGH).await;
     let e4 = task(&mut conn, HIGH, "e4", "pink").await;
     let e5 = task(&mut conn, HIGH, "e5", "pink").await;
 
@@ -331,13 +338,19 @@ async fn open_dashboard(page: &Client, relay: &Relay, agent: &str) {
     open_and_watch(page, &relay.http_url(), agent).await;
 }
 
+/// Kills the relay and waits until the dashboard notices.
+async fn kill_relay(page: &Client, relay: &mut Relay) {
+    relay.process().kill();
+    let reconnecting = r#"#conn-state[data-state="reconnecting"]"#;
+    let what = "the dashboard notices the relay is gone";
+    wait_for(page, reconnecting, LOAD, what).await;
+}
+
 #[tokio::test]
 async fn the_dashboard_shows_tasks_published_while_the_relay_was_down_exactly_once() {
-    let redis = RedisServer::start();
-    let mut relay = Relay::start(&redis.url());
+    let (redis, mut relay, browser) = stack::start(Relay::start).await;
     let mut conn = redis.connection().await;
     task(&mut conn, HIGH, "before-open", "pink").await;
-    let browser = Browser::start().await;
     let page = &browser.client;
     open_dashboard(page, &relay, "pink").await;
     wait_for(
@@ -350,14 +363,7 @@ async fn the_dashboard_shows_tasks_published_while_the_relay_was_down_exactly_on
     task(&mut conn, HIGH, "live-1", "pink").await;
     wait_for(page, r#"li.task[data-task-id="live-1"]"#, LOAD, "live task").await;
 
-    relay.process().kill();
-    wait_for(
-        page,
-        r#"#conn-state[data-state="reconnecting"]"#,
-        LOAD,
-        "the dashboard notices the relay is gone",
-    )
-    .await;
+    kill_relay(page, &mut relay).await;
     // Published while the relay is down: one on a stream the dashboard has seen, one
     // on a stream it has not.
     task(&mut conn, HIGH, "while-down-1", "pink").await;
@@ -401,31 +407,16 @@ async fn the_dashboard_shows_tasks_published_while_the_relay_was_down_exactly_on
 
 #[tokio::test]
 async fn the_dashboard_shows_a_gap_when_missed_entries_were_trimmed() {
-    let redis = RedisServer::start();
-    let mut relay = Relay::start(&redis.url());
+    let (redis, mut relay, browser) = stack::start(Relay::start).await;
     let mut conn = redis.connection().await;
-    let browser = Browser::start().await;
     let page = &browser.client;
     open_dashboard(page, &relay, "pink").await;
     task(&mut conn, HIGH, "seen", "pink").await;
     wait_for(page, r#"li.task[data-task-id="seen"]"#, LOAD, "live task").await;
 
-    relay.process().kill();
-    wait_for(
-        page,
-        r#"#conn-state[data-state="reconnecting"]"#,
-        LOAD,
-        "the dashboard notices the relay is gone",
-    )
-    .await;
+    kill_relay(page, &mut relay).await;
     task(&mut conn, HIGH, "trimmed", "pink").await;
-    let _: i64 = redis::cmd("XTRIM")
-        .arg(HIGH)
-        .arg("MAXLEN")
-        .arg(0)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    trim_all(&mut conn, HIGH).await;
     let survivor = task(&mut conn, HIGH, "survivor", "pink").await;
     relay.restart();
 
