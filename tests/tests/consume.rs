@@ -561,3 +561,47 @@ async fn a_burst_of_acks_and_nacks_is_answered_in_order_and_leaves_nothing_pendi
     let mut conn = redis.connection().await;
     assert_eq!(pending(&mut conn, "cortex:tasks:normal", "pink").await, 0);
 }
+
+#[tokio::test]
+async fn acks_for_every_stream_sent_at_once_are_all_confirmed_in_order() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let publisher = Publisher::connect(&redis.url()).await.unwrap();
+    for n in 0..16 {
+        let request =
+            TaskRequest::new("pink", Priority::ALL[n % 4], "coding").with_payload(payload(n));
+        publisher.publish("harold", request).await.unwrap();
+    }
+    let mut client = cortex_e2e::ws::WsClient::connect(&relay.ws_url()).await;
+    client
+        .send(
+            serde_json::json!({"type":"subscribe","agent":"pink","mode":"consume","consumer":"p1"}),
+        )
+        .await;
+    client.expect("subscribed").await;
+    let mut tasks = Vec::new();
+    while tasks.len() < 16 {
+        let task = client.expect("task").await;
+        tasks.push((
+            task["stream"].as_str().unwrap().to_owned(),
+            task["entry_id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // Newest first, so that the streams alternate in the burst.
+    for (stream, entry_id) in tasks.iter().rev() {
+        client
+            .send(serde_json::json!({"type":"ack","stream":stream,"entry_id":entry_id}))
+            .await;
+    }
+    for (stream, entry_id) in tasks.iter().rev() {
+        let acked = client.expect("acked").await;
+        assert_eq!(
+            (acked["stream"].as_str(), acked["entry_id"].as_str()),
+            (Some(stream.as_str()), Some(entry_id.as_str()))
+        );
+    }
+    let mut conn = redis.connection().await;
+    for priority in Priority::ALL {
+        assert_eq!(pending(&mut conn, priority.stream(), "pink").await, 0);
+    }
+}

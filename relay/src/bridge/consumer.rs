@@ -807,17 +807,31 @@ impl GroupConsumer {
 
     /// XACK of `ids` (by priority), one command per stream, in one round trip.
     async fn xack(&mut self, ids: &[Vec<EntryId>; 4]) -> redis::RedisResult<()> {
-        let mut pipe = redis::pipe();
-        for (priority, ids) in Priority::ALL.iter().zip(ids) {
-            if !ids.is_empty() {
-                pipe.cmd("XACK")
-                    .arg(priority.stream())
-                    .arg(&self.group)
-                    .arg(ids.iter().map(EntryId::to_string).collect::<Vec<_>>())
-                    .ignore();
+        let mut commands = Priority::ALL
+            .iter()
+            .zip(ids)
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(priority, ids)| {
+                let mut cmd = redis::cmd("XACK");
+                cmd.arg(priority.stream()).arg(&self.group);
+                for id in ids {
+                    cmd.arg(id.to_string());
+                }
+                cmd
+            })
+            .collect::<Vec<_>>();
+        match commands.len() {
+            0 => Ok(()),
+            // The usual case: one stream, no pipeline to set up.
+            1 => commands.remove(0).query_async(&mut self.redis).await,
+            _ => {
+                let mut pipe = redis::pipe();
+                for cmd in commands {
+                    pipe.add_command(cmd).ignore();
+                }
+                pipe.query_async(&mut self.redis).await
             }
         }
-        pipe.query_async::<()>(&mut self.redis).await
     }
 
     /// After Redis failed in a batch: the commands of it not carried out are answered
