@@ -319,6 +319,69 @@ async fn a_backlog_larger_than_the_prefetch_is_delivered_most_urgent_first() {
 }
 
 #[tokio::test]
+async fn a_burst_reaching_an_idle_consumer_is_delivered_most_urgent_first() {
+    // The consumer waits in its blocking read when 50 low and 50 critical tasks land at
+    // once (one MULTI): the read wakes with some of each; the critical ones must still
+    // all come first.
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let mut pink = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-1")
+        .await
+        .unwrap();
+    let mut conn = redis.connection().await;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let clients: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if clients
+                .lines()
+                .any(|c| c.contains("cmd=xreadgroup") && c.contains("flags=b"))
+            {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the consumer blocks in XREADGROUP");
+    let mut burst = redis::pipe();
+    burst.atomic();
+    for priority in [Priority::Low, Priority::Critical] {
+        for n in 0..50 {
+            let id = format!("{}-{n}", priority.as_str());
+            burst
+                .cmd("XADD")
+                .arg(priority.stream())
+                .arg("*")
+                .arg(&[
+                    ("id", id.as_str()),
+                    ("from", "harold"),
+                    ("to", "pink"),
+                    ("priority", priority.as_str()),
+                    ("type", "coding"),
+                    ("payload", "{}"),
+                    ("created", "1704556800"),
+                ])
+                .ignore();
+        }
+    }
+    let () = burst.query_async(&mut conn).await.unwrap();
+    let mut order = Vec::new();
+    for _ in 0..100 {
+        let delivery = next(&mut pink).await;
+        order.push(delivery.task.priority);
+        pink.ack(&delivery).await.unwrap();
+    }
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "delivered in priority order");
+    assert_eq!(pending(&mut conn, "cortex:tasks:low", "pink").await, 0);
+}
+
+#[tokio::test]
 async fn malformed_entries_go_to_the_dlq_once_with_the_field_named_and_delivery_goes_on() {
     let redis = RedisServer::start();
     let relay = Relay::start(&redis.url());

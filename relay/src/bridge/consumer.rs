@@ -146,6 +146,10 @@ pub struct GroupConsumer {
     in_flight: HashMap<Key, (u64, Instant)>,
     /// Read, and to be acked without delivery (see [`Self::ack_skipped`]).
     skipped: Vec<Key>,
+    /// Read by a blocking read together with a more urgent stream's full share: held
+    /// back until the sweep has read the more urgent streams to their end, so a burst
+    /// is delivered in priority order too (pending for this consumer meanwhile).
+    held: Vec<(&'static str, Entry)>,
     next_reclaim: Instant,
     /// Deliveries left before this consumer stops taking tasks (`None`: no limit).
     remaining: Option<usize>,
@@ -206,6 +210,7 @@ impl GroupConsumer {
             metrics,
             in_flight: HashMap::new(),
             skipped: Vec::new(),
+            held: Vec::new(),
             next_reclaim: Instant::now(),
             remaining: None,
         }
@@ -292,6 +297,8 @@ impl GroupConsumer {
         // finish (those still in flight on this connection are not sent twice; those
         // skipped and not yet acked are read again).
         self.skipped.clear();
+        // Held entries are this consumer's pending ones: read again just below.
+        self.held.clear();
         // Whether every stream was read to its end just now, so that what waits there
         // arrived since (see below).
         let mut fresh = false;
@@ -339,8 +346,18 @@ impl GroupConsumer {
             // was tried: it saves the relay about as much as Redis then spends turning
             // each entry into Lua and back.)
             let mut delivered = false;
+            let releasing = !self.held.is_empty();
             for priority in Priority::ALL {
                 if fresh && credit >= 4 {
+                    break;
+                }
+                // Every more urgent stream was read to its end: held entries of this
+                // priority go now, before newer ones of it. Once none is left, the
+                // blocking read below takes what waits in the less urgent streams.
+                if let Err(stop) = self.release_held(priority, events).await {
+                    return stop;
+                }
+                if releasing && self.held.is_empty() {
                     break;
                 }
                 match self.read_once(&mut conn, priority, ">", events).await {
@@ -398,6 +415,18 @@ impl GroupConsumer {
             }
             fresh = per_stream.iter().all(|&n| n < count);
             entries.sort_by_key(|(stream, _)| Priority::from_stream(stream));
+            // A read woken by one stream returns that stream only (Redis serves the
+            // key that woke it), and a full share may leave more behind: so what it
+            // took from streams less urgent than critical waits until the sweep has
+            // read the more urgent ones to their end.
+            if entries.iter().any(|(stream, _)| priority_index(stream) > 0) {
+                let (now, later) = entries
+                    .into_iter()
+                    .partition(|(stream, _)| priority_index(stream) == 0);
+                entries = now;
+                self.held.extend(later);
+                fresh = false;
+            }
             if let Err(stop) = self.process_new(entries, events).await {
                 return stop;
             }
@@ -414,6 +443,19 @@ impl GroupConsumer {
             self.process(stream, entry, 1, events).await?;
         }
         self.ack_skipped().await
+    }
+
+    /// Delivers the held entries of `priority` (see [`GroupConsumer::held`]).
+    async fn release_held(&mut self, priority: Priority, events: &Events) -> Result<(), Stop> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let stream = priority.stream();
+        let (now, later) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(s, _)| *s == stream);
+        self.held = later;
+        self.process_new(now, events).await
     }
 
     /// Acks the entries [`Self::process`] skipped (addressed to another agent, or
@@ -433,8 +475,11 @@ impl GroupConsumer {
     }
 
     fn credit(&self) -> usize {
-        let credit = self.settings.prefetch.saturating_sub(self.in_flight.len());
-        self.remaining.map_or(credit, |left| credit.min(left))
+        let taken = self.in_flight.len() + self.held.len();
+        let credit = self.settings.prefetch.saturating_sub(taken);
+        self.remaining.map_or(credit, |left| {
+            credit.min(left.saturating_sub(self.held.len()))
+        })
     }
 
     /// Whether to read now: when a quarter of the prefetch is free, or nothing is in
@@ -442,7 +487,11 @@ impl GroupConsumer {
     /// waiting, and a busy consumer reads in batches instead of one task per ack).
     fn may_read(&self) -> bool {
         let credit = self.credit();
-        credit > 0 && (credit >= (self.settings.prefetch / 4).max(1) || self.in_flight.is_empty())
+        let idle = self.in_flight.is_empty();
+        // (Held entries with no credit left and nothing in flight: the sweep
+        // releases them without reading.)
+        (credit > 0 && (credit >= (self.settings.prefetch / 4).max(1) || idle))
+            || (idle && !self.held.is_empty())
     }
 
     fn reclaim_every(&self) -> Duration {
