@@ -146,9 +146,9 @@ pub struct GroupConsumer {
     in_flight: HashMap<Key, (u64, Instant)>,
     /// Read, and to be acked without delivery (see [`Self::ack_skipped`]).
     skipped: Vec<Key>,
-    /// Read by a blocking read together with a more urgent stream's full share: held
-    /// back until the sweep has read the more urgent streams to their end, so a burst
-    /// is delivered in priority order too (pending for this consumer meanwhile).
+    /// Read together with more urgent entries when the credit ran out before the more
+    /// urgent streams were read to their end (see [`Self::read_more_urgent`]): held
+    /// back, pending for this consumer, until the sweep has read them to their end.
     held: Vec<(&'static str, Entry)>,
     next_reclaim: Instant,
     /// Deliveries left before this consumer stops taking tasks (`None`: no limit).
@@ -414,35 +414,72 @@ impl GroupConsumer {
                 per_stream[priority_index(stream)] += 1;
             }
             fresh = per_stream.iter().all(|&n| n < count);
-            entries.sort_by_key(|(stream, _)| Priority::from_stream(stream));
-            // A read woken by one stream returns that stream only (Redis serves the
-            // key that woke it), and a full share may leave more behind: so what it
-            // took from streams less urgent than critical waits until the sweep has
-            // read the more urgent ones to their end.
-            if entries.iter().any(|(stream, _)| priority_index(stream) > 0) {
-                let (now, later) = entries
-                    .into_iter()
-                    .partition(|(stream, _)| priority_index(stream) == 0);
-                entries = now;
-                self.held.extend(later);
-                fresh = false;
+            match self.read_more_urgent(&mut conn, &mut entries).await {
+                Ok(None) => {}
+                Ok(Some(full)) => {
+                    // Out of credit with more maybe waiting in stream `full`: what is
+                    // less urgent waits for the sweep, which runs next.
+                    let (now, later) = entries
+                        .into_iter()
+                        .partition(|(stream, _)| priority_index(stream) <= full);
+                    entries = now;
+                    self.held.extend(later);
+                    fresh = false;
+                }
+                Err(stop) => return stop,
             }
+            // Stable: within a stream, older entries stay first.
+            entries.sort_by_key(|(stream, _)| Priority::from_stream(stream));
             if let Err(stop) = self.process_new(entries, events).await {
                 return stop;
             }
         }
     }
 
-    /// Processes entries read the first time, then acks those not for this agent.
-    async fn process_new(
+    /// Before the entries a blocking read returned are delivered, reads (without
+    /// blocking, one round trip) the streams more urgent than the least urgent of
+    /// them, and adds what it finds. A read woken by one stream returns only that
+    /// stream (Redis serves the key that woke it), so a burst written at once to
+    /// several streams (one `MULTI`, or a script such as a bulk DLQ retry) would
+    /// otherwise go out less urgent first. Repeats while a stream gives its whole
+    /// share; never takes more than the credit. Returns the most urgent stream (as an
+    /// index into [`Priority::ALL`]) that may still hold more when the credit ran out.
+    async fn read_more_urgent(
         &mut self,
-        entries: Vec<(&'static str, Entry)>,
-        events: &Events,
-    ) -> Result<(), Stop> {
-        for (stream, entry) in entries {
-            self.process(stream, entry, 1, events).await?;
+        conn: &mut MultiplexedConnection,
+        entries: &mut Vec<(&'static str, Entry)>,
+    ) -> Result<Option<usize>, Stop> {
+        let mut full: Option<usize> = None;
+        loop {
+            let least = entries
+                .iter()
+                .map(|(stream, _)| priority_index(stream))
+                .max()
+                .unwrap_or(0);
+            if least == 0 {
+                return Ok(None);
+            }
+            let streams: Vec<&'static str> =
+                Priority::ALL[..least].iter().map(|p| p.stream()).collect();
+            let credit = self.credit().saturating_sub(entries.len());
+            let count = credit / streams.len();
+            if count == 0 {
+                return Ok(full.filter(|f| *f < least));
+            }
+            let reply = read_group(&self.group, &self.consumer, &streams, ">", count, None)
+                .query_async(conn)
+                .await?;
+            let more = self::entries(reply)?;
+            let mut per_stream = [0; 4];
+            for (stream, _) in &more {
+                per_stream[priority_index(stream)] += 1;
+            }
+            entries.extend(more);
+            full = per_stream.iter().position(|&n| n >= count);
+            if full.is_none() {
+                return Ok(None);
+            }
         }
-        self.ack_skipped().await
     }
 
     /// Delivers the held entries of `priority` (see [`GroupConsumer::held`]).
@@ -456,6 +493,18 @@ impl GroupConsumer {
             .partition(|(s, _)| *s == stream);
         self.held = later;
         self.process_new(now, events).await
+    }
+
+    /// Processes entries read the first time, then acks those not for this agent.
+    async fn process_new(
+        &mut self,
+        entries: Vec<(&'static str, Entry)>,
+        events: &Events,
+    ) -> Result<(), Stop> {
+        for (stream, entry) in entries {
+            self.process(stream, entry, 1, events).await?;
+        }
+        self.ack_skipped().await
     }
 
     /// Acks the entries [`Self::process`] skipped (addressed to another agent, or
@@ -477,9 +526,8 @@ impl GroupConsumer {
     fn credit(&self) -> usize {
         let taken = self.in_flight.len() + self.held.len();
         let credit = self.settings.prefetch.saturating_sub(taken);
-        self.remaining.map_or(credit, |left| {
-            credit.min(left.saturating_sub(self.held.len()))
-        })
+        self.remaining
+            .map_or(credit, |left| credit.min(left.saturating_sub(self.held.len())))
     }
 
     /// Whether to read now: when a quarter of the prefetch is free, or nothing is in
