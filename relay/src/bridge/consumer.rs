@@ -526,8 +526,9 @@ impl GroupConsumer {
     fn credit(&self) -> usize {
         let taken = self.in_flight.len() + self.held.len();
         let credit = self.settings.prefetch.saturating_sub(taken);
-        self.remaining
-            .map_or(credit, |left| credit.min(left.saturating_sub(self.held.len())))
+        self.remaining.map_or(credit, |left| {
+            credit.min(left.saturating_sub(self.held.len()))
+        })
     }
 
     /// Whether to read now: when a quarter of the prefetch is free, or nothing is in
