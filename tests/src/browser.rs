@@ -21,6 +21,12 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium with a fresh profile, 1280×800.
     pub async fn start() -> Self {
+        Self::start_with_args(&[]).await
+    }
+
+    /// Like [`Browser::start`], with `extra` appended to Chromium's command line (e.g.
+    /// `--blink-settings=preferredColorScheme=0` for a system that prefers dark).
+    pub async fn start_with_args(extra: &[&str]) -> Self {
         let install = "apt-get install -y chromium chromium-driver (cargo xtask test does it)";
         let driver_bin = crate::tool(
             "CHROMEDRIVER",
@@ -30,17 +36,28 @@ impl Browser {
         let chromium = crate::tool("CHROMIUM", &["chromium", "/usr/bin/chromium"], install);
         let (driver, port) = start_driver(&driver_bin);
         let profile = tempfile::tempdir().expect("profile dir");
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,800",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let caps = serde_json::json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1280,800",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
+                "args": args,
                 // Pages may read the clipboard back (the payload viewer's copy test).
                 "prefs": {
                     "profile.content_settings.exceptions.clipboard": {
