@@ -56,9 +56,10 @@ pub fn streams_view(props: &StreamsViewProps) -> Html {
                 </tbody>
             </table>
             <p id="latency" class="muted">
-                { format!("publish → delivery p50 {:.1} ms, p99 {:.1} ms; delivery → ack p50 {:.1} ms (last {} s). DLQ: {} letters{}.",
+                { format!("publish → delivery p50 {:.1} ms, p99 {:.1} ms; delivery → ack p50 {:.1} ms (last {} s). DLQ: {} letter{}{}.",
                     m.latency.publish_to_delivery.p50_ms, m.latency.publish_to_delivery.p99_ms,
                     m.latency.delivery_to_ack.p50_ms, m.latency.window_seconds, m.dlq.length,
+                    if m.dlq.length == 1 { "" } else { "s" },
                     if m.dlq.over_warn_length { " (over the warning length)" } else { "" }) }
             </p>
             </>
