@@ -195,8 +195,10 @@ async fn agents_show_pending_consumers_and_tasks_stuck_with_a_dead_consumer() {
     );
     let b = by_name(&agents, "blue");
     assert_eq!(b["stuck"], false, "blue is not online");
-    // Redis 7.2 counts every read attempt as activity, so blue's consumer, blocked in
-    // reads, stays alive; before 7.2 only reads that return entries count.
+    // blue's consumer, blocked in reads with nothing new, stays alive on every Redis:
+    // 7.2 and later count each read attempt in XINFO's idle time; before 7.2 only reads
+    // that return entries do, and the relay's alive key says it. There, wait until
+    // XINFO alone would call it dead, then check it is not.
     let info: String = redis::cmd("INFO")
         .arg("server")
         .query_async(&mut conn)
@@ -210,9 +212,46 @@ async fn agents_show_pending_consumers_and_tasks_stuck_with_a_dead_consumer() {
         .split('.')
         .map(|n| n.parse().unwrap())
         .collect();
-    if version >= vec![7, 2] {
-        assert_eq!(b["consumer_alive"], true);
+    if version < vec![7, 2] {
+        let xinfo_idle = async {
+            let mut poll = tokio::time::interval(std::time::Duration::from_millis(50));
+            loop {
+                poll.tick().await;
+                let mut idle = u64::MAX;
+                for stream in [
+                    "cortex:tasks:critical",
+                    "cortex:tasks:high",
+                    "cortex:tasks:normal",
+                    "cortex:tasks:low",
+                ] {
+                    let consumers: Vec<std::collections::HashMap<String, redis::Value>> =
+                        redis::cmd("XINFO")
+                            .arg("CONSUMERS")
+                            .arg(stream)
+                            .arg("agent:blue")
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap();
+                    for c in consumers {
+                        if let Some(redis::Value::Int(ms)) = c.get("idle") {
+                            idle = idle.min(*ms as u64);
+                        }
+                    }
+                }
+                if idle != u64::MAX && idle > 1500 {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(WAIT, xinfo_idle)
+            .await
+            .expect("XINFO idle of blue-1 passes the threshold");
     }
+    let agents = get_ok(addr, "/api/v1/agents").await;
+    let b = by_name(&agents, "blue");
+    assert_eq!(b["consumer_alive"], true, "{b}");
+    assert_eq!(b["consumers"][0]["alive"], true);
+    assert!(b["consumers"][0]["idle_ms"].as_u64().unwrap() < 1500, "{b}");
     drop(blue);
 }
 

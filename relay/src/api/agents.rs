@@ -8,6 +8,7 @@
 
 use super::xinfo::stream_metrics;
 use crate::bridge::codec::decode_heartbeat;
+use crate::bridge::consumer::alive_key;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -72,6 +73,27 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentsReply>, Ap
         }
     }
     let now = super::now_ms();
+    // A relay's consumer also says when it was last alive (Redis before 7.2 only
+    // resets idle on reads that return entries): the later sign counts.
+    let names: Vec<(String, String)> = agents
+        .iter()
+        .flat_map(|(agent, seen)| seen.consumers.keys().map(|c| (agent.clone(), c.clone())))
+        .collect();
+    if !names.is_empty() {
+        let keys: Vec<String> = names
+            .iter()
+            .map(|(agent, consumer)| alive_key(agent, consumer))
+            .collect();
+        let alive: Vec<Option<u64>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+        for ((agent, consumer), last) in names.iter().zip(alive) {
+            let (Some(last), Some(seen)) = (last, agents.get_mut(agent)) else {
+                continue;
+            };
+            if let Some(entry) = seen.consumers.get_mut(consumer) {
+                entry.1 = entry.1.min(now.saturating_sub(last));
+            }
+        }
+    }
     let stale = settings.stale_after.as_millis() as u64;
     let offline = settings.offline_after.as_millis() as u64;
     let dead_after = settings.consumer_dead_after.as_millis() as u64;

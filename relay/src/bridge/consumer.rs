@@ -65,6 +65,20 @@ pub fn group_name(agent: &AgentName) -> String {
     format!("agent:{agent}")
 }
 
+/// The key where a consumer of the relay's says it is alive: its last sign of life in
+/// unix milliseconds, refreshed every [`ALIVE_EVERY`] while it runs and gone
+/// [`ALIVE_TTL`] after it stopped. `XINFO CONSUMERS` cannot say it before Redis 7.2,
+/// where only reads that return entries reset a consumer's idle time.
+pub fn alive_key(agent: &str, consumer: &str) -> String {
+    format!("cortex:consumers:alive:{agent}:{consumer}")
+}
+
+/// How often a running consumer refreshes its [`alive_key`].
+pub const ALIVE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long an [`alive_key`] outlives its consumer's last refresh.
+const ALIVE_TTL: Duration = Duration::from_secs(600);
+
 /// What a client asks of its consumer.
 #[derive(Debug)]
 pub enum ConsumerCommand {
@@ -151,6 +165,8 @@ pub struct GroupConsumer {
     /// back, pending for this consumer, until the sweep has read them to their end.
     held: Vec<(&'static str, Entry)>,
     next_reclaim: Instant,
+    /// When to refresh [`alive_key`] next.
+    next_alive: Instant,
     /// Deliveries left before this consumer stops taking tasks (`None`: no limit).
     remaining: Option<usize>,
 }
@@ -212,6 +228,7 @@ impl GroupConsumer {
             skipped: Vec::new(),
             held: Vec::new(),
             next_reclaim: Instant::now(),
+            next_alive: Instant::now(),
             remaining: None,
         }
     }
@@ -313,6 +330,9 @@ impl GroupConsumer {
                     return stop;
                 }
             }
+            if Instant::now() >= self.next_alive {
+                self.say_alive().await;
+            }
             if Instant::now() >= self.next_reclaim {
                 if let Err(stop) = self.reclaim(events).await {
                     return stop;
@@ -330,7 +350,7 @@ impl GroupConsumer {
                         },
                         None => return Stop::ClientGone,
                     },
-                    _ = tokio::time::sleep_until(self.next_reclaim.into()) => {}
+                    _ = tokio::time::sleep_until(self.next_reclaim.min(self.next_alive).into()) => {}
                 }
                 continue;
             }
@@ -377,7 +397,11 @@ impl GroupConsumer {
             let block = self
                 .settings
                 .block
-                .min(self.next_reclaim.saturating_duration_since(Instant::now()))
+                .min(
+                    self.next_reclaim
+                        .min(self.next_alive)
+                        .saturating_duration_since(Instant::now()),
+                )
                 .max(Duration::from_millis(1));
             let streams = Priority::ALL.map(Priority::stream);
             let cmd = read_group(
@@ -1011,6 +1035,22 @@ impl GroupConsumer {
             .await?;
         self.next_reclaim = Instant::now();
         Ok(())
+    }
+
+    /// Refreshes [`alive_key`]; a failure only waits for the next round (the reads
+    /// report Redis being gone).
+    async fn say_alive(&mut self) {
+        self.next_alive = Instant::now() + ALIVE_EVERY;
+        let set: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(alive_key(self.agent.as_str(), &self.consumer))
+            .arg(crate::metrics::unix_ms())
+            .arg("PX")
+            .arg(ALIVE_TTL.as_millis() as u64)
+            .query_async(&mut self.redis)
+            .await;
+        if let Err(error) = set {
+            tracing::debug!(%error, "could not refresh the consumer's alive key");
+        }
     }
 
     async fn read_task(
