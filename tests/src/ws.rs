@@ -74,6 +74,15 @@ impl WsClient {
             .expect("send frame");
     }
 
+    /// Sends raw text; the error if the connection is gone (for a test where the relay
+    /// may drop it mid-send).
+    pub async fn try_send_text(
+        &mut self,
+        text: &str,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        self.socket.send(Message::Text(text.into())).await
+    }
+
     /// Sends a raw WebSocket message.
     pub async fn send_message(&mut self, message: Message) {
         self.socket.send(message).await.expect("send message");
