@@ -125,6 +125,36 @@ impl Errors {
     }
 }
 
+/// What one receiving client (a connection or a poller) counted.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Distinct tasks received.
+    pub(crate) received: u64,
+    /// Receipts of a task received already.
+    pub(crate) duplicates: u64,
+    /// Everything that went wrong.
+    pub(crate) errors: Errors,
+    /// First receipt, unix µs.
+    pub(crate) first_us: u64,
+    /// Last receipt, unix µs.
+    pub(crate) last_us: u64,
+}
+
+impl Tally {
+    /// Counts a receipt at `now`: a new task when `fresh`, else a duplicate.
+    pub(crate) fn receipt(&mut self, now: u64, fresh: bool) {
+        if !fresh {
+            self.duplicates += 1;
+            return;
+        }
+        if self.received == 0 {
+            self.first_us = now;
+        }
+        self.received += 1;
+        self.last_us = now;
+    }
+}
+
 /// What one load process did. Every role fills what applies to it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct LoadReport {
@@ -156,6 +186,23 @@ pub(crate) struct LoadReport {
     pub(crate) max_behind_us: u64,
     /// CPU seconds the load process used.
     pub(crate) cpu_secs: f64,
+}
+
+impl LoadReport {
+    /// Adds one client's tally: counts summed, the first and last receipt spanning all
+    /// (0 while nothing was received).
+    pub(crate) fn add(&mut self, tally: Tally) {
+        self.received += tally.received;
+        self.duplicates += tally.duplicates;
+        self.errors.merge(tally.errors);
+        if tally.received > 0 {
+            self.first_us = match self.first_us {
+                0 => tally.first_us,
+                first => first.min(tally.first_us),
+            };
+            self.last_us = self.last_us.max(tally.last_us);
+        }
+    }
 }
 
 /// A line a load prints on stdout.

@@ -73,6 +73,23 @@ async fn pending(conn: &mut MultiplexedConnection, stream: &str, agent: &str) ->
     }
 }
 
+/// Takes `n` deliveries, acking each; their priorities in the order they came.
+async fn take_acking(consumer: &mut RelayConsumer, n: usize) -> Vec<Priority> {
+    let mut order = Vec::new();
+    for _ in 0..n {
+        let delivery = next(consumer).await;
+        order.push(delivery.task.priority);
+        consumer.ack(&delivery).await.unwrap();
+    }
+    order
+}
+
+fn assert_in_priority_order(order: &[Priority]) {
+    let mut sorted = order.to_vec();
+    sorted.sort();
+    assert_eq!(order, sorted, "delivered in priority order");
+}
+
 fn payload(n: usize) -> cortex_shared::JsonObject {
     serde_json::json!({ "n": n }).as_object().unwrap().clone()
 }
@@ -277,15 +294,8 @@ async fn a_backlog_is_delivered_critical_first_then_high_normal_low() {
     let mut pink = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-1")
         .await
         .unwrap();
-    let mut order = Vec::new();
-    for _ in 0..published.len() {
-        let delivery = next(&mut pink).await;
-        order.push(delivery.task.priority);
-        pink.ack(&delivery).await.unwrap();
-    }
-    let mut sorted = order.clone();
-    sorted.sort();
-    assert_eq!(order, sorted, "delivered in priority order");
+    let order = take_acking(&mut pink, published.len()).await;
+    assert_in_priority_order(&order);
     assert_eq!(order.first(), Some(&Priority::Critical));
 }
 
@@ -307,15 +317,8 @@ async fn a_backlog_larger_than_the_prefetch_is_delivered_most_urgent_first() {
     let mut pink = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-1")
         .await
         .unwrap();
-    let mut order = Vec::new();
-    for _ in 0..published.len() {
-        let delivery = next(&mut pink).await;
-        order.push(delivery.task.priority);
-        pink.ack(&delivery).await.unwrap();
-    }
-    let mut sorted = order.clone();
-    sorted.sort();
-    assert_eq!(order, sorted, "delivered in priority order");
+    let order = take_acking(&mut pink, published.len()).await;
+    assert_in_priority_order(&order);
 }
 
 #[tokio::test]
@@ -369,15 +372,8 @@ async fn a_burst_reaching_an_idle_consumer_is_delivered_most_urgent_first() {
         }
     }
     let () = burst.query_async(&mut conn).await.unwrap();
-    let mut order = Vec::new();
-    for _ in 0..100 {
-        let delivery = next(&mut pink).await;
-        order.push(delivery.task.priority);
-        pink.ack(&delivery).await.unwrap();
-    }
-    let mut sorted = order.clone();
-    sorted.sort();
-    assert_eq!(order, sorted, "delivered in priority order");
+    let order = take_acking(&mut pink, 100).await;
+    assert_in_priority_order(&order);
     assert_eq!(pending(&mut conn, "cortex:tasks:low", "pink").await, 0);
 }
 

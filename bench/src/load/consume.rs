@@ -5,7 +5,7 @@
 
 use super::conn::{fleet, Dialer, Ws};
 use super::Plan;
-use crate::wire::{field, frame_type, now_us, number, Errors, Latency, Line, LoadReport, Seen};
+use crate::wire::{field, frame_type, now_us, number, Latency, Line, LoadReport, Seen, Tally};
 use anyhow::Result;
 use clap::Args;
 use cortex_shared::ClientFrame;
@@ -75,11 +75,7 @@ struct Shared {
 /// What one consumer connection saw.
 #[derive(Debug, Default)]
 struct Outcome {
-    received: u64,
-    duplicates: u64,
-    errors: Errors,
-    first_us: u64,
-    last_us: u64,
+    tally: Tally,
 }
 
 /// Consumes, then prints the report.
@@ -109,21 +105,11 @@ pub(crate) async fn run(args: ConsumeArgs) -> Result<()> {
     let mut report = LoadReport {
         connections: outcomes.len() as u64,
         expected: count,
-        first_us: u64::MAX,
         ..LoadReport::default()
     };
     report.errors.merge(failed);
     for outcome in outcomes {
-        report.received += outcome.received;
-        report.duplicates += outcome.duplicates;
-        report.errors.merge(outcome.errors);
-        if outcome.received > 0 {
-            report.first_us = report.first_us.min(outcome.first_us);
-            report.last_us = report.last_us.max(outcome.last_us);
-        }
-    }
-    if report.first_us == u64::MAX {
-        report.first_us = 0;
+        report.add(outcome.tally);
     }
     report.acked = shared.acked.lock().expect("lock").len();
     report.latency = shared.delivery.lock().expect("lock").to_pairs();
@@ -152,17 +138,19 @@ async fn consume_one(i: u64, mut ws: Ws, deadline: Instant, shared: Arc<Shared>)
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(frame))) => {
                 outcome
+                    .tally
                     .errors
                     .add(format!("consumer {i}: closed by the relay: {frame:?}"));
                 break;
             }
             Some(Ok(_)) => continue,
             Some(Err(e)) => {
-                outcome.errors.add(format!("consumer {i}: {e}"));
+                outcome.tally.errors.add(format!("consumer {i}: {e}"));
                 break;
             }
             None => {
                 outcome
+                    .tally
                     .errors
                     .add(format!("consumer {i}: connection ended"));
                 break;
@@ -177,7 +165,7 @@ async fn consume_one(i: u64, mut ws: Ws, deadline: Instant, shared: Arc<Shared>)
                     field(&text, "stream"),
                     field(&text, "entry_id"),
                 ) else {
-                    outcome.errors.add(format!(
+                    outcome.tally.errors.add(format!(
                         "consumer {i}: task frame without its fields: {text}"
                     ));
                     continue;
@@ -187,20 +175,17 @@ async fn consume_one(i: u64, mut ws: Ws, deadline: Instant, shared: Arc<Shared>)
                     .lock()
                     .expect("lock")
                     .record(now.saturating_sub(sent));
-                if shared.delivered.lock().expect("lock").insert(seq) {
-                    if outcome.received == 0 {
-                        outcome.first_us = now;
-                    }
-                    outcome.received += 1;
-                    outcome.last_us = now;
-                } else {
-                    outcome.duplicates += 1;
-                }
+                outcome
+                    .tally
+                    .receipt(now, shared.delivered.lock().expect("lock").insert(seq));
                 let ack =
                     format!(r#"{{"type":"ack","stream":"{stream}","entry_id":"{entry_id}"}}"#);
                 in_flight.insert(entry_id.to_owned(), (seq, sent));
                 if let Err(e) = ws.send(Message::Text(ack.into())).await {
-                    outcome.errors.add(format!("consumer {i}: send ack: {e}"));
+                    outcome
+                        .tally
+                        .errors
+                        .add(format!("consumer {i}: send ack: {e}"));
                     break;
                 }
             }
@@ -209,6 +194,7 @@ async fn consume_one(i: u64, mut ws: Ws, deadline: Instant, shared: Arc<Shared>)
                     field(&text, "entry_id").and_then(|id| in_flight.remove(id))
                 else {
                     outcome
+                        .tally
                         .errors
                         .add(format!("consumer {i}: acked for no task in flight: {text}"));
                     continue;
@@ -223,12 +209,12 @@ async fn consume_one(i: u64, mut ws: Ws, deadline: Instant, shared: Arc<Shared>)
                     shared.all_acked.send_replace(true);
                 }
             }
-            Some("error") => outcome.errors.add(format!("consumer {i}: {text}")),
+            Some("error") => outcome.tally.errors.add(format!("consumer {i}: {text}")),
             _ => {}
         }
     }
     if !in_flight.is_empty() && !*shared.all_acked.borrow() {
-        outcome.errors.add(format!(
+        outcome.tally.errors.add(format!(
             "consumer {i}: {} acks unconfirmed at the deadline",
             in_flight.len()
         ));

@@ -4,7 +4,7 @@
 //! pages at once. A task's latency is from its XADD to the response that carried it.
 
 use super::Plan;
-use crate::wire::{now_us, Errors, Latency, Line, LoadReport, Seen};
+use crate::wire::{now_us, Latency, Line, LoadReport, Seen, Tally};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::Deserialize;
@@ -91,13 +91,9 @@ struct Payload {
 /// What one poller saw.
 #[derive(Debug, Default)]
 struct Outcome {
-    received: u64,
-    duplicates: u64,
+    tally: Tally,
     requests: u64,
-    errors: Errors,
     latency: Latency,
-    first_us: u64,
-    last_us: u64,
 }
 
 /// Polls, then prints the report.
@@ -119,7 +115,6 @@ pub(crate) async fn run(args: PollArgs) -> Result<()> {
     let mut report = LoadReport {
         connections: args.pollers,
         expected: args.plan.count * args.pollers,
-        first_us: u64::MAX,
         ..LoadReport::default()
     };
     let mut latency = Latency::default();
@@ -131,18 +126,9 @@ pub(crate) async fn run(args: PollArgs) -> Result<()> {
                 continue;
             }
         };
-        report.received += outcome.received;
-        report.duplicates += outcome.duplicates;
         report.requests += outcome.requests;
-        report.errors.merge(outcome.errors);
         latency.merge(&outcome.latency);
-        if outcome.received > 0 {
-            report.first_us = report.first_us.min(outcome.first_us);
-            report.last_us = report.last_us.max(outcome.last_us);
-        }
-    }
-    if report.first_us == u64::MAX {
-        report.first_us = 0;
+        report.add(outcome.tally);
     }
     report.latency = latency.to_pairs();
     Line::done(report);
@@ -179,7 +165,7 @@ async fn poll_one(
                         http.insert(stream)
                     }
                     Err(e) => {
-                        outcome.errors.add(format!("connect: {e}"));
+                        outcome.tally.errors.add(format!("connect: {e}"));
                         break;
                     }
                 },
@@ -192,7 +178,7 @@ async fn poll_one(
             let page = match get_json::<Page>(conn, &args.relay, &path).await {
                 Ok(page) => page,
                 Err(e) => {
-                    outcome.errors.add(format!("GET {path}: {e:#}"));
+                    outcome.tally.errors.add(format!("GET {path}: {e:#}"));
                     http = None;
                     break;
                 }
@@ -202,6 +188,7 @@ async fn poll_one(
             for entry in &page.entries {
                 let Some(task) = &entry.task else {
                     outcome
+                        .tally
                         .errors
                         .add(format!("entry {} did not decode", entry.entry_id));
                     continue;
@@ -209,15 +196,7 @@ async fn poll_one(
                 outcome
                     .latency
                     .record(now.saturating_sub(task.payload.sent_us));
-                if seen.insert(task.payload.seq) {
-                    if outcome.received == 0 {
-                        outcome.first_us = now;
-                    }
-                    outcome.received += 1;
-                    outcome.last_us = now;
-                } else {
-                    outcome.duplicates += 1;
-                }
+                outcome.tally.receipt(now, seen.insert(task.payload.seq));
             }
             match (page.next_start, page.entries.last()) {
                 (Some(next), _) => start = next,

@@ -5,7 +5,7 @@
 
 use super::conn::{fleet, Dialer, Ws};
 use super::Plan;
-use crate::wire::{frame_type, now_us, number, Errors, Latency, Line, LoadReport, Seen};
+use crate::wire::{frame_type, now_us, number, Latency, Line, LoadReport, Seen, Tally};
 use anyhow::Result;
 use clap::Args;
 use cortex_shared::ClientFrame;
@@ -69,11 +69,7 @@ impl WatchArgs {
 #[derive(Debug, Default)]
 struct Outcome {
     expected: u64,
-    received: u64,
-    duplicates: u64,
-    errors: Errors,
-    first_us: u64,
-    last_us: u64,
+    tally: Tally,
 }
 
 /// Watches, then prints the report.
@@ -95,22 +91,12 @@ pub(crate) async fn run(args: WatchArgs) -> Result<()> {
     };
     let mut report = LoadReport {
         connections: outcomes.len() as u64,
-        first_us: u64::MAX,
         ..LoadReport::default()
     };
     report.errors.merge(failed);
     for outcome in outcomes {
         report.expected += outcome.expected;
-        report.received += outcome.received;
-        report.duplicates += outcome.duplicates;
-        report.errors.merge(outcome.errors);
-        if outcome.received > 0 {
-            report.first_us = report.first_us.min(outcome.first_us);
-            report.last_us = report.last_us.max(outcome.last_us);
-        }
-    }
-    if report.first_us == u64::MAX {
-        report.first_us = 0;
+        report.add(outcome.tally);
     }
     report.latency = latency.lock().expect("latency lock").to_pairs();
     Line::done(report);
@@ -144,17 +130,21 @@ async fn watch_one(
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(frame))) => {
                 outcome
+                    .tally
                     .errors
                     .add(format!("watcher {i}: closed by the relay: {frame:?}"));
                 break;
             }
             Some(Ok(_)) => continue,
             Some(Err(e)) => {
-                outcome.errors.add(format!("watcher {i}: {e}"));
+                outcome.tally.errors.add(format!("watcher {i}: {e}"));
                 break;
             }
             None => {
-                outcome.errors.add(format!("watcher {i}: connection ended"));
+                outcome
+                    .tally
+                    .errors
+                    .add(format!("watcher {i}: connection ended"));
                 break;
             }
         };
@@ -164,6 +154,7 @@ async fn watch_one(
                 let (Some(seq), Some(sent)) = (number(&text, "seq"), number(&text, "sent_us"))
                 else {
                     outcome
+                        .tally
                         .errors
                         .add(format!("watcher {i}: task without seq/sent_us: {text}"));
                     continue;
@@ -173,21 +164,15 @@ async fn watch_one(
                     .expect("latency lock")
                     .record(now.saturating_sub(sent));
                 if seq % agents != agent {
-                    outcome.errors.add(format!(
+                    outcome.tally.errors.add(format!(
                         "watcher {i}: task {seq} is for agent {}, not {agent}",
                         seq % agents
                     ));
-                } else if seen.insert(seq / agents) {
-                    if outcome.received == 0 {
-                        outcome.first_us = now;
-                    }
-                    outcome.received += 1;
-                    outcome.last_us = now;
                 } else {
-                    outcome.duplicates += 1;
+                    outcome.tally.receipt(now, seen.insert(seq / agents));
                 }
             }
-            Some("error") => outcome.errors.add(format!("watcher {i}: {text}")),
+            Some("error") => outcome.tally.errors.add(format!("watcher {i}: {text}")),
             // Heartbeats, presence and DLQ notices are not part of the load.
             _ => {}
         }
