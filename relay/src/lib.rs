@@ -61,11 +61,9 @@ const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Relay {
     app: axum::Router,
     reader: WatchReader,
-    /// Announces presence changes; fed by the reader, ticked by its own task.
-    presence: (
-        std::sync::Arc<presence::PresenceTracker>,
-        redis::aio::ConnectionManager,
-    ),
+    /// Announces presence changes; seeded and fed by the reader, ticked by its own
+    /// task.
+    presence: std::sync::Arc<presence::PresenceTracker>,
     /// The trimmer, when `trim_maxlen` is set.
     trimmer: Option<(redis::aio::ConnectionManager, u64)>,
     shutdown: CancellationToken,
@@ -132,10 +130,8 @@ impl Relay {
         let trimmer = config
             .trim_maxlen
             .map(|maxlen| (state.session.redis.clone(), maxlen));
-        let state_redis = state.session.redis.clone();
         let app = http::router(state, &config.dashboard_dir)
             .layer(tower_http::trace::TraceLayer::new_for_http());
-        let presence = (presence, state_redis);
         Ok(Self {
             app,
             reader,
@@ -151,8 +147,7 @@ impl Relay {
     pub async fn serve(self, listener: TcpListener) -> Result<(), RelayError> {
         let tasks = TaskTracker::new();
         tasks.spawn(self.reader.run(self.shutdown.clone()));
-        let (tracker, redis) = self.presence;
-        tasks.spawn(tracker.run(redis, self.shutdown.clone()));
+        tasks.spawn(self.presence.run(self.shutdown.clone()));
         if let Some((redis, maxlen)) = self.trimmer {
             tasks.spawn(trim::run(redis, maxlen, self.shutdown.clone()));
         }

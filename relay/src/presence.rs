@@ -3,8 +3,11 @@
 //!
 //! It is driven by the heartbeats the watch reader sees ([`PresenceTracker::observe`]:
 //! an agent heard from becomes online at once) and by a tick (an agent not heard from
-//! goes stale, then offline, when the thresholds pass). It starts from the newest
-//! heartbeats in Redis, silently, so a restart does not announce every agent again.
+//! goes stale, then offline, when the thresholds pass). The reader seeds it, silently,
+//! with the heartbeats up to the position the reader starts reading from
+//! ([`PresenceTracker::seed_from`]), so a restart does not announce every agent again
+//! and a heartbeat added after that position is announced: the seed and the reader
+//! never both see one heartbeat.
 //! Every relay runs its own tracker over the same heartbeats, so watchers on any relay
 //! get the same transitions (within a tick of each other).
 //!
@@ -13,7 +16,6 @@
 //! thresholds.
 
 use crate::bridge::codec::decode_heartbeat;
-use crate::bridge::Backoff;
 use crate::ws::hub::{Audience, Hub};
 use cortex_shared::rest::Presence;
 use cortex_shared::{EntryId, ServerFrame, HEARTBEAT_STREAM};
@@ -177,47 +179,45 @@ impl PresenceTracker {
             .collect()
     }
 
-    /// Seeds from Redis (retrying until it answers), then ticks until `cancel` fires.
-    pub async fn run(
-        self: std::sync::Arc<Self>,
-        redis: redis::aio::ConnectionManager,
-        cancel: CancellationToken,
-    ) {
+    /// Records, without announcing them, the agents whose newest heartbeat is at or
+    /// before `upto` (the heartbeat stream position the reader starts after; `0-0`
+    /// for an empty stream).
+    pub async fn seed_from(
+        &self,
+        conn: &mut impl redis::aio::ConnectionLike,
+        upto: &str,
+    ) -> redis::RedisResult<()> {
+        if upto == "0-0" {
+            return Ok(());
+        }
+        let heard = newest_heartbeats(conn, upto).await?;
+        self.seed(heard, crate::metrics::unix_ms());
+        Ok(())
+    }
+
+    /// Ticks until `cancel` fires.
+    pub async fn run(self: std::sync::Arc<Self>, cancel: CancellationToken) {
         let mut interval = tokio::time::interval(self.settings.tick());
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut seeded = false;
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        let mut next_seed = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = interval.tick() => {}
-            }
-            if !seeded && tokio::time::Instant::now() >= next_seed {
-                match newest_heartbeats(&mut redis.clone()).await {
-                    Ok(heard) => {
-                        self.seed(heard, crate::metrics::unix_ms());
-                        seeded = true;
-                    }
-                    Err(e) => {
-                        let delay = backoff.next_delay();
-                        tracing::debug!(error = %e, retry_in = ?delay, "presence tracker cannot read heartbeats yet");
-                        next_seed = tokio::time::Instant::now() + delay;
-                    }
-                }
             }
             self.tick_at(crate::metrics::unix_ms());
         }
     }
 }
 
-/// Each agent's newest heartbeat time among the newest [`SEED_SCAN`] heartbeats.
+/// Each agent's newest heartbeat time among the newest [`SEED_SCAN`] heartbeats at or
+/// before `upto`.
 async fn newest_heartbeats(
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut impl redis::aio::ConnectionLike,
+    upto: &str,
 ) -> redis::RedisResult<Vec<(String, u64)>> {
     let reply: StreamRangeReply = redis::cmd("XREVRANGE")
         .arg(HEARTBEAT_STREAM)
-        .arg("+")
+        .arg(upto)
         .arg("-")
         .arg("COUNT")
         .arg(SEED_SCAN)

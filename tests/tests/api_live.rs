@@ -16,6 +16,51 @@ fn presence_of<'a>(agent: &'a str, presence: &'a str) -> impl Fn(&Value) -> bool
     move |f: &Value| f["type"] == "presence" && f["agent"] == agent && f["presence"] == presence
 }
 
+/// The seed a relay starts with covers the heartbeats up to where its reader starts,
+/// and no further: a heartbeat added between the relay resolving its start and its
+/// tracker seeding (a CI flake before the reader did both) is announced, not swallowed.
+#[tokio::test]
+async fn presence_seed_stops_where_the_reader_starts() {
+    use cortex_relay::presence::{PresenceSettings, PresenceTracker};
+    use cortex_relay::ws::hub::Hub;
+    use std::time::Duration;
+
+    let redis = RedisServer::start();
+    let publisher = Publisher::connect(&redis.url()).await.unwrap();
+    let busy = json!({"state": "busy"}).as_object().unwrap().clone();
+    let start = publisher.heartbeat("old", busy.clone()).await.unwrap();
+    let after = publisher.heartbeat("pink", busy).await.unwrap();
+
+    let hub = Hub::new(64);
+    let mut feed = hub.feed();
+    feed.watch(&cortex_shared::SubscribeTarget::All);
+    let tracker = PresenceTracker::new(
+        PresenceSettings {
+            stale_after: Duration::from_secs(60),
+            offline_after: Duration::from_secs(120),
+        },
+        hub,
+    );
+    tracker
+        .seed_from(&mut redis.connection().await, &start)
+        .await
+        .unwrap();
+    assert!(feed.try_recv().is_none(), "a seed announces nothing");
+    let seeded = tracker.snapshot();
+    assert!(seeded.contains_key("old"), "{seeded:?}");
+    assert!(
+        !seeded.contains_key("pink"),
+        "seeded past the start: {seeded:?}"
+    );
+
+    // The reader then reads pink's heartbeat: online, announced.
+    let at: cortex_shared::EntryId = after.parse().unwrap();
+    tracker.observe("pink", at.ms);
+    let event = feed.try_recv().expect("pink's presence announced");
+    let frame: Value = serde_json::from_str(event.frame.as_str()).unwrap();
+    assert!(presence_of("pink", "online")(&frame), "{frame}");
+}
+
 #[tokio::test]
 async fn presence_moves_online_stale_offline_and_watchers_are_told() {
     let redis = RedisServer::start();

@@ -63,8 +63,27 @@ impl WatchReader {
     /// first reaches Redis.
     pub async fn start_from_now(&mut self) -> redis::RedisResult<()> {
         let mut conn = self.connect().await?;
-        self.positions = Some(tails(&mut conn, &Self::read_streams()).await?);
+        self.positions = Some(self.start_positions(&mut conn).await?);
         Ok(())
+    }
+
+    /// The streams' tails, where reading starts; the presence tracker is seeded with
+    /// the heartbeats up to the heartbeat stream's tail, so each heartbeat is seen
+    /// either by the seed (silently) or by the reader (announced), never both.
+    async fn start_positions(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<Vec<String>> {
+        let streams = Self::read_streams();
+        let positions = tails(conn, &streams).await?;
+        if let Some(presence) = &self.presence {
+            let heartbeats = streams
+                .iter()
+                .position(|s| *s == HEARTBEAT_STREAM)
+                .expect("heartbeats are read");
+            presence.seed_from(conn, &positions[heartbeats]).await?;
+        }
+        Ok(positions)
     }
 
     /// The streams read: every task stream, most urgent first, then heartbeats.
@@ -94,7 +113,7 @@ impl WatchReader {
             let attempt = async {
                 let mut conn = self.connect().await?;
                 if positions.is_none() {
-                    positions = Some(tails(&mut conn, &streams).await?);
+                    positions = Some(self.start_positions(&mut conn).await?);
                 }
                 Ok::<_, redis::RedisError>(conn)
             };
