@@ -294,29 +294,53 @@ pub(crate) fn cpu_secs(pid: u32) -> Result<f64> {
     Ok((ticks(11) + ticks(12)) / clock_ticks())
 }
 
-/// CPU seconds the whole machine has been busy (every CPU's user, nice, system, irq,
-/// softirq and steal time in `/proc/stat`).
-pub(crate) fn machine_busy_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
-        return 0.0;
-    };
-    let v: Vec<f64> = cpu
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal
-    let busy: f64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| v.get(i)).sum();
-    busy / clock_ticks()
+/// The whole machine's CPU time so far, from the `cpu` line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MachineCpu {
+    /// Seconds every CPU spent on anything but idling: user, nice, system, irq,
+    /// softirq and steal.
+    pub(crate) busy_secs: f64,
+    /// Of those, seconds the hypervisor ran something else while this VM wanted the
+    /// CPU (steal): time nobody on this machine could use.
+    pub(crate) steal_secs: f64,
+}
+
+impl MachineCpu {
+    /// Now.
+    pub(crate) fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+            return Self::default();
+        };
+        let v: Vec<f64> = cpu
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let field = |i: usize| v.get(i).copied().unwrap_or(0.0);
+        let busy: f64 = [0, 1, 2, 5, 6, 7].into_iter().map(field).sum();
+        Self {
+            busy_secs: busy / clock_ticks(),
+            steal_secs: field(7) / clock_ticks(),
+        }
+    }
+
+    /// The time spent between `earlier` and `self`.
+    pub(crate) fn since(self, earlier: Self) -> Self {
+        Self {
+            busy_secs: self.busy_secs - earlier.busy_secs,
+            steal_secs: self.steal_secs - earlier.steal_secs,
+        }
+    }
 }
 
 /// How busy the machine is over `window`, as a percentage of all its CPUs.
 pub(crate) fn machine_busy_pct(window: Duration) -> f64 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let before = machine_busy_secs();
+    let before = MachineCpu::now();
     std::thread::sleep(window);
-    100.0 * (machine_busy_secs() - before) / (window.as_secs_f64() * cpus)
+    100.0 * MachineCpu::now().since(before).busy_secs / (window.as_secs_f64() * cpus)
 }
 
 /// `getconf CLK_TCK`, 100 if that cannot be read.

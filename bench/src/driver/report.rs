@@ -397,6 +397,9 @@ impl Report {
     }
 }
 
+/// Steal time over a scenario worth a note in the table: a tenth of a CPU-second.
+const STEAL_WORTH_NOTING_SECS: f64 = 0.1;
+
 fn notes(r: &RunRow) -> String {
     let o = &r.outcome;
     let mut notes = Vec::new();
@@ -423,6 +426,9 @@ fn notes(r: &RunRow) -> String {
     }
     if !r.counts {
         notes.push("exploratory step".into());
+    }
+    if o.steal_cpu_secs >= STEAL_WORTH_NOTING_SECS {
+        notes.push(format!("VM steal {:.1} CPU-s", o.steal_cpu_secs));
     }
     if o.background_cpu_pct > 10.0 {
         notes.push(format!(
@@ -455,8 +461,8 @@ pub(crate) fn one_line(o: &Outcome) -> String {
     );
     let _ = write!(
         line,
-        "; load {:.1} CPU-s; machine {:.1} CPU-s busy; {:.0}% busy before",
-        o.load_cpu_secs, o.machine_cpu_secs, o.background_cpu_pct
+        "; load {:.1} CPU-s; machine {:.1} CPU-s busy, {:.1} of it VM steal; {:.0}% busy before",
+        o.load_cpu_secs, o.machine_cpu_secs, o.steal_cpu_secs, o.background_cpu_pct
     );
     if let Some(ack) = &o.ack_latency {
         let _ = write!(

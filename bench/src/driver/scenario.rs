@@ -3,7 +3,7 @@
 //! gathered, counted (each task received or acked once, none lost), and the relay's
 //! memory and CPU read from `/proc`.
 
-use super::procs::{cpu_secs, machine_busy_pct, machine_busy_secs, rss_kib, Proc, Redis, Relay};
+use super::procs::{cpu_secs, machine_busy_pct, rss_kib, MachineCpu, Proc, Redis, Relay};
 use crate::load::consume::ConsumeArgs;
 use crate::load::poll::PollArgs;
 use crate::load::publish::PublishArgs;
@@ -137,6 +137,9 @@ pub(crate) struct Outcome {
     /// The machine's busy CPU seconds over the publishing and receiving, everything
     /// included.
     pub(crate) machine_cpu_secs: f64,
+    /// Of those, the VM's steal time: CPU the hypervisor gave to someone else while
+    /// relay, Redis or load wanted it. Latency tails move with it.
+    pub(crate) steal_cpu_secs: f64,
     /// How busy the machine was just before the scenario started (other work than the
     /// benchmark's), percent of all CPUs.
     pub(crate) background_cpu_pct: f64,
@@ -234,7 +237,7 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
     let rss_connected_kib = rss_kib(relay.pid())?;
     let relay_cpu0 = cpu_secs(relay.pid())?;
     let redis_cpu0 = cpu_secs(redis.pid())?;
-    let machine_cpu0 = machine_busy_secs();
+    let machine_cpu0 = MachineCpu::now();
     if callgrind.is_some() {
         callgrind_control("-z", relay.pid())?;
     }
@@ -261,7 +264,7 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
     };
     let relay_cpu_secs = cpu_secs(relay.pid())? - relay_cpu0;
     let redis_cpu_secs = cpu_secs(redis.pid())? - redis_cpu0;
-    let machine_cpu_secs = machine_busy_secs() - machine_cpu0;
+    let machine_cpu = MachineCpu::now().since(machine_cpu0);
     let rss_end_kib = rss_kib(relay.pid())?;
     let pending_in_redis = match spec.mode {
         Mode::Consume => Some(pending(&redis.url(), &plan.agent(0))?),
@@ -299,7 +302,8 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
         redis_calls,
         wall_secs,
         load_cpu_secs: published.cpu_secs,
-        machine_cpu_secs,
+        machine_cpu_secs: machine_cpu.busy_secs,
+        steal_cpu_secs: machine_cpu.steal_secs,
         background_cpu_pct,
     };
     merge(&mut outcome, &published, reports);
