@@ -20,6 +20,7 @@
 //! - On (re)connect, the consumer first re-reads its own pending entries (id `0`).
 
 use super::codec::decode_task;
+use super::reply::{text, Entry};
 use super::Backoff;
 use crate::dlq::{dead_letter, Once};
 use crate::metrics::{unix_ms, Metrics};
@@ -27,9 +28,8 @@ use cortex_shared::entry::Problem;
 use cortex_shared::DecodeError;
 use cortex_shared::{AgentName, DeadLetter, EntryId, ErrorCode, Priority, TaskMessage};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply};
+use redis::streams::{StreamAutoClaimReply, StreamPendingCountReply};
 use redis::{AsyncConnectionConfig, Value};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1147,102 +1147,11 @@ fn read_group(
     cmd
 }
 
-/// One entry of a read: its id and its fields as Redis sent them (name, value, name,
-/// value, …); `None` when it was deleted from the stream while pending.
-#[derive(Debug)]
-struct Entry {
-    id: String,
-    fields: Option<Vec<Value>>,
-}
-
-impl From<StreamId> for Entry {
-    fn from(entry: StreamId) -> Self {
-        let fields = (!entry.map.is_empty()).then(|| {
-            entry
-                .map
-                .into_iter()
-                .flat_map(|(name, value)| [Value::BulkString(name.into_bytes()), value])
-                .collect()
-        });
-        Self {
-            id: entry.id,
-            fields,
-        }
-    }
-}
-
-/// The entries of an XREADGROUP reply (`nil`, or per stream its name and entries; a
-/// map under RESP3), each with its (static) stream name. Walks the reply it owns:
-/// redis-rs's `StreamReadReply` clones it and builds a map per entry, a third of the
-/// relay's work per consumed task.
+/// The entries of an XREADGROUP reply on the task streams (see [`super::reply`]).
 fn entries(reply: Value) -> redis::RedisResult<Vec<(&'static str, Entry)>> {
-    let unexpected = || {
-        redis::RedisError::from((
-            redis::ErrorKind::UnexpectedReturnType,
-            "unexpected XREADGROUP reply",
-        ))
-    };
-    let streams: Vec<(Value, Value)> = match reply {
-        Value::Nil => return Ok(Vec::new()),
-        Value::Map(streams) => streams,
-        Value::Array(streams) => streams
-            .into_iter()
-            .map(|stream| match stream {
-                Value::Array(pair) => two(pair).ok_or_else(unexpected),
-                _ => Err(unexpected()),
-            })
-            .collect::<Result<_, _>>()?,
-        _ => return Err(unexpected()),
-    };
-    let mut out = Vec::new();
-    for (name, ids) in streams {
-        let Some(stream) = text(&name)
-            .and_then(|name| Priority::from_stream(&name))
-            .map(Priority::stream)
-        else {
-            continue;
-        };
-        let ids = match ids {
-            Value::Array(ids) => ids,
-            Value::Nil => continue,
-            _ => return Err(unexpected()),
-        };
-        out.reserve(ids.len());
-        for entry in ids {
-            let Value::Array(pair) = entry else {
-                return Err(unexpected());
-            };
-            let (id, fields) = two(pair).ok_or_else(unexpected)?;
-            let id = text(&id).ok_or_else(unexpected)?.into_owned();
-            let fields = match fields {
-                Value::Array(fields) => Some(fields),
-                Value::Map(fields) => Some(fields.into_iter().flat_map(|(k, v)| [k, v]).collect()),
-                Value::Nil => None,
-                _ => return Err(unexpected()),
-            };
-            out.push((stream, Entry { id, fields }));
-        }
-    }
-    Ok(out)
-}
-
-/// The two items of a two-item array.
-fn two(pair: Vec<Value>) -> Option<(Value, Value)> {
-    let mut pair = pair.into_iter();
-    match (pair.next(), pair.next(), pair.next()) {
-        (Some(a), Some(b), None) => Some((a, b)),
-        _ => None,
-    }
-}
-
-/// A reply value as text, borrowed where it can be; `None` if it is not text.
-fn text(value: &Value) -> Option<Cow<'_, str>> {
-    match value {
-        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
-        Value::SimpleString(s) => Some(Cow::Borrowed(s)),
-        Value::Int(i) => Some(Cow::Owned(i.to_string())),
-        _ => None,
-    }
+    super::reply::entries(reply, |name| {
+        Priority::from_stream(name).map(Priority::stream)
+    })
 }
 
 /// Decodes a task from an entry's fields as [`decode_task`] does (a known field that is
@@ -1304,19 +1213,11 @@ fn task_letter(
 /// The letter for an entry that does not decode: its fields as they are (the last of a
 /// repeated field).
 fn raw_letter(entry: &Entry, stream: &str, error: &str, count: u64) -> DeadLetter {
-    let fields = entry.fields.as_deref().unwrap_or_default();
-    let field = |name: &str| {
-        let value = fields
-            .chunks_exact(2)
-            .rev()
-            .find(|pair| text(&pair[0]).is_some_and(|n| n == name))
-            .map(|pair| &pair[1]);
-        match value {
-            Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-            Some(Value::SimpleString(s)) => s.clone(),
-            Some(Value::Int(i)) => i.to_string(),
-            _ => String::new(),
-        }
+    let field = |name: &str| match entry.field(name) {
+        Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+        Some(Value::SimpleString(s)) => s.clone(),
+        Some(Value::Int(i)) => i.to_string(),
+        _ => String::new(),
     };
     letter(field, stream, &entry.id, error, count)
 }
@@ -1324,6 +1225,7 @@ fn raw_letter(entry: &Entry, stream: &str, error: &str, count: u64) -> DeadLette
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redis::streams::StreamId;
 
     #[test]
     fn groups_are_per_agent_and_apart_from_the_plans_shared_group() {

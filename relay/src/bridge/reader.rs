@@ -8,6 +8,7 @@
 //! is longer than its `BLOCK`, so a quiet stream is not mistaken for a dead server;
 //! other commands use other connections (redis-rs issues #453, #1924).
 
+use super::reply::{entries, text, Entry};
 use super::Backoff;
 use crate::api::events::EVENTS_STREAM;
 use crate::metrics::Metrics;
@@ -16,8 +17,8 @@ use crate::ws::hub::{Audience, Hub};
 use cortex_shared::rest::DlqAction;
 use cortex_shared::{EntryId, Priority, ServerFrame, DLQ_STREAM, HEARTBEAT_STREAM};
 use redis::aio::MultiplexedConnection;
-use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
-use redis::AsyncConnectionConfig;
+use redis::streams::{StreamId, StreamRangeReply};
+use redis::{AsyncConnectionConfig, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -140,18 +141,16 @@ impl WatchReader {
                     read = xread(&mut conn, &streams, positions, self.block) => read,
                 };
                 match read {
-                    Ok(Some(reply)) => {
-                        for key in reply.keys {
-                            let Some(index) = streams.iter().position(|s| *s == key.key) else {
-                                continue;
-                            };
-                            for entry in key.ids {
-                                positions[index] = entry.id.clone();
-                                self.dispatch(streams[index], entry);
-                            }
+                    Ok(entries) => {
+                        for (stream, entry) in entries {
+                            let index = streams
+                                .iter()
+                                .position(|s| *s == stream)
+                                .expect("only the streams read");
+                            positions[index].clone_from(&entry.id);
+                            self.dispatch(stream, entry);
                         }
                     }
-                    Ok(None) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "watch reader lost redis; reconnecting");
                         self.metrics.redis_reconnects.inc();
@@ -172,25 +171,27 @@ impl WatchReader {
     }
 
     /// Publishes one entry to the hub, or logs why it cannot be shown.
-    fn dispatch(&self, stream: &'static str, entry: StreamId) {
+    fn dispatch(&self, stream: &'static str, entry: Entry) {
         let Ok(entry_id) = entry.id.parse::<EntryId>() else {
             tracing::warn!(stream, entry_id = %entry.id, "entry id Redis returned does not parse");
             return;
         };
         if stream == DLQ_STREAM || stream == EVENTS_STREAM {
             if self.hub.reaches(&Audience::Everyone) {
-                self.dispatch_dlq(stream, entry_id, entry);
+                self.dispatch_dlq(stream, entry_id, entry.into_stream_id());
             }
             return;
         }
-        // A task no session watches is not even decoded (heartbeats are, for presence).
+        // A task no session watches is not even decoded, nor are its fields put in a
+        // map (heartbeats are, for presence).
         if stream != HEARTBEAT_STREAM {
-            let to: String = entry.get("to").unwrap_or_default();
-            if !self.hub.reaches(&Audience::TaskFor(to)) {
+            let to = entry.field("to").and_then(text).unwrap_or_default();
+            if !self.hub.reaches(&Audience::TaskFor(to.into_owned())) {
                 return;
             }
         }
         // The same frames a resume or history read sends (one function builds both).
+        let entry = entry.into_stream_id();
         let Some((entry_id, audience, frame)) = super::history::watch_frame(stream, &entry) else {
             return;
         };
@@ -254,13 +255,14 @@ async fn tails(
         .collect())
 }
 
+/// The entries added to `streams` after `positions`, waiting up to `block` for some.
 async fn xread(
     conn: &mut MultiplexedConnection,
     streams: &[&'static str],
     positions: &[String],
     block: Duration,
-) -> redis::RedisResult<Option<StreamReadReply>> {
-    redis::cmd("XREAD")
+) -> redis::RedisResult<Vec<(&'static str, Entry)>> {
+    let reply: Value = redis::cmd("XREAD")
         .arg("COUNT")
         .arg(BATCH)
         .arg("BLOCK")
@@ -269,5 +271,6 @@ async fn xread(
         .arg(streams)
         .arg(positions)
         .query_async(conn)
-        .await
+        .await?;
+    entries(reply, |name| streams.iter().find(|s| **s == name).copied())
 }
