@@ -49,10 +49,11 @@ pub(crate) fn run_all(
         ]))
     })?;
     let relay_bin = tools.host_target_dir().join("debug/cortex-relay");
+    // Every test binary runs even after one fails, so one run shows every failure.
     step("test", || {
         run(tools
             .cargo()
-            .args(["test", "--workspace"])
+            .args(["test", "--workspace", "--no-fail-fast"])
             .args(test_args)
             .env("CORTEX_RELAY_BIN", &relay_bin)
             .env("CORTEX_DASHBOARD_DIR", &dist)
