@@ -29,9 +29,11 @@ pub fn attach(router: Router, dir: &Path) -> Router {
 }
 
 /// gzip for the dashboard's files, when the request accepts it (tower-http's
-/// defaults: not for responses under 32 bytes, nor for images).
+/// defaults: not for responses under 32 bytes, nor for images). At the fastest level,
+/// the wasm goes as half its size (323 of 657 KB) with no load time lost over
+/// loopback; the default level (257 KB) made the page 40-150 ms slower there.
 fn compression() -> CompressionLayer {
-    CompressionLayer::new()
+    CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest)
 }
 
 /// Whether this binary carries a built dashboard.
