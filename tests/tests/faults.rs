@@ -1,6 +1,7 @@
 //! Delivery under faults (SPEC §3): the relay killed with SIGKILL mid-flight, Redis
-//! killed and restarted, two relays on one Redis. Every task published (and
-//! acknowledged by Redis) is acked at least once; none is lost.
+//! killed and restarted, two relays on one Redis, a relay started before Redis. Every
+//! task published (and acknowledged by Redis) is acked at least once, or shown to
+//! watchers; none is lost.
 
 use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::Relay;
@@ -229,4 +230,35 @@ async fn two_relays_share_an_agents_work_and_watchers_on_either_see_everything()
         }
         assert_eq!(seen, published.iter().cloned().collect());
     }
+}
+
+/// A relay started while Redis is down shows a watcher everything added once Redis is
+/// up, including what was added before the relay's reader got through (it used to
+/// start from the streams' tails at that moment, skipping those).
+#[tokio::test]
+async fn a_relay_started_before_redis_shows_watchers_everything_added_after_it() {
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let relay = Relay::start(&redis.url());
+    let (status, _) = cortex_e2e::http::get(relay.addr(), "/readyz").await;
+    assert_eq!(status, 503, "Redis is down");
+    let mut ws = WsClient::connect(&relay.ws_url()).await;
+    ws.subscribe("pink").await;
+
+    redis.restart();
+    // At once: the reader is most likely still waiting out its backoff.
+    let publisher = Publisher::connect(&redis.url()).await.unwrap();
+    let sent = publisher.publish("harold", request(1)).await.unwrap();
+    let more = publisher.publish("harold", request(2)).await.unwrap();
+
+    let mut seen = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while seen.len() < 2 {
+            let frame = ws.next_of_type("task").await;
+            seen.push(frame["data"]["id"].as_str().unwrap().to_owned());
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("both tasks shown; saw {seen:?}"));
+    assert_eq!(seen, [sent.task_id, more.task_id]);
 }

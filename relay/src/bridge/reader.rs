@@ -36,8 +36,11 @@ pub struct WatchReader {
     /// Told of every heartbeat read.
     presence: Option<Arc<PresenceTracker>>,
     /// Entry id last seen per stream (in [`WatchReader::read_streams`] order); `None`
-    /// until first resolved to the streams' tails.
+    /// until first resolved (see [`WatchReader::start_from_now`]).
     positions: Option<Vec<String>>,
+    /// When the reader was made (unix ms): without [`WatchReader::start_from_now`],
+    /// everything added from then on is shown.
+    created_ms: u64,
 }
 
 impl WatchReader {
@@ -50,6 +53,7 @@ impl WatchReader {
             metrics,
             presence: None,
             positions: None,
+            created_ms: crate::metrics::unix_ms(),
         }
     }
 
@@ -60,31 +64,46 @@ impl WatchReader {
     }
 
     /// Resolves the start positions now (the streams' tails), so that every entry
-    /// added from this call on is shown. Without it, they are resolved when the reader
-    /// first reaches Redis.
+    /// added from this call on is shown. Without it (Redis down or slow at start),
+    /// reading starts at the reader's creation time once Redis answers: every entry
+    /// whose id is from then on is shown, so nothing added while the relay waited
+    /// for Redis is skipped (ids are Redis's clock, the creation time this machine's).
     pub async fn start_from_now(&mut self) -> redis::RedisResult<()> {
         let mut conn = self.connect().await?;
-        self.positions = Some(self.start_positions(&mut conn).await?);
+        let positions = tails(&mut conn, &Self::read_streams()).await?;
+        self.seed_presence(&mut conn, &positions).await?;
+        self.positions = Some(positions);
         Ok(())
     }
 
-    /// The streams' tails, where reading starts; the presence tracker is seeded with
-    /// the heartbeats up to the heartbeat stream's tail, so each heartbeat is seen
-    /// either by the seed (silently) or by the reader (announced), never both.
-    async fn start_positions(
+    /// The positions when [`WatchReader::start_from_now`] did not resolve them: after
+    /// every id of the millisecond before the reader was made.
+    async fn positions_since_creation(
         &self,
         conn: &mut MultiplexedConnection,
     ) -> redis::RedisResult<Vec<String>> {
-        let streams = Self::read_streams();
-        let positions = tails(conn, &streams).await?;
-        if let Some(presence) = &self.presence {
-            let heartbeats = streams
-                .iter()
-                .position(|s| *s == HEARTBEAT_STREAM)
-                .expect("heartbeats are read");
-            presence.seed_from(conn, &positions[heartbeats]).await?;
-        }
+        let since = format!("{}-{}", self.created_ms.saturating_sub(1), u64::MAX);
+        let positions = vec![since; Self::read_streams().len()];
+        self.seed_presence(conn, &positions).await?;
         Ok(positions)
+    }
+
+    /// Seeds the presence tracker with the heartbeats up to where reading starts, so
+    /// each heartbeat is seen either by the seed (silently) or by the reader
+    /// (announced), never both.
+    async fn seed_presence(
+        &self,
+        conn: &mut MultiplexedConnection,
+        positions: &[String],
+    ) -> redis::RedisResult<()> {
+        let Some(presence) = &self.presence else {
+            return Ok(());
+        };
+        let heartbeats = Self::read_streams()
+            .iter()
+            .position(|s| *s == HEARTBEAT_STREAM)
+            .expect("heartbeats are read");
+        presence.seed_from(conn, &positions[heartbeats]).await
     }
 
     /// The streams read: every task stream, most urgent first, then heartbeats.
@@ -114,7 +133,7 @@ impl WatchReader {
             let attempt = async {
                 let mut conn = self.connect().await?;
                 if positions.is_none() {
-                    positions = Some(self.start_positions(&mut conn).await?);
+                    positions = Some(self.positions_since_creation(&mut conn).await?);
                 }
                 Ok::<_, redis::RedisError>(conn)
             };
