@@ -90,6 +90,19 @@ fn assert_in_priority_order(order: &[Priority]) {
     assert_eq!(order, sorted, "delivered in priority order");
 }
 
+/// A bare WebSocket consuming `agent` as `consumer`, once the relay said `subscribed`
+/// (for tests that send ack and nack frames themselves).
+async fn raw_consumer(ws_url: &str, agent: &str, consumer: &str) -> cortex_e2e::ws::WsClient {
+    let mut client = cortex_e2e::ws::WsClient::connect(ws_url).await;
+    client
+        .send(serde_json::json!({
+            "type": "subscribe", "agent": agent, "mode": "consume", "consumer": consumer
+        }))
+        .await;
+    client.expect("subscribed").await;
+    client
+}
+
 fn payload(n: usize) -> cortex_shared::JsonObject {
     serde_json::json!({ "n": n }).as_object().unwrap().clone()
 }
@@ -539,13 +552,7 @@ async fn a_burst_of_acks_and_nacks_is_answered_in_order_and_leaves_nothing_pendi
         let request = TaskRequest::new("pink", Priority::Normal, "coding").with_payload(payload(n));
         publisher.publish("harold", request).await.unwrap();
     }
-    let mut client = cortex_e2e::ws::WsClient::connect(&relay.ws_url()).await;
-    client
-        .send(
-            serde_json::json!({"type":"subscribe","agent":"pink","mode":"consume","consumer":"p1"}),
-        )
-        .await;
-    client.expect("subscribed").await;
+    let mut client = raw_consumer(&relay.ws_url(), "pink", "p1").await;
     // The prefetch (32) arrives, then nothing more until acks free credit.
     let mut ids = Vec::new();
     while ids.len() < 32 {
@@ -631,13 +638,7 @@ async fn acks_for_every_stream_sent_at_once_are_all_confirmed_in_order() {
             TaskRequest::new("pink", Priority::ALL[n % 4], "coding").with_payload(payload(n));
         publisher.publish("harold", request).await.unwrap();
     }
-    let mut client = cortex_e2e::ws::WsClient::connect(&relay.ws_url()).await;
-    client
-        .send(
-            serde_json::json!({"type":"subscribe","agent":"pink","mode":"consume","consumer":"p1"}),
-        )
-        .await;
-    client.expect("subscribed").await;
+    let mut client = raw_consumer(&relay.ws_url(), "pink", "p1").await;
     let mut tasks = Vec::new();
     while tasks.len() < 16 {
         let task = client.expect("task").await;

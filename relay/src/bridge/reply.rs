@@ -8,6 +8,7 @@
 use redis::streams::StreamId;
 use redis::Value;
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// One entry of a read: its id and its fields as Redis sent them (name, value, name,
 /// value, …); `None` when it was deleted from the stream while pending.
@@ -32,12 +33,13 @@ impl Entry {
     /// The entry as redis-rs's `StreamId` (its fields in a map), for code shared with
     /// the other reads.
     pub(crate) fn into_stream_id(self) -> StreamId {
-        let map = self
-            .fields
-            .unwrap_or_default()
-            .chunks_exact(2)
-            .filter_map(|pair| Some((text(&pair[0])?.into_owned(), pair[1].clone())))
-            .collect();
+        let mut map = HashMap::new();
+        let mut fields = self.fields.unwrap_or_default().into_iter();
+        while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+            if let Some(name) = text(&name) {
+                map.insert(name.into_owned(), value);
+            }
+        }
         StreamId {
             id: self.id,
             map,
