@@ -7,6 +7,7 @@
 //! - [`agent`]: agent names and their validation.
 //! - [`entry_id`]: stream entry ids, ordered as Redis orders them.
 //! - [`rest`]: the bodies of the HTTP API (`/api/v1`).
+//! - [`strict`]: JSON decoding that refuses an array where an object belongs.
 //!
 //! This crate depends on serde and nothing heavier, so the relay (host) and the
 //! dashboard (wasm32) share one definition of the protocol.
@@ -16,6 +17,7 @@ pub mod entry;
 pub mod entry_id;
 pub mod frame;
 pub mod rest;
+pub mod strict;
 
 pub use agent::{AgentName, AgentNameError};
 pub use entry::{
