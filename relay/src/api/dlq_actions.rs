@@ -501,6 +501,7 @@ mod tests {
             dead_at: 1,
             original_stream: Some("cortex:tasks:low".into()),
             original_entry_id: Some("5-0".into()),
+            ..Default::default()
         }
     }
 

@@ -5,7 +5,7 @@ pub mod codec;
 pub mod consumer;
 pub mod history;
 pub mod reader;
-mod reply;
+pub(crate) mod reply;
 
 use std::time::Duration;
 

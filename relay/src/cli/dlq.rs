@@ -29,7 +29,6 @@ use axum::http::{Method, StatusCode};
 use cortex_shared::rest::{DlqFilter, DlqItem, DlqPage, RetryRequest};
 use cortex_shared::{AgentName, DeadLetter, EntryId, Priority, DLQ_STREAM};
 use redis::aio::MultiplexedConnection;
-use redis::streams::StreamRangeReply;
 use serde_json::{json, Value};
 use std::sync::LazyLock;
 
@@ -398,7 +397,7 @@ async fn retry(
         Target::Relay(client) => {
             let body = json!(RetryRequest {
                 priority,
-                payload: None
+                ..RetryRequest::default()
             });
             client
                 .call(
@@ -418,17 +417,18 @@ async fn retry_redis(
     priority: Option<Priority>,
 ) -> Result<Value, CliError> {
     let redis_error = |e| CliError::redis(url, e);
-    let reply: StreamRangeReply = redis::cmd("XRANGE")
+    let reply = redis::cmd("XRANGE")
         .arg(DLQ_STREAM)
         .arg(id)
         .arg(id)
         .query_async(conn)
         .await
+        .and_then(crate::bridge::reply::range)
         .map_err(redis_error)?;
-    let Some(found) = reply.ids.first() else {
+    let Some(found) = reply.into_iter().next() else {
         return Err(gone(conn, url, id).await);
     };
-    let entry = super::entry::Entry::decode(DLQ_STREAM, found);
+    let entry = super::entry::Entry::decode(DLQ_STREAM, &found.into_stream_id());
     let letter = match entry.decoded {
         super::entry::Decoded::DeadLetter(letter) => letter,
         _ => {
