@@ -429,7 +429,7 @@ async fn retry_redis(
         return Err(gone(conn, url, id).await);
     };
     let entry = super::entry::Entry::decode(DLQ_STREAM, &found.into_stream_id());
-    let letter = match entry.decoded {
+    let mut letter = match entry.decoded {
         super::entry::Decoded::DeadLetter(letter) => letter,
         _ => {
             return Err(CliError::Cannot(format!(
@@ -438,10 +438,10 @@ async fn retry_redis(
             )))
         }
     };
-    let mut task = original_task(id, &letter)?;
     if let Some(priority) = priority {
-        task.priority = priority;
+        letter.set_original("priority", priority.as_str().to_owned());
     }
+    let task = original_task(id, &letter)?;
     let stream = task.priority.stream();
     let mut invocation = RETRY.key(DLQ_STREAM);
     invocation.key(stream).arg(id);
@@ -463,7 +463,8 @@ fn original_task(id: &str, letter: &DeadLetter) -> Result<cortex_shared::TaskMes
     letter.original_task().map_err(|e| {
         CliError::Cannot(format!(
             "dead letter {id} cannot be retried: its task does not decode ({e}); delete it, \
-             or retry it through a relay with a corrected payload"
+             or retry it through the relay's API giving what is missing or broken \
+             (POST /api/v1/messaging/dlq/retry/{id} with the task's fields)"
         ))
     })
 }
