@@ -207,7 +207,7 @@ fn text_fields<'a>(
     for (field, value) in known.iter().zip(last) {
         if let Some(value) = value {
             let text = std::str::from_utf8(value)
-                .map_err(|_| DecodeError::new(*field, Problem::NotUtf8))?;
+                .map_err(|_| DecodeError::new(field, Problem::NotUtf8))?;
             fields.push((*field, text));
         }
     }
