@@ -1,4 +1,4 @@
-//! The HTTP surface: one [`router`] listing every route.
+//! The HTTP surface: one [`router`] listing every route, and the layers over them all.
 
 use crate::api;
 use crate::error::ApiError;
@@ -12,10 +12,11 @@ use std::time::Duration;
 
 /// Every route of the relay. The dashboard in `dashboard_dir` is served at `/`
 /// (unknown paths fall back to its `index.html`, so deep links work; not under
-/// `/api`, where they are JSON 404s). The API needs a token when tokens are
-/// configured (see [`crate::auth::require_token`]).
+/// `/api`, where they are JSON 404s). Every request passes [`crate::guard`] first; the
+/// API needs a token when tokens are configured (see [`crate::auth::require_token`]).
 pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
     let auth = state.session.auth.clone();
+    let guard = state.guard.clone();
     // The operations API (README, "HTTP API"); unknown paths under it are JSON 404s,
     // not the dashboard.
     let api_v1 = Router::new()
@@ -49,10 +50,15 @@ pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
         .route("/api/{*rest}", any(api::route_not_found))
         .with_state(state);
     let app = crate::dashboard::attach(api, dashboard_dir);
-    // Last, so that it covers every route above.
+    // Last, so that they cover every route above; the guard outermost, so that a
+    // hostile page's request is refused before anything else looks at it.
     app.layer(axum::middleware::from_fn_with_state(
         auth,
         crate::auth::require_token,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        guard,
+        crate::guard::guard,
     ))
 }
 
@@ -112,6 +118,7 @@ mod tests {
             }),
             shutdown: CancellationToken::new(),
             api: crate::api::ApiSettings::default(),
+            guard: std::sync::Arc::default(),
         }
     }
 
@@ -217,6 +224,84 @@ mod tests {
                 (StatusCode::OK, "<h1>dash</h1>"),
                 "{path}"
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_guard_covers_every_route() {
+        let dir = Dashboard::new("guard");
+        // A foreign Host: refused everywhere, dashboard files and /ws included.
+        for path in [
+            "/",
+            "/app.js",
+            "/agents/pink",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/ws",
+            "/api/v1/agents",
+            "/api/v1/messaging/dlq",
+            "/api/nothing",
+        ] {
+            let request = Request::get(path)
+                .header("host", "rebind.example:8080")
+                .body(Body::empty())
+                .unwrap();
+            let got = code_of(router(state("redis://127.0.0.1:1"), &dir.0), request).await;
+            let want = (
+                StatusCode::MISDIRECTED_REQUEST,
+                Some("misdirected_request".to_owned()),
+            );
+            assert_eq!(got, want, "{path}");
+        }
+        // Changes from a page on another origin, and bodies that are not JSON: refused
+        // before the handler (which would answer 503: no Redis here).
+        for (origin, content_type, want) in [
+            (
+                "http://evil.example",
+                "application/json",
+                (403, "forbidden_origin"),
+            ),
+            (
+                "http://evil.example",
+                "text/plain",
+                (403, "forbidden_origin"),
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "text/plain",
+                (415, "unsupported_media_type"),
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "application/x-www-form-urlencoded",
+                (415, "unsupported_media_type"),
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "application/json",
+                (503, "redis_unavailable"),
+            ),
+        ] {
+            for path in ["/api/v1/messaging/dlq/delete", "/api/v1/tasks"] {
+                let body = r#"{"filter":{}}"#;
+                let request = Request::post(path)
+                    .header("host", "127.0.0.1:8080")
+                    .header("origin", origin)
+                    .header("content-type", content_type)
+                    .header("content-length", body.len())
+                    .body(Body::from(body))
+                    .unwrap();
+                let (status, code) =
+                    code_of(router(state("redis://127.0.0.1:1"), &dir.0), request).await;
+                let got = (status.as_u16(), code.as_deref().unwrap_or_default());
+                if path == "/api/v1/tasks" && want.0 == 503 {
+                    // Not a task: refused by the handler, after the guard let it by.
+                    assert_eq!(got, (400, "invalid_body"), "{path} {origin} {content_type}");
+                } else {
+                    assert_eq!(got, want, "{path} {origin} {content_type}");
+                }
+            }
         }
     }
 
