@@ -9,7 +9,8 @@
 //!   [`browser::click`], …).
 //! - [`fixtures`]: tasks, heartbeats and dead letters written to Redis in the plan's
 //!   layout and read back; a relay config with a token per role.
-//! - [`http`]: a plain GET, for probes.
+//! - [`http`]: a plain GET, for probes, and requests with any headers.
+//! - [`page`]: [`page::PageServer`], a page of another site on a loopback port.
 //! - [`stack`]: [`stack::start`], a redis-server, a relay on it and a browser at once.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
@@ -19,6 +20,7 @@
 pub mod browser;
 pub mod fixtures;
 pub mod http;
+pub mod page;
 pub mod process;
 pub mod redis;
 pub mod relay;
