@@ -143,6 +143,7 @@ async fn a_burst_within_the_allowance_is_answered_in_full_and_the_connection_sta
     let relay = Relay::start(&redis.url());
     for n in [1_800, 2_000, 1_800, 2_000] {
         let mut client = WsClient::connect(&relay.ws_url()).await;
+        let started = Instant::now();
         client
             .send_burst((0..n).map(|_| json!({"type":"ping"})))
             .await;
@@ -154,6 +155,10 @@ async fn a_burst_within_the_allowance_is_answered_in_full_and_the_connection_sta
                 "after {received} of {n} pongs"
             );
         }
+        eprintln!(
+            "{n} pings in one write: {n} pongs in {:?}",
+            started.elapsed()
+        );
         // Still open: the next frame is answered (by a pong, or by `rate_limited` if
         // the budget has not refilled yet), not by a close.
         client.send(json!({"type":"ping"})).await;
@@ -195,6 +200,7 @@ async fn a_flooder_that_reads_nothing_is_closed_and_others_are_served() {
     frame.extend_from_slice(ping);
     let chunk = frame.repeat(1_000);
     let mut sent = 0usize;
+    let started = Instant::now();
     let ended = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             match tcp.write_all(&chunk).await {
@@ -205,7 +211,10 @@ async fn a_flooder_that_reads_nothing_is_closed_and_others_are_served() {
     })
     .await
     .expect("the relay drops a client that reads nothing");
-    eprintln!("flooder: {sent} frames written before the relay dropped it ({ended})");
+    eprintln!(
+        "flooder: {sent} frames written before the relay dropped it after {:?} ({ended})",
+        started.elapsed()
+    );
     let (_, metrics) = cortex_e2e::http::get(relay.addr(), "/metrics").await;
     assert!(
         metrics.contains("cortex_relay_slow_client_disconnects_total 1"),

@@ -4,7 +4,7 @@
 //!
 //! The session is split as in axum's chat example: a writer task owns the socket's
 //! sink and drains a queue; the reader loop (this module's [`serve`]) handles client
-//! frames and hub events and queues what they produce ([`Outbox`]), within two budgets:
+//! frames and hub events and queues what they produce (`Outbox`), within two budgets:
 //!
 //! - Frames the relay *pushes* (live watch events, server pings) never wait, so one
 //!   slow client can never stall the hub or grow the relay's memory: when
@@ -13,8 +13,8 @@
 //! - *Replies* to the client's own frames (and its consumer's events, which it paces by
 //!   acking) wait for the writer when as many are queued: the reader stops reading
 //!   meanwhile, so a burst of requests is slowed down by TCP, not answered by a close.
-//!   A writer that makes no room for [`reply_wait`] means the client reads nothing: it
-//!   is closed as too slow then.
+//!   A writer that makes no room for two ping intervals (at most 10 s) means the client
+//!   reads nothing: it is closed as too slow then.
 //!
 //! Generic over `Sink`/`Stream` so it can be tested without a server.
 
@@ -94,7 +94,7 @@ pub enum End {
     /// The client closed the connection or it broke.
     ClientGone,
     /// The client's send queue filled up, it fell behind the hub, or it took no
-    /// frame while replies waited for it ([`reply_wait`]).
+    /// frame while replies waited for it (two ping intervals, at most 10 s).
     TooSlow,
     /// The relay is shutting down.
     Shutdown,
