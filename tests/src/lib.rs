@@ -9,9 +9,9 @@
 //!   [`browser::click`], …).
 //! - [`fixtures`]: tasks, heartbeats and dead letters written to Redis in the plan's
 //!   layout and read back; a relay config with a token per role.
-//! - [`http`]: a plain GET, for probes, and requests with any headers.
-//! - [`page`]: [`page::PageServer`], a page of another site on a loopback port.
+//! - [`http`]: a plain GET, for probes.
 //! - [`stack`]: [`stack::start`], a redis-server, a relay on it and a browser at once.
+//! - [`page`]: [`page::PageServer`], a page of another site on a loopback port.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
 //! an element) with a timeout. A missing tool fails the test with the command that
