@@ -11,6 +11,7 @@
 //!   layout and read back; a relay config with a token per role.
 //! - [`http`]: a plain GET, for probes.
 //! - [`stack`]: [`stack::start`], a redis-server, a relay on it and a browser at once.
+//! - [`page`]: [`page::PageServer`], a page of another site on a loopback port.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
 //! an element) with a timeout. A missing tool fails the test with the command that
@@ -19,6 +20,7 @@
 pub mod browser;
 pub mod fixtures;
 pub mod http;
+pub mod page;
 pub mod process;
 pub mod redis;
 pub mod relay;
