@@ -15,7 +15,7 @@
 //! # let _ = sent; Ok(()) }
 //! ```
 
-use crate::bridge::Backoff;
+use cortex_shared::Backoff;
 use cortex_shared::{ClientFrame, Heartbeat, JsonObject, Priority, ServerFrame, TaskMessage};
 use futures_util::{SinkExt, StreamExt};
 use redis::aio::ConnectionManager;

@@ -6,9 +6,34 @@
 //! WebSocket (browsers cannot set headers there) in a first `auth` frame. Never in the
 //! URL, where it would end up in logs and browser history.
 
-use crate::config::{Role, TokenSpec};
 use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
+
+/// What a bearer token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Watch any agent; read the HTTP API.
+    Viewer,
+    /// Watch; consume and heartbeat as the agents it lists.
+    Agent,
+    /// Everything: publish, DLQ actions, consume as anyone.
+    Admin,
+}
+
+/// One bearer token (`relay.tokens` in the config file, or the token file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    /// The secret, sent as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// What it may do.
+    pub role: Role,
+    /// For `agent`: the agents it may consume and heartbeat as.
+    #[serde(default)]
+    pub agents: Vec<String>,
+}
 
 /// What a caller may do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -217,8 +217,8 @@ impl Config {
     }
 
     /// The consume-mode delivery settings.
-    pub fn delivery(&self) -> crate::bridge::consumer::DeliverySettings {
-        crate::bridge::consumer::DeliverySettings {
+    pub fn delivery(&self) -> crate::consume::DeliverySettings {
+        crate::consume::DeliverySettings {
             visibility: Duration::from_millis(self.visibility_timeout_ms),
             max_deliveries: self.max_deliveries,
             prefetch: self.prefetch as usize,
@@ -227,17 +227,17 @@ impl Config {
     }
 
     /// The presence thresholds.
-    pub fn presence(&self) -> crate::presence::PresenceSettings {
-        crate::presence::PresenceSettings {
+    pub fn presence(&self) -> crate::engine::presence::PresenceSettings {
+        crate::engine::presence::PresenceSettings {
             stale_after: Duration::from_millis(self.presence_stale_ms),
             offline_after: Duration::from_millis(self.presence_offline_ms),
         }
     }
 
     /// What the operations API takes from the configuration.
-    pub fn api(&self) -> crate::api::ApiSettings {
+    pub fn api(&self) -> crate::state::ApiSettings {
         let presence = self.presence();
-        crate::api::ApiSettings {
+        crate::state::ApiSettings {
             stale_after: presence.stale_after,
             offline_after: presence.offline_after,
             consumer_dead_after: Duration::from_millis(self.consumer_dead_after_ms),
@@ -267,30 +267,7 @@ impl Config {
     }
 }
 
-/// What a bearer token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Watch any agent; read the HTTP API.
-    Viewer,
-    /// Watch; consume and heartbeat as the agents it lists.
-    Agent,
-    /// Everything: publish, DLQ actions, consume as anyone.
-    Admin,
-}
-
-/// One bearer token (`relay.tokens` in the config file, or the token file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenSpec {
-    /// The secret, sent as `Authorization: Bearer <token>`.
-    pub token: String,
-    /// What it may do.
-    pub role: Role,
-    /// For `agent`: the agents it may consume and heartbeat as.
-    #[serde(default)]
-    pub agents: Vec<String>,
-}
+pub use crate::auth::{Role, TokenSpec};
 
 /// Why the configuration cannot be used. Each names the key or flag at fault.
 #[derive(Debug, thiserror::Error)]
@@ -689,17 +666,7 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// `url` with its password replaced by `****`.
-pub fn mask_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:****{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
+pub use crate::store::mask_url;
 
 #[cfg(test)]
 mod tests {

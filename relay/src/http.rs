@@ -15,7 +15,7 @@ use std::time::Duration;
 /// `/api`, where they are JSON 404s). Every request passes [`crate::guard`] first; the
 /// API needs a token when tokens are configured (see [`crate::auth::require_token`]).
 pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
-    let auth = state.session.auth.clone();
+    let auth = state.services.auth.clone();
     let guard = state.guard.clone();
     // The operations API (README, "HTTP API"); unknown paths under it are JSON 404s,
     // not the dashboard.
@@ -72,7 +72,7 @@ async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ping = async {
-        let mut conn = state.session.redis.clone();
+        let mut conn = state.services.redis.clone();
         redis::cmd("PING").query_async::<String>(&mut conn).await
     };
     match tokio::time::timeout(Duration::from_secs(1), ping).await {
@@ -85,9 +85,9 @@ async fn readyz(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bridge::consumer::DeliverySettings;
-    use crate::ws::hub::Hub;
-    use crate::ws::session::{SessionContext, SessionLimits};
+    use crate::consume::DeliverySettings;
+    use crate::engine::hub::Hub;
+    use crate::state::{Services, SessionLimits};
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use tokio_util::sync::CancellationToken;
@@ -100,7 +100,7 @@ mod tests {
             .set_connection_timeout(Some(Duration::from_millis(200)));
         AppState {
             hub: Hub::new(8),
-            session: std::sync::Arc::new(SessionContext {
+            services: std::sync::Arc::new(Services {
                 limits: SessionLimits {
                     send_queue: 8,
                     max_message_bytes: 1024,
@@ -117,7 +117,7 @@ mod tests {
                 origins: crate::auth::Origins::default(),
             }),
             shutdown: CancellationToken::new(),
-            api: crate::api::ApiSettings::default(),
+            api: crate::state::ApiSettings::default(),
             guard: std::sync::Arc::default(),
         }
     }

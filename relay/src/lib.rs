@@ -1,23 +1,21 @@
 //! Cortex Relay: bridges the agents' Redis streams to WebSocket and HTTP, and serves
 //! the dashboard.
 //!
-//! - [`agent`]: the Rust agent API (publish, heartbeat, consume through a relay).
-//! - [`auth`]: bearer tokens, roles, the WebSocket origin check.
-//! - [`guard`]: what a hostile page could send through a browser (foreign `Host`,
-//!   changes from other origins, bodies not declared JSON), refused on every route.
-//! - [`cli`]: the operator subcommands (publish, tail, heartbeat, dlq, replay).
-//! - [`config`]: file, environment, flags.
-//! - [`redis_server`]: which Redis to use; the managed `redis-server` (embedded default).
-//! - [`bridge`]: the watch reader ([`bridge::reader`]), consume mode
-//!   ([`bridge::consumer`]), decoding entries.
-//! - [`dlq`]: writing dead letters.
-//! - [`ws`]: the `/ws` endpoint, the [`ws::hub`] that fans entries out, and sessions.
-//! - [`http`]: the router (every route in one place); [`dashboard`]: the app's files.
-//! - [`trim`]: stream trimming that never drops a task a group still needs.
-//! - [`metrics`]: the relay's counters and latency windows.
-//! - [`api`]: the operations HTTP API (`/api/v1`): DLQ, replay, metrics, agents,
-//!   publish.
-//! - [`presence`]: agents' presence from their heartbeats, announced to watchers.
+//! Its modules are layers; each uses only those below it:
+//!
+//! - transports: [`http`] (every route in one place), [`api`] (the operations API
+//!   under `/api/v1`), [`guard`] (what a hostile page could send through a browser),
+//!   [`dashboard`] (the app's files), [`ws`] (the `/ws` endpoint and its sessions),
+//!   [`cli`] (the operator subcommands);
+//! - [`state`]: the services the transports share, and their settings;
+//! - the engine: [`engine`] (the watch reader, the hub that fans entries out, history,
+//!   presence, DLQ events, trimming) and [`consume`] (consume mode, at least once);
+//! - [`store`]: the code that talks to Redis (replies, codecs, `XINFO`, dead letters);
+//! - beneath all: [`auth`] (tokens, roles, origins), [`metrics`], [`error`].
+//!
+//! Beside them: [`config`] (file, environment, flags; it builds every layer's
+//! settings), [`redis_server`] (which Redis to use; the managed one), and [`agent`]
+//! (the Rust agent API).
 //!
 //! [`Relay::new`] connects; [`Relay::serve`] serves a bound listener until a
 //! cancellation token fires. `main.rs` only parses the configuration, binds, and
@@ -26,31 +24,30 @@
 pub mod agent;
 pub mod api;
 pub mod auth;
-pub mod bridge;
 pub mod cli;
 pub mod config;
+pub mod consume;
 pub mod dashboard;
-pub mod dlq;
+pub mod engine;
 pub mod error;
 pub mod guard;
 pub mod http;
 pub mod metrics;
-pub mod presence;
 pub mod redis_server;
 pub mod state;
-pub mod trim;
+pub mod store;
 pub mod ws;
 
 pub use config::Config;
 pub use error::RelayError;
 
-use bridge::reader::WatchReader;
+use engine::hub::Hub;
+use engine::reader::WatchReader;
 use state::AppState;
+use state::{Services, SessionLimits};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use ws::hub::Hub;
-use ws::session::{SessionContext, SessionLimits};
 
 /// Events the hub holds for its slowest session before that session counts as lagging.
 const HUB_CAPACITY: usize = 4096;
@@ -66,7 +63,7 @@ pub struct Relay {
     reader: WatchReader,
     /// Announces presence changes; seeded and fed by the reader, ticked by its own
     /// task.
-    presence: std::sync::Arc<presence::PresenceTracker>,
+    presence: std::sync::Arc<engine::presence::PresenceTracker>,
     /// The trimmer, when `trim_maxlen` is set.
     trimmer: Option<(redis::aio::ConnectionManager, u64)>,
     shutdown: CancellationToken,
@@ -86,7 +83,7 @@ impl Relay {
         })?;
         let hub = Hub::new(HUB_CAPACITY);
         let metrics = std::sync::Arc::new(metrics::Metrics::default());
-        let presence = std::sync::Arc::new(presence::PresenceTracker::new(
+        let presence = std::sync::Arc::new(engine::presence::PresenceTracker::new(
             config.presence(),
             hub.clone(),
         ));
@@ -106,7 +103,7 @@ impl Relay {
             .set_number_of_retries(2);
         let state = AppState {
             hub,
-            session: std::sync::Arc::new(SessionContext {
+            services: std::sync::Arc::new(Services {
                 limits: SessionLimits {
                     send_queue: config.send_queue,
                     max_message_bytes: config.max_message_bytes,
@@ -136,7 +133,7 @@ impl Relay {
         };
         let trimmer = config
             .trim_maxlen
-            .map(|maxlen| (state.session.redis.clone(), maxlen));
+            .map(|maxlen| (state.services.redis.clone(), maxlen));
         let app = http::router(state, &config.dashboard_dir)
             .layer(tower_http::trace::TraceLayer::new_for_http());
         Ok(Self {
@@ -156,7 +153,7 @@ impl Relay {
         tasks.spawn(self.reader.run(self.shutdown.clone()));
         tasks.spawn(self.presence.run(self.shutdown.clone()));
         if let Some((redis, maxlen)) = self.trimmer {
-            tasks.spawn(trim::run(redis, maxlen, self.shutdown.clone()));
+            tasks.spawn(engine::trim::run(redis, maxlen, self.shutdown.clone()));
         }
         // Frames are small and latency matters: no Nagle delay on any connection.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

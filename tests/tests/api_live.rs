@@ -21,8 +21,8 @@ fn presence_of<'a>(agent: &'a str, presence: &'a str) -> impl Fn(&Value) -> bool
 /// tracker seeding (a CI flake before the reader did both) is announced, not swallowed.
 #[tokio::test]
 async fn presence_seed_stops_where_the_reader_starts() {
-    use cortex_relay::presence::{PresenceSettings, PresenceTracker};
-    use cortex_relay::ws::hub::Hub;
+    use cortex_relay::engine::hub::Hub;
+    use cortex_relay::engine::presence::{PresenceSettings, PresenceTracker};
     use std::time::Duration;
 
     let redis = RedisServer::start();

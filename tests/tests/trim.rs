@@ -82,7 +82,7 @@ async fn trimming_keeps_pending_and_undelivered_tasks() {
         .get_connection_manager()
         .await
         .unwrap();
-    let minid = cortex_relay::trim::trim_task_stream(&mut manager, stream, 5)
+    let minid = cortex_relay::engine::trim::trim_task_stream(&mut manager, stream, 5)
         .await
         .unwrap()
         .expect("a trim");
@@ -123,7 +123,7 @@ async fn trimming_keeps_pending_and_undelivered_tasks() {
             .await
             .unwrap();
     }
-    cortex_relay::trim::trim_task_stream(&mut manager, stream, 5)
+    cortex_relay::engine::trim::trim_task_stream(&mut manager, stream, 5)
         .await
         .unwrap();
     let len: u64 = redis::cmd("XLEN")

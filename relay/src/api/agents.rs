@@ -4,12 +4,12 @@
 //! whether it is online while some of its tasks sit with a dead consumer (`stuck`).
 //!
 //! Presence is computed here from Redis at each request, with the same thresholds the
-//! [`crate::presence`] tracker uses to send `presence` frames.
+//! [`crate::engine::presence`] tracker uses to send `presence` frames.
 
-use super::xinfo::stream_metrics;
-use crate::bridge::consumer::alive_key;
+use crate::consume::alive_key;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::xinfo::stream_metrics;
 use axum::extract::State;
 use axum::Json;
 use cortex_shared::rest::{AgentConsumer, AgentInfo, AgentsReply, Presence};
@@ -31,9 +31,9 @@ struct Seen {
 
 /// `GET /api/v1/agents`.
 pub async fn list(State(state): State<AppState>) -> Result<Json<AgentsReply>, ApiError> {
-    let mut conn = state.session.redis.clone();
+    let mut conn = state.services.redis.clone();
     let settings = state.api;
-    let reply = crate::bridge::reply::range(
+    let reply = crate::store::reply::range(
         redis::cmd("XREVRANGE")
             .arg(HEARTBEAT_STREAM)
             .arg("+")

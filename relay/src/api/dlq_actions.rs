@@ -21,8 +21,8 @@
 use super::dlq::{
     gone, gone_error, parse_dlq_id, read_letter, select_all, tombstone_key, Selection,
 };
-use super::events::{EVENTS_MAXLEN, EVENTS_STREAM, IDS_PER_EVENT};
 use super::{ApiBody, ApiPath};
+use crate::engine::events::{EVENTS_MAXLEN, EVENTS_STREAM, IDS_PER_EVENT};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -286,11 +286,11 @@ async fn retry_batch<C: ConnectionLike>(
     Ok(reply
         .chunks(3)
         .map(|r| {
-            let status = super::xinfo::text(&r[0]).unwrap_or_default();
+            let status = crate::store::xinfo::text(&r[0]).unwrap_or_default();
             if status == "ok" {
                 Outcome::Retried {
-                    entry_id: super::xinfo::text(&r[1]).unwrap_or_default(),
-                    retry_count: super::xinfo::int(&r[2]).unwrap_or(1).max(0) as u64,
+                    entry_id: crate::store::xinfo::text(&r[1]).unwrap_or_default(),
+                    retry_count: crate::store::xinfo::int(&r[2]).unwrap_or(1).max(0) as u64,
                 }
             } else {
                 Outcome::Gone(Some(status).filter(|s| s != "missing"))
@@ -331,7 +331,7 @@ pub async fn retry(
     let id = parse_dlq_id(&dlq_id)?;
     let request: RetryRequest = body.json()?.unwrap_or_default();
     let edits = Edits::of(request)?;
-    let mut conn = state.session.redis.clone();
+    let mut conn = state.services.redis.clone();
     let Some(letter) = read_letter(&mut conn, &id).await? else {
         return Err(gone(&mut conn, &id).await?);
     };
@@ -361,7 +361,7 @@ pub async fn delete(
     ApiPath(dlq_id): ApiPath<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     let id = parse_dlq_id(&dlq_id)?;
-    let mut conn = state.session.redis.clone();
+    let mut conn = state.services.redis.clone();
     match delete_batch(&mut conn, &[id]).await?.into_iter().next() {
         Some(None) => Ok(Json(Deleted {
             dlq_id: id.to_string(),
@@ -423,7 +423,7 @@ async fn letters_of<C: ConnectionLike>(
         }
         let replies: Vec<Value> = pipe.query_async(conn).await?;
         for reply in replies {
-            match super::xinfo::items(reply)
+            match crate::store::xinfo::items(reply)
                 .into_iter()
                 .next()
                 .and_then(super::dlq::letter_of_entry)
@@ -464,7 +464,7 @@ pub async fn bulk_retry(
 ) -> Result<Json<BulkResult>, ApiError> {
     let request: BulkRequest = body.required()?;
     let target = target(&request)?;
-    let mut conn = state.session.redis.clone();
+    let mut conn = state.services.redis.clone();
     let (letters, gone) = selected(&mut conn, target).await?;
     let mut result = BulkResult {
         matched: letters.len() as u64 + gone,
@@ -506,7 +506,7 @@ pub async fn bulk_delete(
         ));
     }
     let target = target(&request)?;
-    let mut conn = state.session.redis.clone();
+    let mut conn = state.services.redis.clone();
     let ids: Vec<EntryId> = match target {
         Target::Ids(ids) => ids,
         Target::Filter(selection) => select_all(&mut conn, &selection)

@@ -6,10 +6,10 @@
 //! from the relay's own windows ([`crate::metrics::Metrics`]), which the consumer
 //! engine fills: publish (the entry id's time) to delivery, and delivery to ack.
 
-use super::xinfo::stream_metrics;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, Percentiles};
 use crate::state::AppState;
+use crate::store::xinfo::stream_metrics;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -91,14 +91,14 @@ pub(crate) fn relay_numbers(metrics: &Metrics) -> (RelayCounters, LatencyMetrics
 }
 
 async fn measure(state: &AppState) -> RedisResult<MessagingMetrics> {
-    let mut conn = state.session.redis.clone();
+    let mut conn = state.services.redis.clone();
     let streams = cortex_streams(&mut conn).await?;
     let streams = stream_metrics(&mut conn, &streams).await?;
     let dlq_length = streams
         .iter()
         .find(|s| s.stream == DLQ_STREAM)
         .map_or(0, |s| s.length);
-    let (relay, latency) = relay_numbers(&state.session.metrics);
+    let (relay, latency) = relay_numbers(&state.services.metrics);
     let warn_length = state.api.dlq_warn_length;
     Ok(MessagingMetrics {
         streams,
@@ -130,7 +130,7 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
         }
         Err(_) => None,
     };
-    let (relay, latency) = relay_numbers(&state.session.metrics);
+    let (relay, latency) = relay_numbers(&state.services.metrics);
     (
         [(
             CONTENT_TYPE,

@@ -9,11 +9,9 @@
 pub mod agents;
 pub mod dlq;
 pub mod dlq_actions;
-pub mod events;
 pub mod metrics;
 pub mod publish;
 pub mod replay;
-pub(crate) mod xinfo;
 
 use crate::error::ApiError;
 use axum::body::Bytes;
@@ -22,31 +20,8 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::time::Duration;
 
-/// What the API handlers take from the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApiSettings {
-    /// A heartbeat older than this makes its agent stale.
-    pub stale_after: Duration,
-    /// A heartbeat older than this makes its agent offline.
-    pub offline_after: Duration,
-    /// A consumer that has not read or claimed for this long counts as dead.
-    pub consumer_dead_after: Duration,
-    /// DLQ length above which stats and metrics raise a warning.
-    pub dlq_warn_length: u64,
-}
-
-impl Default for ApiSettings {
-    fn default() -> Self {
-        Self {
-            stale_after: Duration::from_secs(30),
-            offline_after: Duration::from_secs(120),
-            consumer_dead_after: Duration::from_secs(60),
-            dlq_warn_length: 1000,
-        }
-    }
-}
+pub use crate::state::ApiSettings;
 
 /// A query string deserialized into `T`; a bad one is a 400 `invalid_query`.
 #[derive(Debug, Clone, Copy, Default)]

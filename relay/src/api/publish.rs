@@ -85,7 +85,7 @@ pub async fn publish(
     for (field, value) in task.to_fields() {
         cmd.arg(field).arg(value);
     }
-    let entry_id: String = cmd.query_async(&mut state.session.redis.clone()).await?;
+    let entry_id: String = cmd.query_async(&mut state.services.redis.clone()).await?;
     Ok((
         StatusCode::CREATED,
         Json(Published {

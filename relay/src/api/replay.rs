@@ -2,12 +2,12 @@
 //! id range, time range, or the newest N, decoded by the stream's kind; an entry that
 //! does not decode comes with its raw fields and the reason.
 
-use super::xinfo::entry_fields;
 use super::{ApiPath, ApiQuery};
-use crate::bridge::codec::{decode_heartbeat, decode_task};
-use crate::bridge::reply::{range as entries_of, Entry};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::codec::{decode_heartbeat, decode_task};
+use crate::store::reply::{range as entries_of, Entry};
+use crate::store::xinfo::entry_fields;
 use axum::extract::State;
 use axum::Json;
 use cortex_shared::rest::{ReplayEntry, ReplayPage, ReplayQuery};
@@ -148,7 +148,7 @@ pub async fn entries(
         ));
     };
     let range = range(&query)?;
-    let mut conn = state.session.redis.clone();
+    let mut conn = state.services.redis.clone();
     let (entries, next_start) = match range {
         Range::Last(n) => {
             let reply = redis::cmd("XREVRANGE")

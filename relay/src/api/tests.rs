@@ -1,7 +1,7 @@
 //! The API's routes through the real router (`oneshot`), where no Redis is needed:
 //! refusals of bad requests, unknown routes, and the answers when Redis is down.
 
-use crate::config::Config;
+use crate::Config;
 use crate::Relay;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};

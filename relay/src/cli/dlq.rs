@@ -423,7 +423,7 @@ async fn retry_redis(
         .arg(id)
         .query_async(conn)
         .await
-        .and_then(crate::bridge::reply::range)
+        .and_then(crate::store::reply::range)
         .map_err(redis_error)?;
     let Some(found) = reply.into_iter().next() else {
         return Err(gone(conn, url, id).await);

@@ -199,9 +199,8 @@ impl StreamKind {
 /// hold).
 pub fn decode_fields(stream: &str, map: &std::collections::HashMap<String, Value>) -> Decoded {
     let pairs = || {
-        map.iter().filter_map(|(name, value)| {
-            Some((name.as_bytes(), crate::bridge::reply::bytes(value)?))
-        })
+        map.iter()
+            .filter_map(|(name, value)| Some((name.as_bytes(), crate::store::reply::bytes(value)?)))
     };
     let decoded = match StreamKind::of(stream) {
         StreamKind::Tasks => TaskMessage::from_raw_fields(pairs()).map(Decoded::Task),

@@ -232,7 +232,7 @@ pub(crate) async fn redis_connection(
 
 /// `url` with its password, if any, masked.
 pub(crate) fn mask_password(url: &str) -> String {
-    crate::config::mask_url(url)
+    crate::store::mask_url(url)
 }
 
 // Value parsers: input is checked while the command line is parsed, so clap reports

@@ -5,7 +5,7 @@
 use super::entry::Entry;
 use super::output::Output;
 use super::{redis_connection, CliError, OutputArgs, RedisArgs};
-use crate::bridge::reply::range;
+use crate::store::reply::range;
 use cortex_shared::{EntryId, Priority, DLQ_STREAM, HEARTBEAT_STREAM};
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamId;
@@ -94,11 +94,11 @@ pub async fn run(args: ReplayArgs, redis_url: &str) -> Result<(), CliError> {
 }
 
 /// The entries of an `XRANGE`/`XREVRANGE` reply, walked as Redis sent it (a field
-/// whose name is not UTF-8 fails no read; see [`crate::bridge::reply`]).
+/// whose name is not UTF-8 fails no read; see [`crate::store::reply`]).
 fn stream_ids(reply: redis::Value) -> redis::RedisResult<Vec<StreamId>> {
     Ok(range(reply)?
         .into_iter()
-        .map(crate::bridge::reply::Entry::into_stream_id)
+        .map(crate::store::reply::Entry::into_stream_id)
         .collect())
 }
 

@@ -15,9 +15,9 @@ use super::entry::{Decoded, Entry};
 use super::output::Output;
 use super::{mask_password, parse_agent, parse_target, CliError};
 use super::{OutputArgs, RedisArgs, RelayArgs, CONNECT_TIMEOUT};
-use crate::bridge::consumer::{ConsumerCommand, ConsumerEvent, DeliverySettings, GroupConsumer};
-use crate::bridge::reply::{entries, range};
-use crate::bridge::Backoff;
+use crate::consume::{ConsumerCommand, ConsumerEvent, DeliverySettings, GroupConsumer};
+use crate::store::reply::{entries, range};
+use cortex_shared::Backoff;
 use cortex_shared::{
     AgentName, ClientFrame, Heartbeat, Priority, ServerFrame, SubscribeTarget, HEARTBEAT_STREAM,
 };

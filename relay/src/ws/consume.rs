@@ -6,8 +6,8 @@
 //! two agents could not say which it meant. Several connections (or several relays)
 //! consuming the same agent share its work.
 
-use super::session::SessionContext;
-use crate::bridge::consumer::{ConsumerCommand, ConsumerEvent, GroupConsumer};
+use crate::consume::{ConsumerCommand, ConsumerEvent, GroupConsumer};
+use crate::state::Services;
 use cortex_shared::{AgentName, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -74,7 +74,7 @@ impl Consumers {
         &mut self,
         target: SubscribeTarget,
         consumer: Option<String>,
-        ctx: &SessionContext,
+        ctx: &Services,
     ) -> Result<(), Refusal> {
         let SubscribeTarget::Agent(agent) = target else {
             return Err(Refusal::new(

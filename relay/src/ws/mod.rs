@@ -2,7 +2,6 @@
 //! the [`hub`] (watch) and its consumer (consume).
 
 pub(crate) mod consume;
-pub mod hub;
 pub mod session;
 pub(crate) mod watch;
 
@@ -23,7 +22,7 @@ pub(crate) async fn handler(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !state.session.origins.allows(&headers) {
+    if !state.services.origins.allows(&headers) {
         return ApiError::forbidden(
             "origin_not_allowed",
             "this page's origin may not open a WebSocket to the relay",
@@ -32,22 +31,22 @@ pub(crate) async fn handler(
     }
     // A token in the handshake is checked now; without one, a relay that needs one
     // takes it in the first frame (browsers cannot set the header).
-    let grant = match state.session.auth.check(bearer(&headers)) {
+    let grant = match state.services.auth.check(bearer(&headers)) {
         Ok(grant) => Some(grant),
         Err(AuthError::Missing) => None,
         Err(AuthError::Unknown) => {
             return ApiError::unauthorized("the token is not valid").into_response()
         }
     };
-    let max_connections = state.session.limits.max_connections;
-    if state.session.metrics.connections.get() >= max_connections as u64 {
+    let max_connections = state.services.limits.max_connections;
+    if state.services.metrics.connections.get() >= max_connections as u64 {
         return ApiError::unavailable(
             "too_many_connections",
             format!("the relay holds {max_connections} connections already; retry later"),
         )
         .into_response();
     }
-    let limits = state.session.limits;
+    let limits = state.services.limits;
     // The hard cap drops the connection; below it, oversized messages get an error frame
     // from the session and the connection stays.
     let hard_cap = limits.max_message_bytes.saturating_mul(4).max(1024 * 1024);
@@ -70,7 +69,7 @@ pub(crate) async fn handler(
                 sink,
                 stream,
                 feed,
-                state.session.clone(),
+                state.services.clone(),
                 grant,
                 state.shutdown.clone(),
             )

@@ -19,12 +19,11 @@
 //! Generic over `Sink`/`Stream` so it can be tested without a server.
 
 use super::consume::Consumers;
-use super::hub::{Feed, Lagged};
 use super::watch::{WatchRequest, Watches};
 use crate::agent::{Publisher, TaskRequest};
-use crate::auth::{Auth, Grant, Origins};
-use crate::bridge::consumer::DeliverySettings;
-use crate::metrics::Metrics;
+use crate::auth::Grant;
+use crate::engine::hub::{Feed, Lagged};
+use crate::state::{Services, SessionLimits};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use cortex_shared::frame::close_code;
 use cortex_shared::{
@@ -32,7 +31,6 @@ use cortex_shared::{
     HEARTBEAT_STREAM,
 };
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use redis::aio::ConnectionManager;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,46 +45,6 @@ const WRITE_BATCH: usize = 64;
 
 /// How long a closing session waits for its writer to flush before dropping it.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
-
-/// Per-connection limits.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionLimits {
-    /// Frames the relay pushes (live events, pings) queued unwritten for the client
-    /// before it counts as too slow. Replies to the client's own frames may queue as
-    /// many again; beyond that the session stops reading from the client until the
-    /// writer has caught up.
-    pub send_queue: usize,
-    /// Largest client message answered normally; larger ones get a
-    /// `frame_too_large` error frame.
-    pub max_message_bytes: usize,
-    /// Watch subscriptions one connection may hold.
-    pub max_subscriptions: usize,
-    /// Client frames per second (and burst).
-    pub max_frames_per_second: u32,
-    /// Interval of server pings; two without any answer close the connection.
-    pub ping_interval: Duration,
-    /// WebSocket connections the relay holds at most.
-    pub max_connections: usize,
-}
-
-/// What every session shares: limits, Redis, and the delivery settings.
-#[derive(Debug, Clone)]
-pub struct SessionContext {
-    /// Per-connection limits.
-    pub limits: SessionLimits,
-    /// Commands (reads for resume, acks, group creation); reconnects by itself.
-    pub redis: ConnectionManager,
-    /// For the blocking reads of consumers, each on a connection of its own.
-    pub client: redis::Client,
-    /// Visibility timeout, deliveries, prefetch.
-    pub delivery: DeliverySettings,
-    /// The relay's counters.
-    pub metrics: Arc<Metrics>,
-    /// Tokens and roles.
-    pub auth: Auth,
-    /// Browser origins allowed to open a WebSocket.
-    pub origins: Origins,
-}
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +69,7 @@ pub async fn serve<W, R>(
     sink: W,
     mut stream: R,
     feed: Feed,
-    ctx: Arc<SessionContext>,
+    ctx: Arc<Services>,
     grant: Option<Grant>,
     cancel: CancellationToken,
 ) -> End
@@ -420,7 +378,7 @@ struct Session {
     /// What the client may do; `None` until it authenticates.
     grant: Option<Grant>,
     rate: RateLimit,
-    ctx: Arc<SessionContext>,
+    ctx: Arc<Services>,
 }
 
 /// A token bucket over client frames: `per_second` frames a second, bursts of as many.
@@ -703,15 +661,18 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ws::hub::{Audience, Hub};
+    use crate::auth::{Auth, Origins};
+    use crate::consume::DeliverySettings;
+    use crate::engine::hub::{Audience, Hub};
+    use crate::metrics::Metrics;
     use cortex_shared::EntryId;
     use futures::channel::mpsc as fmpsc;
     use serde_json::{json, Value};
 
     /// A context whose Redis is never reached by these tests (nothing listens there).
-    fn test_context(send_queue: usize) -> Arc<SessionContext> {
+    fn test_context(send_queue: usize) -> Arc<Services> {
         let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();
-        Arc::new(SessionContext {
+        Arc::new(Services {
             limits: SessionLimits {
                 send_queue,
                 max_message_bytes: 1024,

@@ -1,6 +1,6 @@
 //! The watch reader: one blocking `XREAD` loop per relay over every task stream and
 //! the heartbeat stream, publishing what it reads to the [`Hub`]. The same read
-//! covers the DLQ and the events stream ([`crate::api::events`]), for the `dlq` frames
+//! covers the DLQ and the events stream ([`crate::engine::events`]), for the `dlq` frames
 //! every watcher gets, and feeds heartbeats to the [`PresenceTracker`].
 //!
 //! It never acks, claims or creates groups, so it cannot change what agents receive
@@ -8,13 +8,13 @@
 //! is longer than its `BLOCK`, so a quiet stream is not mistaken for a dead server;
 //! other commands use other connections (redis-rs issues #453, #1924).
 
-use super::reply::{entries, text, Entry};
-use super::Backoff;
-use crate::api::events::EVENTS_STREAM;
+use crate::engine::events::EVENTS_STREAM;
+use crate::engine::hub::{Audience, Hub};
+use crate::engine::presence::PresenceTracker;
 use crate::metrics::Metrics;
-use crate::presence::PresenceTracker;
-use crate::ws::hub::{Audience, Hub};
+use crate::store::reply::{entries, text, Entry};
 use cortex_shared::rest::DlqAction;
+use cortex_shared::Backoff;
 use cortex_shared::{EntryId, Priority, ServerFrame, DLQ_STREAM, HEARTBEAT_STREAM};
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamId;
@@ -226,14 +226,14 @@ impl WatchReader {
     /// a `dlq` frame for every watcher.
     fn dispatch_dlq(&self, stream: &'static str, entry_id: EntryId, entry: StreamId) {
         let frame = if stream == DLQ_STREAM {
-            let letter = crate::api::dlq::decode_letter(&entry_id, &entry.map);
+            let letter = crate::store::letters::decode_letter(&entry_id, &entry.map);
             ServerFrame::Dlq {
                 action: DlqAction::Added,
                 dlq_ids: vec![entry.id],
                 letter: Some(letter),
             }
         } else {
-            let Some(event) = crate::api::events::decode(&entry.map) else {
+            let Some(event) = crate::engine::events::decode(&entry.map) else {
                 tracing::debug!(entry_id = %entry.id, "event of an unknown kind ignored");
                 return;
             };
@@ -266,7 +266,7 @@ async fn tails(
     replies
         .into_iter()
         .map(|reply| {
-            Ok(super::reply::range(reply)?
+            Ok(crate::store::reply::range(reply)?
                 .into_iter()
                 .next()
                 .map_or_else(|| "0-0".to_owned(), |e| e.id))

@@ -5,8 +5,8 @@
 //! ack or a claim. The Redis side sits behind [`StreamSource`] so that the decisions
 //! built on it (`ws::watch`) are unit-tested without a server.
 
-use super::codec::{decode_heartbeat, decode_task};
-use crate::ws::hub::Audience;
+use crate::engine::hub::Audience;
+use crate::store::codec::{decode_heartbeat, decode_task};
 use cortex_shared::{EntryId, ServerFrame, HEARTBEAT_STREAM};
 use redis::streams::StreamId;
 use redis::{RedisResult, Value};
@@ -110,9 +110,9 @@ impl StreamSource for redis::aio::ConnectionManager {
             .arg(count)
             .query_async(self)
             .await?;
-        Ok(super::reply::range(reply)?
+        Ok(crate::store::reply::range(reply)?
             .into_iter()
-            .map(super::reply::Entry::into_stream_id)
+            .map(crate::store::reply::Entry::into_stream_id)
             .collect())
     }
 }

@@ -22,10 +22,10 @@
 //!   [`GroupConsumer::recover`]). A client that goes hands its tasks in flight back:
 //!   they are due for redelivery at once (see [`GroupConsumer::hand_back`]).
 
-use super::reply::{raw_pairs, Entry};
-use super::Backoff;
-use crate::dlq::{dead_letter, Once};
 use crate::metrics::{unix_ms, Metrics};
+use crate::store::dlq::{dead_letter, Once};
+use crate::store::reply::{raw_pairs, Entry};
+use cortex_shared::Backoff;
 use cortex_shared::DecodeError;
 use cortex_shared::{AgentName, DeadLetter, EntryId, ErrorCode, Priority, TaskMessage};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
@@ -741,7 +741,7 @@ impl GroupConsumer {
         let replies: Vec<Value> = pipe.query_async(&mut self.redis).await?;
         let mut out = Vec::with_capacity(ids.len());
         for (p, reply) in ids.iter().zip(replies) {
-            let entry = super::reply::range(reply)?.into_iter().next();
+            let entry = crate::store::reply::range(reply)?.into_iter().next();
             out.push(entry.unwrap_or_else(|| Entry {
                 id: p.id.clone(),
                 fields: None,
@@ -938,7 +938,7 @@ impl GroupConsumer {
                 }
                 // Walked as Redis sent it: one entry with a field name that is not
                 // UTF-8 must not fail the claim of every other (Redis counted them).
-                let reply = super::reply::autoclaim(
+                let reply = crate::store::reply::autoclaim(
                     redis::cmd("XAUTOCLAIM")
                         .arg(stream)
                         .arg(&self.group)
@@ -1227,7 +1227,7 @@ impl GroupConsumer {
             .arg(entry_id)
             .query_async(&mut self.redis)
             .await?;
-        Ok(super::reply::range(reply)?
+        Ok(crate::store::reply::range(reply)?
             .into_iter()
             .next()
             .and_then(|entry| TaskMessage::from_raw_fields(entry.raw_fields()).ok()))
@@ -1311,7 +1311,7 @@ fn read_group(
 
 /// The entries of an XREADGROUP reply on the task streams (see [`super::reply`]).
 fn entries(reply: Value) -> redis::RedisResult<Vec<(&'static str, Entry)>> {
-    super::reply::entries(reply, |name| {
+    crate::store::reply::entries(reply, |name| {
         Priority::from_stream(name).map(Priority::stream)
     })
 }
@@ -1414,9 +1414,9 @@ impl Drop for NameLock {
 
 #[cfg(test)]
 mod tests {
-    use super::super::codec::decode_task;
-    use super::super::reply::text;
     use super::*;
+    use crate::store::codec::decode_task;
+    use crate::store::reply::text;
     use redis::streams::StreamId;
 
     #[test]

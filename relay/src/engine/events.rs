@@ -8,7 +8,7 @@
 //! [`EVENTS_MAXLEN`] entries (`XADD … MAXLEN ~`); it is a notification channel, not
 //! a record.
 
-use super::xinfo::text;
+use crate::store::xinfo::text;
 use cortex_shared::rest::DlqAction;
 use redis::Value;
 use std::collections::HashMap;

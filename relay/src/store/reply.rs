@@ -275,8 +275,8 @@ mod tests {
     /// come out as they went in, field names and values as bytes; decoding through
     /// the walker, through a map, or by cortex-shared gives the same answer.
     mod properties {
-        use super::super::super::codec::decode_task;
         use super::*;
+        use crate::store::codec::decode_task;
         use cortex_shared::TaskMessage;
         use proptest::collection::vec;
         use proptest::prelude::*;

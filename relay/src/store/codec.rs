@@ -4,7 +4,7 @@
 //! not UTF-8 is [`Problem::NotUtf8`](cortex_shared::entry::Problem::NotUtf8)).
 
 use super::reply::bytes;
-use cortex_shared::{DeadLetter, DecodeError, Heartbeat, TaskMessage};
+use cortex_shared::{DecodeError, Heartbeat, TaskMessage};
 use redis::Value;
 use std::collections::HashMap;
 
@@ -15,18 +15,13 @@ fn pairs(map: &HashMap<String, Value>) -> impl Iterator<Item = (&[u8], &[u8])> {
 }
 
 /// Decodes a task entry.
-pub fn decode_task(map: &HashMap<String, Value>) -> Result<TaskMessage, DecodeError> {
+pub(crate) fn decode_task(map: &HashMap<String, Value>) -> Result<TaskMessage, DecodeError> {
     TaskMessage::from_raw_fields(pairs(map))
 }
 
 /// Decodes a heartbeat entry.
-pub fn decode_heartbeat(map: &HashMap<String, Value>) -> Result<Heartbeat, DecodeError> {
+pub(crate) fn decode_heartbeat(map: &HashMap<String, Value>) -> Result<Heartbeat, DecodeError> {
     Heartbeat::from_raw_fields(pairs(map))
-}
-
-/// Decodes a dead letter.
-pub fn decode_dead_letter(map: &HashMap<String, Value>) -> Result<DeadLetter, DecodeError> {
-    DeadLetter::from_raw_fields(pairs(map))
 }
 
 #[cfg(test)]

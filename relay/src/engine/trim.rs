@@ -7,8 +7,8 @@
 //! Redis trims whole nodes below the id, never anything at or above it). The heartbeat
 //! stream and the DLQ have no groups and are cut at `MAXLEN ~`.
 
-use crate::bridge::Backoff;
 use cortex_shared::entry::{DLQ_STREAM, HEARTBEAT_STREAM};
+use cortex_shared::Backoff;
 use cortex_shared::{EntryId, Priority};
 use redis::aio::ConnectionManager;
 use std::time::Duration;
@@ -63,7 +63,7 @@ pub async fn trim_task_stream(
     maxlen: u64,
 ) -> redis::RedisResult<Option<EntryId>> {
     // The oldest entry a plain MAXLEN would keep.
-    let newest = crate::bridge::reply::range(
+    let newest = crate::store::reply::range(
         redis::cmd("XREVRANGE")
             .arg(stream)
             .arg("+")

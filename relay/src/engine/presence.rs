@@ -15,7 +15,7 @@
 //! machine's clock, so relay and Redis clocks should agree to well within the
 //! thresholds.
 
-use crate::ws::hub::{Audience, Hub};
+use crate::engine::hub::{Audience, Hub};
 use cortex_shared::rest::Presence;
 use cortex_shared::{EntryId, Heartbeat, ServerFrame, HEARTBEAT_STREAM};
 use std::collections::HashMap;
@@ -213,7 +213,7 @@ async fn newest_heartbeats(
     conn: &mut impl redis::aio::ConnectionLike,
     upto: &str,
 ) -> redis::RedisResult<Vec<(String, u64)>> {
-    let reply = crate::bridge::reply::range(
+    let reply = crate::store::reply::range(
         redis::cmd("XREVRANGE")
             .arg(HEARTBEAT_STREAM)
             .arg(upto)
@@ -248,13 +248,13 @@ mod tests {
     }
 
     /// A feed watching everything, as a dashboard's.
-    fn watch_all(hub: &Hub) -> crate::ws::hub::Feed {
+    fn watch_all(hub: &Hub) -> crate::engine::hub::Feed {
         let mut feed = hub.feed();
         feed.watch(&cortex_shared::SubscribeTarget::All);
         feed
     }
 
-    fn frames(rx: &mut crate::ws::hub::Feed) -> Vec<String> {
+    fn frames(rx: &mut crate::engine::hub::Feed) -> Vec<String> {
         let mut out = Vec::new();
         while let Some(event) = rx.try_recv() {
             assert_eq!(event.audience, Audience::Everyone);
