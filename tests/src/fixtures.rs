@@ -149,3 +149,59 @@ pub fn tokens_config() -> String {
          agent, agents: [pink]}}\n  - {{token: {ADMIN}, role: admin}}\n"
     )
 }
+
+/// The task streams, most urgent first.
+pub const TASK_STREAMS: [&str; 4] = [CRITICAL, HIGH, NORMAL, LOW];
+
+/// One consumer group on one task stream, as `XINFO GROUPS` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupState {
+    /// The stream.
+    pub stream: &'static str,
+    /// The group, e.g. `agent:pink`.
+    pub group: String,
+    /// Entries delivered and not acked.
+    pub pending: usize,
+    /// Entries not yet delivered to the group (`None` when Redis cannot tell).
+    pub lag: Option<usize>,
+}
+
+/// Every consumer group on every task stream (streams that do not exist have none).
+pub async fn task_groups(conn: &mut MultiplexedConnection) -> Vec<GroupState> {
+    let mut out = Vec::new();
+    for stream in TASK_STREAMS {
+        let reply: redis::RedisResult<redis::streams::StreamInfoGroupsReply> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(stream)
+            .query_async(conn)
+            .await;
+        let Ok(reply) = reply else { continue };
+        out.extend(reply.groups.into_iter().map(|g| GroupState {
+            stream,
+            group: g.name,
+            pending: g.pending,
+            lag: g.lag,
+        }));
+    }
+    out
+}
+
+/// How many times Redis counts entry `entry_id` of `stream` as delivered to `group`
+/// (`XPENDING`); `None` when it is not pending there.
+pub async fn times_delivered(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    group: &str,
+    entry_id: &str,
+) -> Option<usize> {
+    let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .arg(entry_id)
+        .arg(entry_id)
+        .arg(1)
+        .query_async(conn)
+        .await
+        .expect("XPENDING");
+    reply.ids.first().map(|p| p.times_delivered)
+}

@@ -100,6 +100,45 @@ pub async fn json(
     (status, serde_json::from_str(&text).unwrap_or_default())
 }
 
+/// Sends `request` (any bytes, well formed HTTP or not) on a new connection to `addr`
+/// and reads until the relay closes it or `timeout` passes; the status code and the
+/// body, or `None` when no response came (the relay may close a connection on which it
+/// cannot make out a request, or wait for the rest of one).
+pub async fn raw(
+    addr: &str,
+    request: &[u8],
+    timeout: std::time::Duration,
+) -> Option<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .expect("connect to the relay");
+    // The relay may answer (e.g. 413) and close before it has read all of a large
+    // request: a failed write is not an error, the answer may be there to read.
+    let _ = tokio::time::timeout(timeout, stream.write_all(request)).await;
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => response.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let body = &response[head_end + 4..];
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(&String::from_utf8_lossy(body)).into_bytes()
+    } else {
+        body.to_vec()
+    };
+    Some((status, body))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

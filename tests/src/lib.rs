@@ -9,7 +9,9 @@
 //!   [`browser::click`], …).
 //! - [`fixtures`]: tasks, heartbeats and dead letters written to Redis in the plan's
 //!   layout and read back; a relay config with a token per role.
-//! - [`http`]: a plain GET, for probes.
+//! - [`http`]: a plain GET, for probes; JSON API calls; raw bytes, for malformed
+//!   requests.
+//! - [`proxy`]: [`proxy::Proxy`], a TCP proxy that can reset the connections through it.
 //! - [`stack`]: [`stack::start`], a redis-server, a relay on it and a browser at once.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
@@ -20,6 +22,7 @@ pub mod browser;
 pub mod fixtures;
 pub mod http;
 pub mod process;
+pub mod proxy;
 pub mod redis;
 pub mod relay;
 pub mod stack;

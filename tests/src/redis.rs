@@ -59,7 +59,30 @@ impl RedisServer {
         self.process.kill();
     }
 
-    /// Starts the server again on the same port with the same data directory.
+    /// Stops the server as an operator would (SIGTERM: it writes its append-only file
+    /// and exits), and waits until it has exited.
+    pub fn shutdown(&mut self) {
+        self.process.terminate();
+        self.process
+            .wait_exit(Duration::from_secs(10))
+            .expect("redis-server exits within 10 s of SIGTERM");
+    }
+
+    /// `CLIENT KILL TYPE normal`: drops every ordinary client connection (not replicas
+    /// or pub/sub, nor the connection that sends it), as a network blip or an operator
+    /// would; returns how many were dropped.
+    pub async fn kill_clients(&self) -> u64 {
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .query_async(&mut self.connection().await)
+            .await
+            .expect("CLIENT KILL TYPE normal")
+    }
+
+    /// Starts the server again on the same port with the same data directory (killing
+    /// it first if it still runs).
     pub fn restart(&mut self) {
         self.process.kill();
         self.process = spawn(self.port, self.persistence, self.dir.path())
@@ -130,6 +153,21 @@ pub async fn xadd_at(
     cmd.arg(stream).arg(at);
     for (field, value) in fields {
         cmd.arg(*field).arg(*value);
+    }
+    cmd.query_async(conn).await.expect("XADD")
+}
+
+/// `XADD stream * field value …` with fields as raw bytes (names and values need not
+/// be UTF-8); returns the entry id.
+pub async fn xadd_bytes(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    fields: &[(Vec<u8>, Vec<u8>)],
+) -> String {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream).arg("*");
+    for (field, value) in fields {
+        cmd.arg(field.as_slice()).arg(value.as_slice());
     }
     cmd.query_async(conn).await.expect("XADD")
 }
