@@ -94,13 +94,9 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    /// A new async connection to it.
+    /// A new async connection to it (see [`connect`]).
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to the test redis")
+        connect(&self.url()).await
     }
 
     /// The server's pid.
@@ -130,6 +126,20 @@ fn spawn(port: u16, persistence: &[&str], dir: &std::path::Path) -> Option<Spawn
         .wait_for_line("eady to accept connections", Duration::from_secs(10))
         .ok()
         .map(|_| process)
+}
+
+/// A new async connection to the Redis at `url`. Its replies may take up to 10 s
+/// (redis-rs's default is 0.5 s): a test's own reads and writes wait out a server kept
+/// busy by the load under test instead of failing.
+pub async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(Duration::from_secs(10)));
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .expect("connect to the test redis")
 }
 
 /// `XADD stream * field value …`; returns the entry id.
