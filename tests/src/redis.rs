@@ -37,8 +37,19 @@ impl RedisServer {
         Self::start_with(DURABLE)
     }
 
+    /// [`RedisServer::start_durable`] with its data in a new directory under `parent`
+    /// (e.g. `/dev/shm`, where an fsync costs nothing, for a test that kills processes
+    /// and measures them, not the disk: what Redis wrote survives a process's death
+    /// there as on a disk).
+    pub fn start_durable_in(parent: &std::path::Path) -> Self {
+        Self::start_in(DURABLE, tempfile::tempdir_in(parent).expect("temp dir"))
+    }
+
     fn start_with(persistence: &'static [&'static str]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(persistence, tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn start_in(persistence: &'static [&'static str], dir: tempfile::TempDir) -> Self {
         // The port is free when picked but may be taken before redis binds it: retry.
         for _ in 0..5 {
             let port = crate::free_port();
