@@ -764,6 +764,36 @@ mod tests {
     }
 
     #[test]
+    fn lists_where_mappings_belong_are_refused() {
+        // serde's derive would take a list's items as the keys in order; the YAML
+        // decoder refuses a sequence for a struct (JSON bodies and frames need
+        // `cortex_shared::strict` for the same).
+        for (text, needle) in [
+            (
+                "relay: [\"127.0.0.1:1\"]\n",
+                "relay: invalid type: sequence",
+            ),
+            ("[{}]\n", "invalid type: sequence"),
+            (
+                "relay:\n  tokens:\n  - [0123456789abcdef, admin]\n",
+                "relay.tokens[0]: invalid type: sequence",
+            ),
+            ("messaging: [true]\n", "messaging: invalid type: sequence"),
+        ] {
+            let file = write(text);
+            let err = load(&["--config", file.0.to_str().unwrap()]).unwrap_err();
+            assert!(err.to_string().contains(needle), "{text:?} gave: {err}");
+        }
+        let tokens = write("- [0123456789abcdef, admin]\n");
+        let err = load(&["--token-file", tokens.0.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("invalid type: sequence"), "{err}");
+        // Lists where lists belong are still lists.
+        let file = write("relay:\n  allowed_origins: [\"http://a.example\"]\n");
+        let c = load(&["--config", file.0.to_str().unwrap()]).unwrap();
+        assert_eq!(c.allowed_origins, ["http://a.example"]);
+    }
+
+    #[test]
     fn remote_listen_needs_tokens_or_allow_remote() {
         let err = load(&["--listen", "0.0.0.0:8080"]).unwrap_err();
         assert!(

@@ -1,16 +1,23 @@
 //! The relay's own numbers: counters, gauges, and latency distributions over a recent
-//! window. Recorded with atomics (and one short lock per latency sample); read by the
+//! window (HDR histograms). Recorded with atomics (and one short lock per latency
+//! sample); read by the
 //! HTTP API (`/api/v1/messaging/metrics`) and `/metrics` (Prometheus).
 
+use hdrhistogram::Histogram;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How many latency samples each window keeps at most.
-const WINDOW_SAMPLES: usize = 10_000;
-/// How old a latency sample may be and still count.
+/// How old a latency sample may be and still count (to the nearest [`SLOT`]).
 const WINDOW_AGE: Duration = Duration::from_secs(300);
+/// A window is this many histograms of [`SLOT`] each; the oldest is dropped as time
+/// moves on, so a window covers the last 4 to 5 minutes.
+const SLOTS: u64 = 5;
+const SLOT: Duration = Duration::from_secs(WINDOW_AGE.as_secs() / SLOTS);
+/// Latencies are recorded in microseconds, from 1 µs to an hour (longer ones count as
+/// an hour), to 3 significant digits.
+const MAX_MICROS: u64 = 3_600_000_000;
 
 /// A monotonically increasing count.
 #[derive(Debug, Default)]
@@ -55,10 +62,22 @@ impl Drop for GaugeGuard<'_> {
     }
 }
 
-/// Latencies (milliseconds) over the last [`WINDOW_AGE`], at most [`WINDOW_SAMPLES`].
-#[derive(Debug, Default)]
+/// Latencies over the last [`WINDOW_AGE`], in a ring of HDR histograms (one per
+/// [`SLOT`]): recording is one short lock and a bucket increment, whatever the rate.
+#[derive(Debug)]
 pub struct LatencyWindow {
-    samples: Mutex<VecDeque<(Instant, f64)>>,
+    origin: Instant,
+    /// (slot number since `origin`, its histogram), oldest first, at most [`SLOTS`].
+    slots: Mutex<VecDeque<(u64, Histogram<u64>)>>,
+}
+
+impl Default for LatencyWindow {
+    fn default() -> Self {
+        Self {
+            origin: Instant::now(),
+            slots: Mutex::default(),
+        }
+    }
 }
 
 /// Percentiles of a [`LatencyWindow`], in milliseconds.
@@ -79,38 +98,57 @@ pub struct Percentiles {
 impl LatencyWindow {
     /// Records one latency.
     pub fn record(&self, latency: Duration) {
-        let now = Instant::now();
-        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        if samples.len() == WINDOW_SAMPLES {
-            samples.pop_front();
-        }
-        samples.push_back((now, latency.as_secs_f64() * 1000.0));
+        self.record_at(Instant::now(), latency);
     }
 
-    /// The percentiles of the samples younger than the window's age.
+    /// The percentiles of the samples in the window.
     pub fn percentiles(&self) -> Percentiles {
-        let now = Instant::now();
-        let mut values: Vec<f64> = {
-            let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-            while samples
-                .front()
-                .is_some_and(|(at, _)| now.duration_since(*at) > WINDOW_AGE)
-            {
-                samples.pop_front();
+        self.percentiles_at(Instant::now())
+    }
+
+    fn slot(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.origin).as_secs() / SLOT.as_secs()
+    }
+
+    fn record_at(&self, now: Instant, latency: Duration) {
+        let slot = self.slot(now);
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.back().is_none_or(|(n, _)| *n != slot) {
+            if slots.len() == SLOTS as usize {
+                slots.pop_front();
             }
-            samples.iter().map(|(_, v)| *v).collect()
-        };
-        if values.is_empty() {
-            return Percentiles::default();
+            // Bounds that are valid by construction.
+            let histogram = Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("histogram bounds");
+            slots.push_back((slot, histogram));
         }
-        values.sort_by(f64::total_cmp);
-        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        if let Some((_, histogram)) = slots.back_mut() {
+            histogram.saturating_record(micros.max(1));
+        }
+    }
+
+    fn percentiles_at(&self, now: Instant) -> Percentiles {
+        let oldest = (self.slot(now) + 1).saturating_sub(SLOTS);
+        let mut merged: Option<Histogram<u64>> = None;
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, histogram) in slots.iter().filter(|(n, _)| *n >= oldest) {
+            match &mut merged {
+                // Same bounds, so adding never fails.
+                Some(all) => all.add(histogram).expect("same bounds"),
+                None => merged = Some(histogram.clone()),
+            }
+        }
+        drop(slots);
+        let Some(all) = merged.filter(|h| !h.is_empty()) else {
+            return Percentiles::default();
+        };
+        let ms = |micros: u64| micros as f64 / 1000.0;
         Percentiles {
-            count: values.len(),
-            p50: at(0.50),
-            p90: at(0.90),
-            p99: at(0.99),
-            max: values[values.len() - 1],
+            count: all.len() as usize,
+            p50: ms(all.value_at_quantile(0.50)),
+            p90: ms(all.value_at_quantile(0.90)),
+            p99: ms(all.value_at_quantile(0.99)),
+            max: ms(all.max()),
         }
     }
 }
@@ -169,7 +207,35 @@ mod tests {
         assert_eq!(p.count, 100);
         assert!((p.p50 - 50.0).abs() <= 1.0, "{p:?}");
         assert!((p.p99 - 99.0).abs() <= 1.0, "{p:?}");
-        assert_eq!(p.max, 100.0);
+        // Three significant digits.
+        assert!((p.max - 100.0).abs() <= 0.1, "{p:?}");
+    }
+
+    #[test]
+    fn samples_leave_the_window_as_it_moves_on() {
+        let window = LatencyWindow::default();
+        let start = window.origin;
+        window.record_at(start, Duration::from_millis(900));
+        let minute = |n: u64| start + SLOT * n as u32;
+        window.record_at(minute(2), Duration::from_millis(5));
+        let p = window.percentiles_at(minute(4));
+        assert_eq!((p.count, p.max.round()), (2, 900.0), "{p:?}");
+        // Five slots on, the first is out; the 5 ms one is still in.
+        let p = window.percentiles_at(minute(5));
+        assert_eq!(p.count, 1, "{p:?}");
+        assert!((p.max - 5.0).abs() < 0.01, "{p:?}");
+        // Recording long after keeps at most five histograms.
+        for n in 3..20 {
+            window.record_at(minute(n), Duration::from_millis(1));
+        }
+        assert_eq!(window.slots.lock().unwrap().len(), SLOTS as usize);
+        assert_eq!(window.percentiles_at(minute(19)).count, 5);
+        assert_eq!(window.percentiles_at(minute(40)), Percentiles::default());
+        // Longer than an hour counts as an hour; zero as a microsecond.
+        window.record_at(minute(40), Duration::from_secs(7200));
+        window.record_at(minute(40), Duration::ZERO);
+        let p = window.percentiles_at(minute(40));
+        assert!((p.max / 3_600_000.0 - 1.0).abs() < 0.001, "{p:?}");
     }
 
     #[test]

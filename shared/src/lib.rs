@@ -5,19 +5,26 @@
 //!   layout of the original plan, so agents written to it interoperate unchanged.
 //! - [`frame`]: the JSON frames of the `/ws` WebSocket protocol.
 //! - [`agent`]: agent names and their validation.
+//! - [`backoff`]: the capped exponential backoff between reconnection attempts.
 //! - [`entry_id`]: stream entry ids, ordered as Redis orders them.
 //! - [`rest`]: the bodies of the HTTP API (`/api/v1`).
+//! - [`strict`]: JSON decoding that refuses an array where an object belongs.
+//! - [`url`]: percent-encoding of URL components.
 //!
-//! This crate depends on serde and nothing heavier, so the relay (host) and the
+//! This crate depends on serde (and percent-encoding) and nothing heavier, so the relay (host) and the
 //! dashboard (wasm32) share one definition of the protocol.
 
 pub mod agent;
+pub mod backoff;
 pub mod entry;
 pub mod entry_id;
 pub mod frame;
 pub mod rest;
+pub mod strict;
+pub mod url;
 
 pub use agent::{AgentName, AgentNameError};
+pub use backoff::Backoff;
 pub use entry::{
     DeadLetter, DecodeError, Heartbeat, JsonObject, Priority, Problem, TaskMessage, DLQ_STREAM,
     HEARTBEAT_STREAM,

@@ -586,3 +586,86 @@ async fn stats_count_by_error_agent_and_priority() {
     assert_eq!(stats["warn_length"], 4);
     assert_eq!(stats["over_warn_length"], true);
 }
+
+/// Arrays where objects belong (serde's derive took their items as the fields in
+/// order: `{"filter":[]}` deleted the whole DLQ) are 400 `invalid_body`, and nothing in
+/// Redis changes: every letter is still there, nothing retried, nothing published.
+#[tokio::test]
+async fn arrays_for_objects_are_refused_and_the_dlq_is_untouched() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let addr = relay.addr();
+    let mut conn = redis.connection().await;
+    let letters: Vec<_> = (0..5)
+        .map(|n| {
+            letter(
+                &format!("task-{n}"),
+                "pink",
+                "harold",
+                "low",
+                "crashed",
+                "{}",
+            )
+        })
+        .collect();
+    let ids = add_letters(&mut conn, &letters).await;
+    let tasks_before = all_tasks(&mut conn).await.len();
+
+    for (path, body) in [
+        (
+            "/api/v1/messaging/dlq/delete",
+            r#"{"filter":[]}"#.to_owned(),
+        ),
+        (
+            "/api/v1/messaging/dlq/delete",
+            r#"{"filter":["pink"]}"#.to_owned(),
+        ),
+        ("/api/v1/messaging/dlq/delete", r#"[null,{}]"#.to_owned()),
+        ("/api/v1/messaging/dlq/retry", r#"{"filter":[]}"#.to_owned()),
+        (
+            "/api/v1/messaging/dlq/retry",
+            format!(r#"[["{}"],null,"high"]"#, ids[0]),
+        ),
+        (
+            &*format!("/api/v1/messaging/dlq/retry/{}", ids[1]),
+            r#"["high"]"#.to_owned(),
+        ),
+        ("/api/v1/tasks", r#"["pink","high","coding"]"#.to_owned()),
+        (
+            "/api/v1/tasks",
+            r#"["pink","high","coding",{"x":1},"operator"]"#.to_owned(),
+        ),
+    ] {
+        let (status, answer) = cortex_e2e::http::request(addr, "POST", path, Some(&body)).await;
+        assert_eq!(status, 400, "POST {path} {body}: {answer}");
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(
+            answer["code"], "invalid_body",
+            "POST {path} {body}: {answer}"
+        );
+    }
+
+    let mut left = list_all(addr, "", 100).await;
+    left.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(left, want, "every letter is still in the DLQ");
+    assert_eq!(
+        all_tasks(&mut conn).await.len(),
+        tasks_before,
+        "nothing published"
+    );
+    // The same requests as objects still act.
+    let (status, answer) = api(
+        addr,
+        "POST",
+        "/api/v1/messaging/dlq/delete",
+        Some(json!({"ids": [ids[4]]})),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["acted"].as_u64()),
+        (200, Some(1)),
+        "{answer}"
+    );
+}

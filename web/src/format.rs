@@ -1,17 +1,32 @@
 //! Text for humans: times and JSON as the dashboard shows them.
 
 use cortex_shared::JsonObject;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
-/// Unix seconds as `2024-01-06 16:00:00 UTC`.
+/// Unix seconds as `2024-01-06 16:00:00 UTC` (`?` outside the years 1 to 9999).
 pub fn human_time(unix: i64) -> String {
-    let (date, time) = civil(unix);
-    format!("{date} {time} UTC")
+    civil(
+        unix,
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"),
+    )
 }
 
 /// Unix seconds as an RFC 3339 instant, `2024-01-06T16:00:00Z` (for `<time datetime>`).
 pub fn rfc3339(unix: i64) -> String {
-    let (date, time) = civil(unix);
-    format!("{date}T{time}Z")
+    civil(
+        unix,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
+    )
+}
+
+/// `unix` in UTC, as `format` lays it out.
+fn civil(unix: i64, format: &[BorrowedFormatItem<'_>]) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Unix milliseconds as `2024-01-06T16:00:00Z` (whole seconds; the URL's and the
@@ -55,59 +70,27 @@ pub fn parse_utc_ms(text: &str) -> Option<u64> {
         Some(s) => num(s, 59)?,
         None => 0,
     };
-    if d.next().is_some() || t.next().is_some() || month == 0 || day == 0 || year < 1970 {
+    if d.next().is_some() || t.next().is_some() {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    // A day past the month's end (say February 30) would land in the next month.
-    if civil(days * 86_400).0 != format!("{year:04}-{month:02}-{day:02}") {
-        return None;
-    }
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    // Refuses a day past the month's end (say February 30).
+    let date = Date::from_calendar_date(
+        i32::try_from(year).ok()?,
+        Month::try_from(u8::try_from(month).ok()?).ok()?,
+        u8::try_from(day).ok()?,
+    )
+    .ok()?;
+    let time = Time::from_hms(hour as u8, minute as u8, second as u8).ok()?;
+    let secs = PrimitiveDateTime::new(date, time)
+        .assume_utc()
+        .unix_timestamp();
     u64::try_from(secs).ok().map(|s| s * 1000)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// A JSON object indented for reading.
 pub fn pretty_json(object: &JsonObject) -> String {
     // A map of JSON values always serializes.
     serde_json::to_string_pretty(object).expect("JSON values serialize")
-}
-
-/// `("YYYY-MM-DD", "hh:mm:ss")` in UTC, by Howard Hinnant's `civil_from_days`
-/// algorithm (proleptic Gregorian calendar).
-fn civil(unix: i64) -> (String, String) {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        format!("{year:04}-{month:02}-{day:02}"),
-        format!(
-            "{:02}:{:02}:{:02}",
-            secs / 3600,
-            secs % 3600 / 60,
-            secs % 60
-        ),
-    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Metrics over HTTP: `GET /api/v1/messaging/metrics` (JSON) and `GET /metrics`
-//! (Prometheus text exposition format 0.0.4, written by hand).
+//! (OpenMetrics text, which Prometheus scrapes, encoded by `prometheus-client`).
 //!
 //! Streams are found with `SCAN … MATCH cortex:* TYPE stream`, never `KEYS`; each is
 //! described by `XINFO STREAM`, `XINFO GROUPS` and `XINFO CONSUMERS`. Latencies come
@@ -14,14 +14,20 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Json;
+use cortex_shared::rest::GroupMetrics;
 use cortex_shared::rest::{
     DlqSummary, LatencyMetrics, LatencySummary, MessagingMetrics, RelayCounters, StreamMetrics,
 };
 use cortex_shared::DLQ_STREAM;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use redis::aio::ConnectionLike;
 use redis::RedisResult;
 use std::collections::BTreeSet;
-use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Duration;
 
 /// How far back latency samples count (see [`crate::metrics`]).
@@ -112,7 +118,7 @@ pub async fn messaging(State(state): State<AppState>) -> Result<Json<MessagingMe
     Ok(Json(measure(&state).await?))
 }
 
-/// `GET /metrics`: Prometheus text. The relay's own numbers are always there; the
+/// `GET /metrics`: OpenMetrics text, for Prometheus. The relay's own numbers are always there; the
 /// streams' only when Redis answers (`cortex_redis_up` says which).
 pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     let measured = tokio::time::timeout(REDIS_WAIT, measure(&state)).await;
@@ -126,7 +132,10 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     };
     let (relay, latency) = relay_numbers(&state.session.metrics);
     (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         exposition(
             &relay,
             &latency,
@@ -135,212 +144,195 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Escapes a label value: backslash, double quote, newline.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+/// Labels of one sample: `[("stream", "cortex:tasks:high"), …]`.
+type Labels = Vec<(&'static str, String)>;
 
-/// A metric family's `# HELP` and `# TYPE` lines.
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// The exposition text.
+/// The exposition text (OpenMetrics, by `prometheus-client`): a registry made for this
+/// scrape, holding the values read just now.
 pub(crate) fn exposition(
     relay: &RelayCounters,
     latency: &LatencyMetrics,
     streams: Option<(&[StreamMetrics], &DlqSummary)>,
 ) -> String {
-    let mut out = String::new();
-    let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
-        family(out, name, "gauge", help);
-        let _ = writeln!(out, "{name} {value}");
+    let mut registry = Registry::default();
+    let gauge = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+        let gauge = Gauge::<i64, AtomicI64>::default();
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        registry.register(name, help, gauge);
     };
-    let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-        family(out, name, "counter", help);
-        let _ = writeln!(out, "{name} {value}");
+    // Registered without `_total`, which the encoder adds to a counter's samples.
+    let counter = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+        let counter = Counter::<u64, AtomicU64>::default();
+        counter.inc_by(value);
+        registry.register(name, help, counter);
+    };
+    let labelled =
+        |registry: &mut Registry, name: &str, help: &str, samples: Vec<(Labels, f64)>| {
+            let family = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+            for (labels, value) in samples {
+                family.get_or_create(&labels).set(value);
+            }
+            registry.register(name, help, family);
+        };
+    let counts = |registry: &mut Registry, name: &str, help: &str, samples: Vec<(Labels, u64)>| {
+        let family = Family::<Labels, Gauge<i64, AtomicI64>>::default();
+        for (labels, value) in samples {
+            family
+                .get_or_create(&labels)
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+        registry.register(name, help, family);
     };
     gauge(
-        &mut out,
+        &mut registry,
         "cortex_relay_connections",
-        "WebSocket connections open now.",
+        "WebSocket connections open now",
         relay.connections,
     );
-    counter(
-        &mut out,
-        "cortex_relay_frames_in_total",
-        "Client frames received.",
-        relay.frames_in,
-    );
-    counter(
-        &mut out,
-        "cortex_relay_frames_out_total",
-        "Frames queued to clients.",
-        relay.frames_out,
-    );
-    counter(
-        &mut out,
-        "cortex_relay_slow_client_disconnects_total",
-        "Clients closed because they could not keep up.",
-        relay.slow_client_disconnects,
-    );
-    counter(
-        &mut out,
-        "cortex_relay_redis_reconnects_total",
-        "Times a reader or consumer lost Redis and connected again.",
-        relay.redis_reconnects,
-    );
-    counter(
-        &mut out,
-        "cortex_relay_deliveries_total",
-        "Tasks delivered to consumers.",
-        relay.deliveries,
-    );
-    counter(
-        &mut out,
-        "cortex_relay_acks_total",
-        "Tasks acked by consumers.",
-        relay.acks,
-    );
-    counter(
-        &mut out,
-        "cortex_relay_nacks_total",
-        "Tasks nacked by consumers.",
-        relay.nacks,
-    );
-    counter(
-        &mut out,
-        "cortex_relay_dead_letters_total",
-        "Tasks the relay moved to the DLQ.",
-        relay.dead_letters,
-    );
+    for (name, help, value) in [
+        (
+            "cortex_relay_frames_in",
+            "Client frames received",
+            relay.frames_in,
+        ),
+        (
+            "cortex_relay_frames_out",
+            "Frames queued to clients",
+            relay.frames_out,
+        ),
+        (
+            "cortex_relay_slow_client_disconnects",
+            "Clients closed because they could not keep up",
+            relay.slow_client_disconnects,
+        ),
+        (
+            "cortex_relay_redis_reconnects",
+            "Times a reader or consumer lost Redis and connected again",
+            relay.redis_reconnects,
+        ),
+        (
+            "cortex_relay_deliveries",
+            "Tasks delivered to consumers",
+            relay.deliveries,
+        ),
+        ("cortex_relay_acks", "Tasks acked by consumers", relay.acks),
+        (
+            "cortex_relay_nacks",
+            "Tasks nacked by consumers",
+            relay.nacks,
+        ),
+        (
+            "cortex_relay_dead_letters",
+            "Tasks the relay moved to the DLQ",
+            relay.dead_letters,
+        ),
+    ] {
+        counter(&mut registry, name, help, value);
+    }
     for (name, help, s) in [
         (
             "cortex_relay_publish_to_delivery_seconds",
-            "From a task's XADD to its delivery to a consumer, over the recent window.",
+            "From a task's XADD to its delivery to a consumer, over the recent window",
             &latency.publish_to_delivery,
         ),
         (
             "cortex_relay_delivery_to_ack_seconds",
-            "From delivery to the consumer's ack, over the recent window.",
+            "From delivery to the consumer's ack, over the recent window",
             &latency.delivery_to_ack,
         ),
     ] {
-        family(&mut out, name, "gauge", help);
-        for (q, ms) in [
+        let quantiles = [
             ("0.5", s.p50_ms),
             ("0.9", s.p90_ms),
             ("0.99", s.p99_ms),
             ("1", s.max_ms),
-        ] {
-            let _ = writeln!(out, "{name}{{quantile=\"{q}\"}} {}", ms / 1000.0);
-        }
-        let samples = format!("{name}_samples");
-        family(
-            &mut out,
-            &samples,
-            "gauge",
-            "Samples in the latency window.",
+        ]
+        .into_iter()
+        .map(|(q, ms)| (vec![("quantile", q.to_owned())], ms / 1000.0))
+        .collect();
+        labelled(&mut registry, name, help, quantiles);
+        gauge(
+            &mut registry,
+            &format!("{name}_samples"),
+            "Samples in the latency window",
+            s.count,
         );
-        let _ = writeln!(out, "{samples} {}", s.count);
     }
     gauge(
-        &mut out,
+        &mut registry,
         "cortex_redis_up",
-        "Whether Redis answered this scrape.",
+        "Whether Redis answered this scrape",
         u64::from(streams.is_some()),
     );
-    let Some((streams, dlq)) = streams else {
-        return out;
-    };
-    gauge(
-        &mut out,
-        "cortex_dlq_length",
-        "Letters in the dead letter queue.",
-        dlq.length,
-    );
-    gauge(
-        &mut out,
-        "cortex_dlq_over_warn_length",
-        "Whether the DLQ is longer than --dlq-warn-length.",
-        u64::from(dlq.over_warn_length),
-    );
-    family(
-        &mut out,
-        "cortex_stream_length",
-        "gauge",
-        "Entries in the stream.",
-    );
-    for s in streams {
-        let _ = writeln!(
-            out,
-            "cortex_stream_length{{stream=\"{}\"}} {}",
-            label(&s.stream),
-            s.length
+    if let Some((streams, dlq)) = streams {
+        gauge(
+            &mut registry,
+            "cortex_dlq_length",
+            "Letters in the dead letter queue",
+            dlq.length,
+        );
+        gauge(
+            &mut registry,
+            "cortex_dlq_over_warn_length",
+            "Whether the DLQ is longer than --dlq-warn-length",
+            u64::from(dlq.over_warn_length),
+        );
+        let of_stream = |s: &StreamMetrics| vec![("stream", s.stream.clone())];
+        let of_group = |s: &StreamMetrics, g: &GroupMetrics| {
+            vec![("stream", s.stream.clone()), ("group", g.name.clone())]
+        };
+        let groups = || {
+            streams
+                .iter()
+                .flat_map(|s| s.groups.iter().map(move |g| (s, g)))
+        };
+        let consumers = || {
+            groups().flat_map(|(s, g)| {
+                g.consumers.iter().map(move |c| {
+                    let mut labels = of_group(s, g);
+                    labels.push(("consumer", c.name.clone()));
+                    (labels, c)
+                })
+            })
+        };
+        counts(
+            &mut registry,
+            "cortex_stream_length",
+            "Entries in the stream",
+            streams.iter().map(|s| (of_stream(s), s.length)).collect(),
+        );
+        counts(
+            &mut registry,
+            "cortex_group_pending",
+            "Entries delivered to the group and not acked",
+            groups().map(|(s, g)| (of_group(s, g), g.pending)).collect(),
+        );
+        counts(
+            &mut registry,
+            "cortex_group_lag",
+            "Entries not yet delivered to the group",
+            groups()
+                .filter_map(|(s, g)| Some((of_group(s, g), g.lag?)))
+                .collect(),
+        );
+        counts(
+            &mut registry,
+            "cortex_consumer_pending",
+            "Entries the consumer holds, not acked",
+            consumers().map(|(l, c)| (l, c.pending)).collect(),
+        );
+        labelled(
+            &mut registry,
+            "cortex_consumer_idle_seconds",
+            "Since the consumer's last read or claim",
+            consumers()
+                .map(|(l, c)| (l, c.idle_ms as f64 / 1000.0))
+                .collect(),
         );
     }
-    type GroupValue = fn(&cortex_shared::rest::GroupMetrics) -> Option<u64>;
-    let group_families: [(&str, &str, GroupValue); 2] = [
-        (
-            "cortex_group_pending",
-            "Entries delivered to the group and not acked.",
-            |g| Some(g.pending),
-        ),
-        (
-            "cortex_group_lag",
-            "Entries not yet delivered to the group.",
-            |g| g.lag,
-        ),
-    ];
-    for (name, help, value) in group_families {
-        family(&mut out, name, "gauge", help);
-        for s in streams {
-            for g in &s.groups {
-                if let Some(v) = value(g) {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{stream=\"{}\",group=\"{}\"}} {v}",
-                        label(&s.stream),
-                        label(&g.name)
-                    );
-                }
-            }
-        }
-    }
-    family(
-        &mut out,
-        "cortex_consumer_pending",
-        "gauge",
-        "Entries the consumer holds, not acked.",
-    );
-    family(
-        &mut out,
-        "cortex_consumer_idle_seconds",
-        "gauge",
-        "Since the consumer's last read or claim.",
-    );
-    for s in streams {
-        for g in &s.groups {
-            for c in &g.consumers {
-                let labels = format!(
-                    "stream=\"{}\",group=\"{}\",consumer=\"{}\"",
-                    label(&s.stream),
-                    label(&g.name),
-                    label(&c.name)
-                );
-                let _ = writeln!(out, "cortex_consumer_pending{{{labels}}} {}", c.pending);
-                let _ = writeln!(
-                    out,
-                    "cortex_consumer_idle_seconds{{{labels}}} {}",
-                    c.idle_ms as f64 / 1000.0
-                );
-            }
-        }
-    }
+    let mut out = String::new();
+    // Writing to a String does not fail.
+    encode(&mut out, &registry).expect("metrics encode");
     out
 }
 
@@ -350,7 +342,7 @@ mod tests {
     use cortex_shared::rest::{ConsumerMetrics, GroupMetrics};
 
     #[test]
-    fn exposition_is_prometheus_text() {
+    fn exposition_is_openmetrics_text() {
         let relay = RelayCounters {
             connections: 2,
             acks: 5,
@@ -406,6 +398,7 @@ mod tests {
         };
         let text = exposition(&relay, &latency, Some((&streams, &dlq)));
         assert!(text.contains("cortex_redis_up 1\n"));
+        assert!(text.ends_with("# EOF\n"), "{text}");
         assert!(text.contains("cortex_stream_length{stream=\"cortex:tasks:high\"} 4\n"));
         assert!(text.contains(
             "cortex_group_pending{stream=\"cortex:tasks:high\",group=\"agent:pi\\\"nk\"} 1\n"
@@ -421,8 +414,12 @@ mod tests {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
                 declared.insert(rest.split(' ').next().unwrap().to_owned());
             } else if !line.starts_with('#') {
+                // A counter `x`'s samples are `x_total` (OpenMetrics).
                 let name = line.split(['{', ' ']).next().unwrap();
-                assert!(declared.contains(name), "{line}");
+                let family = name
+                    .strip_suffix("_total")
+                    .filter(|f| declared.contains(*f));
+                assert!(declared.contains(family.unwrap_or(name)), "{line}");
             }
         }
     }

@@ -21,6 +21,7 @@ use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::time::Duration;
 
 /// What the API handlers take from the configuration.
@@ -99,18 +100,20 @@ impl<S: Send + Sync> FromRequest<S> for ApiBody {
 }
 
 impl ApiBody {
-    /// The body as JSON `T`; an empty body is `None`.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<Option<T>, ApiError> {
+    /// The body as JSON `T`; an empty body is `None`. An array where `T` has an
+    /// object, at any depth, is a 400 `invalid_body` like any other bad body (see
+    /// [`cortex_shared::strict`]).
+    pub fn json<T: DeserializeOwned + Serialize>(&self) -> Result<Option<T>, ApiError> {
         if self.0.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        serde_json::from_slice(&self.0)
+        cortex_shared::strict::from_slice(&self.0)
             .map(Some)
             .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
     }
 
     /// The body as JSON `T`; an empty body is a 400.
-    pub fn required<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+    pub fn required<T: DeserializeOwned + Serialize>(&self) -> Result<T, ApiError> {
         self.json()?
             .ok_or_else(|| ApiError::bad_request("invalid_body", "a JSON body is required"))
     }

@@ -76,6 +76,66 @@ async fn unknown_api_paths_and_methods_are_json_errors() {
     .await;
 }
 
+/// serde's derive reads a struct from an array, its items as the fields in order:
+/// `{"filter":[]}` was a filter matching every letter. Each is refused before Redis is
+/// asked (with Redis away, a body that got through would be a 503).
+#[tokio::test]
+async fn arrays_where_objects_belong_are_400_invalid_body() {
+    let post = Method::POST;
+    for (uri, body, at) in [
+        (
+            "/api/v1/messaging/dlq/delete",
+            r#"{"filter":[]}"#,
+            "`filter`",
+        ),
+        (
+            "/api/v1/messaging/dlq/delete",
+            r#"{"filter":["x"]}"#,
+            "`filter`",
+        ),
+        (
+            "/api/v1/messaging/dlq/delete",
+            r#"[null,{}]"#,
+            "the top level",
+        ),
+        (
+            "/api/v1/messaging/dlq/retry",
+            r#"{"filter":[]}"#,
+            "`filter`",
+        ),
+        (
+            "/api/v1/messaging/dlq/retry",
+            r#"[null,{}]"#,
+            "the top level",
+        ),
+        (
+            "/api/v1/messaging/dlq/retry/1704556800000-0",
+            r#"["high"]"#,
+            "the top level",
+        ),
+        (
+            "/api/v1/tasks",
+            r#"["pink","high","coding"]"#,
+            "the top level",
+        ),
+    ] {
+        let (status, json) = call(post.clone(), uri, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri} {body}: {json}");
+        assert_eq!(json["code"], "invalid_body", "{uri} {body}: {json}");
+        let message = json["message"].as_str().unwrap();
+        assert!(message.contains(at), "{uri} {body}: {message}");
+    }
+    // An object with arrays where arrays belong gets past decoding (then Redis is
+    // away: 503).
+    let (status, json) = call(
+        post,
+        "/api/v1/messaging/dlq/delete",
+        r#"{"ids":["1704556800000-0"]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+}
+
 #[tokio::test]
 async fn bad_filters_ids_and_bodies_are_400_before_redis_is_asked() {
     let get = Method::GET;
@@ -267,4 +327,90 @@ async fn without_redis_the_api_answers_503_and_prometheus_still_answers() {
     let text = body.as_str().unwrap();
     assert!(text.contains("cortex_redis_up 0\n"), "{text}");
     assert!(text.contains("cortex_relay_connections 0\n"), "{text}");
+}
+
+/// Property: any body, to any route that takes one, is answered with a JSON error of a
+/// documented code (or, got past decoding, the 503 of Redis being away): never a
+/// panic, never another 5xx. Bodies are strings of JSON tokens, so many are JSON and
+/// some are the right shape.
+#[test]
+fn any_body_gets_a_documented_answer() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    const TOKENS: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "null",
+        "1",
+        "-1",
+        "true",
+        "\"x\"",
+        "\"pink\"",
+        "\"high\"",
+        "\"filter\"",
+        "\"ids\"",
+        "\"priority\"",
+        "\"payload\"",
+        "\"to\"",
+        "\"type\"",
+        "\"coding\"",
+        "\"agent\"",
+        "\"1704556800000-0\"",
+        " ",
+        "\u{0}",
+        "\"",
+    ];
+    const ROUTES: &[&str] = &[
+        "/api/v1/messaging/dlq/delete",
+        "/api/v1/messaging/dlq/retry",
+        "/api/v1/messaging/dlq/retry/1704556800000-0",
+        "/api/v1/tasks",
+    ];
+    const CODES: &[&str] = &[
+        "invalid_body",
+        "invalid_filter",
+        "invalid_id",
+        "invalid_agent",
+        "invalid_type",
+        "invalid_payload",
+        "invalid_priority",
+        "redis_unavailable",
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let router = runtime.block_on(app());
+    let body = proptest::collection::vec(proptest::sample::select(TOKENS), 0..24)
+        .prop_map(|tokens| tokens.concat());
+    let mut runner = TestRunner::new(Config::with_cases(256));
+    runner
+        .run(&(proptest::sample::select(ROUTES), body), |(uri, body)| {
+            let request = Request::post(uri)
+                .header("content-type", "application/json")
+                .body(Body::from(body.clone()))
+                .unwrap();
+            let (status, json) = runtime.block_on(async {
+                let response = router.clone().oneshot(request).await.unwrap();
+                let status = response.status();
+                let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+            });
+            let code = json["code"].as_str().unwrap_or_default();
+            prop_assert!(CODES.contains(&code), "{uri} {body:?}: {status} {json}");
+            let want = if code == "redis_unavailable" {
+                503
+            } else {
+                400
+            };
+            prop_assert_eq!(status.as_u16(), want, "{} {:?}: {}", uri, body, json);
+            Ok(())
+        })
+        .unwrap();
 }

@@ -131,18 +131,7 @@ fn describe(e: &hyper_util::client::legacy::Error) -> String {
     message
 }
 
-/// `text` percent-encoded for a URL's query or path (RFC 3986 unreserved kept).
-pub(crate) fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+pub(crate) use cortex_shared::url::encode;
 
 /// `?k=v&…` of the pairs whose value is present, or the empty string.
 pub(crate) fn query(pairs: &[(&str, Option<String>)]) -> String {

@@ -325,7 +325,7 @@ impl Session {
                     self.ctx.limits.max_frames_per_second
                 ),
             )),
-            Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
+            Message::Text(text) => match cortex_shared::strict::from_str::<ClientFrame>(&text) {
                 Ok(frame) => self.on_frame(frame).await,
                 Err(e) => self.reply(&ServerFrame::error(
                     ErrorCode::BadFrame,
@@ -671,6 +671,33 @@ mod tests {
             .unbounded_send(Ok(Message::Binary(vec![1, 2, 3].into())))
             .unwrap();
         assert_eq!(h.next_json().await["code"], "binary_frame");
+        h.send(r#"{"type":"ping"}"#);
+        assert_eq!(h.next_json().await, json!({"type":"pong"}));
+    }
+
+    /// serde's derive reads a tagged frame from an array (the tag first, then the
+    /// fields in order); each is a `bad_frame`, not a subscribe or a publish (which,
+    /// with no Redis here, would answer otherwise).
+    #[tokio::test]
+    async fn arrays_where_objects_belong_are_bad_frames() {
+        let mut h = start(16);
+        for text in [
+            r#"["subscribe","pink"]"#,
+            r#"["ping"]"#,
+            r#"["publish","pink",null,"high","coding",{}]"#,
+            r#"{"type":"heartbeat","agent":"pink","status":["idle"]}"#,
+            r#"[{"type":"ping"}]"#,
+        ] {
+            h.send(text);
+            let reply = h.next_json().await;
+            assert_eq!(reply["type"], "error", "{text}: {reply}");
+            assert_eq!(reply["code"], "bad_frame", "{text}: {reply}");
+        }
+        h.send(r#"{"type":"unsubscribe","agent":"pink"}"#);
+        assert_eq!(
+            h.next_json().await,
+            json!({"type":"unsubscribed","agent":"pink"})
+        );
         h.send(r#"{"type":"ping"}"#);
         assert_eq!(h.next_json().await, json!({"type":"pong"}));
     }

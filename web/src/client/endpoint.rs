@@ -46,18 +46,8 @@ impl Endpoint {
     }
 }
 
-/// `text` percent-encoded for one path segment (RFC 3986 unreserved characters kept).
-pub(crate) fn path_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+/// `text` percent-encoded for one path segment.
+pub(crate) use cortex_shared::url::encode as path_segment;
 
 #[cfg(test)]
 mod tests {

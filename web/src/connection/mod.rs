@@ -11,12 +11,11 @@
 //! `Closure` of its own: the socket's listeners belong to gloo-net and go with the
 //! socket, and the loop ends when the last handle is dropped.
 
-mod backoff;
 mod browser;
 mod session;
 
-pub use backoff::Backoff;
 pub use browser::{relay_url, relay_url_for, BrowserConnector, BrowserSocket};
+pub use cortex_shared::Backoff;
 pub use session::{
     decode, Connector, Socket, SocketError, Subscriptions, CONNECT_TIMEOUT, HISTORY, IDLE_PING,
 };

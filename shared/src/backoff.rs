@@ -1,4 +1,6 @@
-//! The capped exponential backoff between reconnection attempts.
+//! The capped exponential backoff between reconnection attempts, for every client of
+//! Redis or of the relay (the relay's reader and consumers, the agent API, the CLI, the
+//! dashboard).
 
 use std::time::Duration;
 
@@ -57,5 +59,8 @@ mod tests {
         assert_eq!(delays, [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
         backoff.reset();
         assert_eq!(backoff.next_delay(), Duration::from_millis(250));
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
+        let delays: Vec<_> = (0..5).map(|_| b.next_delay().as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 500, 500]);
     }
 }
