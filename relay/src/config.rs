@@ -111,6 +111,18 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// A host name the relay is reached by (e.g. `relay.example.org`, behind a proxy
+    /// or in DNS), besides IP addresses and loopback names (`localhost`,
+    /// `*.localhost`); a request for any other name (what a DNS-rebinding page sends)
+    /// is refused with 421. Repeatable. Default: none; env `CORTEX_PUBLIC_HOSTS`
+    /// (comma-separated).
+    #[arg(
+        long = "public-host",
+        env = "CORTEX_PUBLIC_HOSTS",
+        value_delimiter = ','
+    )]
+    pub public_hosts: Vec<String>,
+
     /// Serve on a non-loopback address without any token configured (anyone who can
     /// reach it may do anything). Default false; env `CORTEX_ALLOW_REMOTE`.
     #[arg(long, env = "CORTEX_ALLOW_REMOTE")]
@@ -353,6 +365,7 @@ struct RelaySection {
     max_deliveries: Option<u64>,
     prefetch: Option<u64>,
     allowed_origins: Option<Vec<String>>,
+    public_hosts: Option<Vec<String>>,
     allow_remote: Option<bool>,
     token_file: Option<PathBuf>,
     tokens: Option<Vec<TokenSpec>>,
@@ -507,6 +520,11 @@ impl Config {
                 self.allowed_origins = origins;
             }
         }
+        if let Some(hosts) = r.public_hosts {
+            if unset("public_hosts") {
+                self.public_hosts = hosts;
+            }
+        }
         self.tokens.extend(r.tokens.unwrap_or_default());
         Ok(())
     }
@@ -533,6 +551,25 @@ impl Config {
         }
         if self.presence_stale_ms == 0 {
             return Err(invalid("presence_stale_ms", "must be at least 1"));
+        }
+        for host in &self.public_hosts {
+            let name = host.trim_end_matches('.');
+            let valid = !name.is_empty()
+                && name.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !valid {
+                return Err(invalid(
+                    "public_hosts",
+                    format!(
+                        "{host:?} is not a host name (e.g. relay.example.org, no scheme or port)"
+                    ),
+                ));
+            }
         }
         if let Some(url) = &self.redis_url {
             redis::Client::open(url.as_str())
@@ -588,6 +625,7 @@ impl Config {
             max_deliveries: u64,
             prefetch: u64,
             allowed_origins: &'a [String],
+            public_hosts: &'a [String],
             allow_remote: bool,
             token_file: Option<&'a Path>,
             tokens: Vec<TokenSpec>,
@@ -617,6 +655,7 @@ impl Config {
                 max_deliveries: self.max_deliveries,
                 prefetch: self.prefetch,
                 allowed_origins: &self.allowed_origins,
+                public_hosts: &self.public_hosts,
                 allow_remote: self.allow_remote,
                 token_file: self.token_file.as_deref(),
                 tokens: self
@@ -673,6 +712,35 @@ mod tests {
         assert_eq!(c.block(), Duration::from_secs(5));
         assert_eq!(c.max_message_bytes, 65536);
         assert!(c.dashboard_dir.ends_with("dist"));
+    }
+
+    #[test]
+    fn public_hosts_from_flags_and_the_file_and_bad_ones_named() {
+        let c = load(&[
+            "--public-host",
+            "relay.example.org",
+            "--public-host",
+            "ops.lan",
+        ])
+        .unwrap();
+        assert_eq!(c.public_hosts, ["relay.example.org", "ops.lan"]);
+        let file = write("relay:\n  public_hosts: [relay.example.org.]\n");
+        let c = load(&["--config", file.0.to_str().unwrap()]).unwrap();
+        assert_eq!(c.public_hosts, ["relay.example.org."]);
+        assert!(c.to_yaml_masked().contains("relay.example.org."));
+        for bad in [
+            "https://relay.example.org",
+            "relay.example.org:8080",
+            "",
+            "a..b",
+            "x/y",
+        ] {
+            let err = load(&["--public-host", bad]).unwrap_err();
+            assert!(
+                err.to_string().starts_with("public_hosts: "),
+                "{bad:?}: {err}"
+            );
+        }
     }
 
     fn write(text: &str) -> tempfile_path::TempPath {

@@ -1,20 +1,22 @@
-//! The HTTP surface: one [`router`] listing every route.
+//! The HTTP surface: one [`router`] listing every route, and the layers over them all.
 
 use crate::api;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ws;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 
 /// Every route of the relay. The dashboard in `dashboard_dir` is served at `/`
-/// (unknown paths fall back to its `index.html`, so deep links work). The API needs a
-/// token when tokens are configured (see [`crate::auth::require_token`]).
+/// (unknown paths fall back to its `index.html`, so deep links work; not under
+/// `/api`, where they are JSON 404s). Every request passes [`crate::guard`] first; the
+/// API needs a token when tokens are configured (see [`crate::auth::require_token`]).
 pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
     let auth = state.session.auth.clone();
+    let guard = state.guard.clone();
     // The operations API (README, "HTTP API"); unknown paths under it are JSON 404s,
     // not the dashboard.
     let api_v1 = Router::new()
@@ -42,12 +44,21 @@ pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
         .route("/metrics", get(api::metrics::prometheus))
         .route("/ws", get(ws::handler))
         .nest("/api/v1", api_v1)
+        // Whatever else is under /api (`/api/v1/`, `/api/v2/…`): JSON 404s too.
+        .route("/api", any(api::route_not_found))
+        .route("/api/", any(api::route_not_found))
+        .route("/api/{*rest}", any(api::route_not_found))
         .with_state(state);
     let app = crate::dashboard::attach(api, dashboard_dir);
-    // Last, so that it covers every route above.
+    // Last, so that they cover every route above; the guard outermost, so that a
+    // hostile page's request is refused before anything else looks at it.
     app.layer(axum::middleware::from_fn_with_state(
         auth,
         crate::auth::require_token,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        guard,
+        crate::guard::guard,
     ))
 }
 
@@ -107,6 +118,7 @@ mod tests {
             }),
             shutdown: CancellationToken::new(),
             api: crate::api::ApiSettings::default(),
+            guard: std::sync::Arc::default(),
         }
     }
 
@@ -141,6 +153,156 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["code"], "redis_unavailable");
         assert_eq!(body["message"], "Redis is not reachable");
+    }
+
+    /// A directory holding a dashboard build (`index.html` says "dash"), removed on
+    /// drop.
+    struct Dashboard(std::path::PathBuf);
+
+    impl Dashboard {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("cortex-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("index.html"), "<h1>dash</h1>").unwrap();
+            std::fs::write(dir.join("app.js"), "js").unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for Dashboard {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// `request` through the router: the status and the JSON error code (`None`: not
+    /// a JSON error).
+    async fn code_of(router: Router, request: Request<Body>) -> (StatusCode, Option<String>) {
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let code = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned));
+        (status, code)
+    }
+
+    #[tokio::test]
+    async fn every_path_under_api_that_is_no_route_is_a_json_404_not_the_dashboard() {
+        let dir = Dashboard::new("api-404");
+        for path in [
+            "/api",
+            "/api/",
+            "/api/v1",
+            "/api/v1/",
+            "/api/v2/x",
+            "/api/v2/",
+            "/api/x/y/z",
+            "/api/v1/nothing",
+            "/api/v1/messaging/dlq/a/b/c",
+            "/api/v1/?q=1",
+        ] {
+            for method in [axum::http::Method::GET, axum::http::Method::POST] {
+                let router = router(state("redis://127.0.0.1:1"), &dir.0);
+                let request = Request::builder()
+                    .method(method.clone())
+                    .uri(path)
+                    .body(Body::empty())
+                    .unwrap();
+                let got = code_of(router, request).await;
+                let want = (StatusCode::NOT_FOUND, Some("not_found".to_owned()));
+                assert_eq!(got, want, "{method} {path}");
+            }
+        }
+        // Paths that only begin like /api are the dashboard's.
+        for path in ["/apis", "/api-docs/x", "/agents/api"] {
+            let (status, body) = get(router(state("redis://127.0.0.1:1"), &dir.0), path).await;
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::OK, "<h1>dash</h1>"),
+                "{path}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_guard_covers_every_route() {
+        let dir = Dashboard::new("guard");
+        // A foreign Host: refused everywhere, dashboard files and /ws included.
+        for path in [
+            "/",
+            "/app.js",
+            "/agents/pink",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/ws",
+            "/api/v1/agents",
+            "/api/v1/messaging/dlq",
+            "/api/nothing",
+        ] {
+            let request = Request::get(path)
+                .header("host", "rebind.example:8080")
+                .body(Body::empty())
+                .unwrap();
+            let got = code_of(router(state("redis://127.0.0.1:1"), &dir.0), request).await;
+            let want = (
+                StatusCode::MISDIRECTED_REQUEST,
+                Some("misdirected_request".to_owned()),
+            );
+            assert_eq!(got, want, "{path}");
+        }
+        // Changes from a page on another origin, and bodies that are not JSON: refused
+        // before the handler (which would answer 503: no Redis here).
+        for (origin, content_type, want) in [
+            (
+                "http://evil.example",
+                "application/json",
+                (403, "forbidden_origin"),
+            ),
+            (
+                "http://evil.example",
+                "text/plain",
+                (403, "forbidden_origin"),
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "text/plain",
+                (415, "unsupported_media_type"),
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "application/x-www-form-urlencoded",
+                (415, "unsupported_media_type"),
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "application/json",
+                (503, "redis_unavailable"),
+            ),
+        ] {
+            for path in ["/api/v1/messaging/dlq/delete", "/api/v1/tasks"] {
+                let body = r#"{"filter":{}}"#;
+                let request = Request::post(path)
+                    .header("host", "127.0.0.1:8080")
+                    .header("origin", origin)
+                    .header("content-type", content_type)
+                    .header("content-length", body.len())
+                    .body(Body::from(body))
+                    .unwrap();
+                let (status, code) =
+                    code_of(router(state("redis://127.0.0.1:1"), &dir.0), request).await;
+                let got = (status.as_u16(), code.as_deref().unwrap_or_default());
+                if path == "/api/v1/tasks" && want.0 == 503 {
+                    // Not a task: refused by the handler, after the guard let it by.
+                    assert_eq!(got, (400, "invalid_body"), "{path} {origin} {content_type}");
+                } else {
+                    assert_eq!(got, want, "{path} {origin} {content_type}");
+                }
+            }
+        }
     }
 
     #[tokio::test]

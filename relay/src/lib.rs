@@ -3,6 +3,8 @@
 //!
 //! - [`agent`]: the Rust agent API (publish, heartbeat, consume through a relay).
 //! - [`auth`]: bearer tokens, roles, the WebSocket origin check.
+//! - [`guard`]: what a hostile page could send through a browser (foreign `Host`,
+//!   changes from other origins, bodies not declared JSON), refused on every route.
 //! - [`cli`]: the operator subcommands (publish, tail, heartbeat, dlq, replay).
 //! - [`config`]: file, environment, flags.
 //! - [`redis_server`]: which Redis to use; the managed `redis-server` (embedded default).
@@ -30,6 +32,7 @@ pub mod config;
 pub mod dashboard;
 pub mod dlq;
 pub mod error;
+pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod presence;
@@ -126,6 +129,10 @@ impl Relay {
             }),
             shutdown: shutdown.clone(),
             api: config.api(),
+            guard: std::sync::Arc::new(guard::Guard::new(
+                auth::Origins::new(&config.allowed_origins),
+                &config.public_hosts,
+            )),
         };
         let trimmer = config
             .trim_maxlen

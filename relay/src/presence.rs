@@ -15,11 +15,9 @@
 //! machine's clock, so relay and Redis clocks should agree to well within the
 //! thresholds.
 
-use crate::bridge::codec::decode_heartbeat;
 use crate::ws::hub::{Audience, Hub};
 use cortex_shared::rest::Presence;
-use cortex_shared::{EntryId, ServerFrame, HEARTBEAT_STREAM};
-use redis::streams::StreamRangeReply;
+use cortex_shared::{EntryId, Heartbeat, ServerFrame, HEARTBEAT_STREAM};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -215,17 +213,22 @@ async fn newest_heartbeats(
     conn: &mut impl redis::aio::ConnectionLike,
     upto: &str,
 ) -> redis::RedisResult<Vec<(String, u64)>> {
-    let reply: StreamRangeReply = redis::cmd("XREVRANGE")
-        .arg(HEARTBEAT_STREAM)
-        .arg(upto)
-        .arg("-")
-        .arg("COUNT")
-        .arg(SEED_SCAN)
-        .query_async(conn)
-        .await?;
+    let reply = crate::bridge::reply::range(
+        redis::cmd("XREVRANGE")
+            .arg(HEARTBEAT_STREAM)
+            .arg(upto)
+            .arg("-")
+            .arg("COUNT")
+            .arg(SEED_SCAN)
+            .query_async(conn)
+            .await?,
+    )?;
     let mut newest: HashMap<String, u64> = HashMap::new();
-    for entry in &reply.ids {
-        let (Ok(id), Ok(hb)) = (entry.id.parse::<EntryId>(), decode_heartbeat(&entry.map)) else {
+    for entry in &reply {
+        let (Ok(id), Ok(hb)) = (
+            entry.id.parse::<EntryId>(),
+            Heartbeat::from_raw_fields(entry.raw_fields()),
+        ) else {
             continue;
         };
         newest.entry(hb.agent).or_insert(id.ms);

@@ -17,4 +17,6 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// What the operations API (`/api/v1`) takes from the configuration.
     pub api: crate::api::ApiSettings,
+    /// The hosts and origins requests are taken for (see [`crate::guard`]).
+    pub guard: Arc<crate::guard::Guard>,
 }

@@ -11,7 +11,6 @@ use crate::bridge::Backoff;
 use cortex_shared::entry::{DLQ_STREAM, HEARTBEAT_STREAM};
 use cortex_shared::{EntryId, Priority};
 use redis::aio::ConnectionManager;
-use redis::streams::StreamRangeReply;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -64,18 +63,20 @@ pub async fn trim_task_stream(
     maxlen: u64,
 ) -> redis::RedisResult<Option<EntryId>> {
     // The oldest entry a plain MAXLEN would keep.
-    let newest: StreamRangeReply = redis::cmd("XREVRANGE")
-        .arg(stream)
-        .arg("+")
-        .arg("-")
-        .arg("COUNT")
-        .arg(maxlen.max(1))
-        .query_async(redis)
-        .await?;
-    if (newest.ids.len() as u64) < maxlen.max(1) {
+    let newest = crate::bridge::reply::range(
+        redis::cmd("XREVRANGE")
+            .arg(stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(maxlen.max(1))
+            .query_async(redis)
+            .await?,
+    )?;
+    if (newest.len() as u64) < maxlen.max(1) {
         return Ok(None);
     }
-    let Some(cut) = newest.ids.last().and_then(|e| e.id.parse::<EntryId>().ok()) else {
+    let Some(cut) = newest.last().and_then(|e| e.id.parse::<EntryId>().ok()) else {
         return Ok(None);
     };
     let floor = oldest_needed(redis, stream).await?;

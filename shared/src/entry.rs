@@ -6,6 +6,7 @@
 //! may add their own (for example `created_ms`).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A JSON object, as carried by task payloads and heartbeat statuses.
@@ -112,6 +113,9 @@ pub enum Problem {
     /// The value is not UTF-8 text.
     #[error("not UTF-8 text")]
     NotUtf8,
+    /// The value is not base64 (RFC 4648, standard alphabet, padded).
+    #[error("not base64")]
+    NotBase64,
 }
 
 impl DecodeError {
@@ -180,6 +184,34 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
     }
+}
+
+/// The fields of an entry as Redis holds them (byte strings), reduced to the text of
+/// the fields a decoder reads (`known`), for [`Fields`].
+///
+/// A field whose name is not UTF-8 is not one the decoder knows and is ignored, as is
+/// any other field it does not know, whatever its value. The last of a repeated field
+/// wins; when its value is not UTF-8 the entry does not decode ([`Problem::NotUtf8`],
+/// the first such field in `known`'s order).
+fn text_fields<'a>(
+    pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    known: &[&'static str],
+) -> Result<Vec<(&'static str, &'a str)>, DecodeError> {
+    let mut last: Vec<Option<&'a [u8]>> = vec![None; known.len()];
+    for (name, value) in pairs {
+        if let Some(at) = known.iter().position(|k| k.as_bytes() == name) {
+            last[at] = Some(value);
+        }
+    }
+    let mut fields = Vec::with_capacity(known.len());
+    for (field, value) in known.iter().zip(last) {
+        if let Some(value) = value {
+            let text = std::str::from_utf8(value)
+                .map_err(|_| DecodeError::new(field, Problem::NotUtf8))?;
+            fields.push((*field, text));
+        }
+    }
+    Ok(fields)
 }
 
 /// A task one agent hands another: an entry of `cortex:tasks:<priority>`.
@@ -256,6 +288,16 @@ impl TaskMessage {
             created: f.integer("created")?,
         })
     }
+
+    /// Decodes an entry's fields as Redis holds them, byte strings: as
+    /// [`TaskMessage::from_fields`], after [`Problem::NotUtf8`] for one of the seven
+    /// fields whose value is not UTF-8. Other fields are ignored, whatever bytes their
+    /// names and values hold.
+    pub fn from_raw_fields<'a>(
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Result<Self, DecodeError> {
+        Self::from_fields(text_fields(pairs, &Self::FIELDS)?)
+    }
 }
 
 /// An agent's heartbeat: an entry of `cortex:heartbeats`.
@@ -300,12 +342,25 @@ impl Heartbeat {
             status: f.object("status")?,
         })
     }
+
+    /// Decodes an entry's fields as Redis holds them, byte strings (see
+    /// [`TaskMessage::from_raw_fields`]).
+    pub fn from_raw_fields<'a>(
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Result<Self, DecodeError> {
+        Self::from_fields(text_fields(pairs, &Self::FIELDS)?)
+    }
 }
 
 /// A task that failed for good: an entry of `cortex:tasks:dlq`.
 ///
 /// The original task's fields are kept as the text they had, because a dead letter
-/// may describe an entry that never decoded (bad JSON, unknown priority, no id).
+/// may describe an entry that never decoded (bad JSON, unknown priority, no id). What
+/// text cannot say is said beside it: the task fields the entry did not have at all
+/// ([`DeadLetter::original_missing`]; their `original_*` text is empty), and the exact
+/// bytes of those whose value was not UTF-8 ([`DeadLetter::original_bytes`]; their
+/// `original_*` text has each invalid sequence replaced by U+FFFD, for display only).
+/// Such a letter's task is not retried as it is ([`DeadLetter::original_task`]).
 ///
 /// JSON:
 /// ```json
@@ -315,7 +370,9 @@ impl Heartbeat {
 ///  "error":"processing timeout","retry_count":3,"dead_at":1704556900,
 ///  "original_stream":"cortex:tasks:high","original_entry_id":"1704556800000-0"}
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// and, for an entry without `to` whose payload was not UTF-8, also
+/// `"original_missing":["to"],"original_bytes":{"payload":"/3sifQ=="}` (base64).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// The task's `id`.
     pub original_id: String,
@@ -343,11 +400,93 @@ pub struct DeadLetter {
     /// The stream entry id the task had, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_entry_id: Option<String>,
+    /// The task fields (of [`TaskMessage::FIELDS`], in that order) the entry did not
+    /// have. In Redis: `original_missing`, the names separated by spaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub original_missing: Vec<String>,
+    /// The exact bytes of the task fields whose value was not UTF-8 text, by task field
+    /// name. In JSON each value is base64 (RFC 4648, standard alphabet, padded); in
+    /// Redis, field `original_<name>_base64` holds the same text.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "base64_map"
+    )]
+    pub original_bytes: BTreeMap<String, Vec<u8>>,
+}
+
+/// Each task field's `original_<name>_base64` field in a dead letter.
+const BASE64_FIELDS: [(&str, &str); 7] = [
+    ("id", "original_id_base64"),
+    ("from", "original_from_base64"),
+    ("to", "original_to_base64"),
+    ("priority", "original_priority_base64"),
+    ("type", "original_type_base64"),
+    ("payload", "original_payload_base64"),
+    ("created", "original_created_base64"),
+];
+
+/// Byte strings as base64 text (RFC 4648, standard alphabet, padded).
+mod base64_map {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub(super) fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let text: BTreeMap<&str, String> = map
+            .iter()
+            .map(|(k, v)| (k.as_str(), STANDARD.encode(v)))
+            .collect();
+        text.serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+        BTreeMap::<String, String>::deserialize(deserializer)?
+            .into_iter()
+            .map(|(k, v)| {
+                STANDARD
+                    .decode(v)
+                    .map(|bytes| (k, bytes))
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
 }
 
 impl DeadLetter {
+    /// The fields of a dead letter in Redis: the plan's ten, then the optional extras.
+    pub const FIELDS: [&'static str; 20] = [
+        "original_id",
+        "original_from",
+        "original_to",
+        "original_priority",
+        "original_type",
+        "original_payload",
+        "original_created",
+        "error",
+        "retry_count",
+        "dead_at",
+        "original_stream",
+        "original_entry_id",
+        "original_missing",
+        BASE64_FIELDS[0].1,
+        BASE64_FIELDS[1].1,
+        BASE64_FIELDS[2].1,
+        BASE64_FIELDS[3].1,
+        BASE64_FIELDS[4].1,
+        BASE64_FIELDS[5].1,
+        BASE64_FIELDS[6].1,
+    ];
+
     /// The stream field/value pairs, in the plan's order, then the optional extras.
     pub fn to_fields(&self) -> Vec<(&'static str, String)> {
+        use base64::Engine;
         let mut fields = vec![
             ("original_id", self.original_id.clone()),
             ("original_from", self.original_from.clone()),
@@ -366,18 +505,40 @@ impl DeadLetter {
         if let Some(id) = &self.original_entry_id {
             fields.push(("original_entry_id", id.clone()));
         }
+        if !self.original_missing.is_empty() {
+            fields.push(("original_missing", self.original_missing.join(" ")));
+        }
+        for (task_field, field) in BASE64_FIELDS {
+            if let Some(bytes) = self.original_bytes.get(task_field) {
+                let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+                fields.push((field, text));
+            }
+        }
         fields
     }
 
     /// Decodes stream field/value pairs. `error`, `retry_count` and `dead_at` are
     /// required; an absent `original_*` text field reads as empty, since a dead letter
-    /// may stand for an entry that lacked it.
+    /// may stand for an entry that lacked it. `original_missing` keeps the task field
+    /// names it knows; an `original_<name>_base64` that is not base64 is an error
+    /// ([`Problem::NotBase64`]).
     pub fn from_fields<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, DecodeError> {
+        use base64::Engine;
         let f = Fields::new(pairs);
         let text = |field| f.get(field).unwrap_or_default().to_owned();
         let retry_count = f.required("retry_count")?;
+        let missing = f.get("original_missing").unwrap_or_default();
+        let mut original_bytes = BTreeMap::new();
+        for (task_field, field) in BASE64_FIELDS {
+            if let Some(encoded) = f.get(field) {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .map_err(|_| DecodeError::new(field, Problem::NotBase64))?;
+                original_bytes.insert(task_field.to_owned(), bytes);
+            }
+        }
         Ok(Self {
             original_id: text("original_id"),
             original_from: text("original_from"),
@@ -393,11 +554,171 @@ impl DeadLetter {
             dead_at: f.integer("dead_at")?,
             original_stream: f.get("original_stream").map(str::to_owned),
             original_entry_id: f.get("original_entry_id").map(str::to_owned),
+            original_missing: TaskMessage::FIELDS
+                .into_iter()
+                .filter(|name| missing.split_ascii_whitespace().any(|m| m == *name))
+                .map(str::to_owned)
+                .collect(),
+            original_bytes,
         })
     }
 
-    /// The original task, decoded from the `original_*` fields with the task rules.
+    /// Decodes a DLQ entry's fields as Redis holds them, byte strings (see
+    /// [`TaskMessage::from_raw_fields`]).
+    pub fn from_raw_fields<'a>(
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Result<Self, DecodeError> {
+        Self::from_fields(text_fields(pairs, &Self::FIELDS)?)
+    }
+
+    /// A DLQ entry's fields as Redis holds them, read as the relay shows a letter: never
+    /// refused. A required field that is absent or unreadable reads as empty, zero, or
+    /// `dead_at` (the caller passes the DLQ id's time); the last of a repeated field
+    /// wins. Nothing is altered silently: an `original_*` task field whose value is not
+    /// UTF-8 is kept exactly in [`DeadLetter::original_bytes`] (as an
+    /// `original_<name>_base64` field is), and one whose `original_<name>_base64` is
+    /// not base64 is listed in [`DeadLetter::original_missing`], its bytes being lost.
+    /// Either way the letter's task is not retried as it is.
+    pub fn from_raw_fields_leniently<'a>(
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        dead_at: i64,
+    ) -> Self {
+        use base64::Engine;
+        let lossy = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let mut letter = DeadLetter {
+            dead_at,
+            ..DeadLetter::default()
+        };
+        let mut original: [Option<&[u8]>; 7] = [None; 7];
+        let mut encoded: [Option<&[u8]>; 7] = [None; 7];
+        let mut missing: Option<&[u8]> = None;
+        for (name, value) in pairs {
+            match name {
+                b"error" => letter.error = lossy(value),
+                b"retry_count" => {
+                    letter.retry_count = lossy(value).trim().parse().unwrap_or(0);
+                }
+                b"dead_at" => letter.dead_at = lossy(value).trim().parse().unwrap_or(dead_at),
+                b"original_stream" => letter.original_stream = Some(lossy(value)),
+                b"original_entry_id" => letter.original_entry_id = Some(lossy(value)),
+                b"original_missing" => missing = Some(value),
+                name => {
+                    for (at, (task_field, base64_field)) in BASE64_FIELDS.iter().enumerate() {
+                        if name.strip_prefix(b"original_") == Some(task_field.as_bytes()) {
+                            original[at] = Some(value);
+                        } else if name == base64_field.as_bytes() {
+                            encoded[at] = Some(value);
+                        }
+                    }
+                }
+            }
+        }
+        let missing = missing.map(lossy).unwrap_or_default();
+        for (at, field) in TaskMessage::FIELDS.into_iter().enumerate() {
+            if missing.split_ascii_whitespace().any(|m| m == field) {
+                letter.original_missing.push(field.to_owned());
+            }
+            if let Some(bytes) = original[at] {
+                let text = match std::str::from_utf8(bytes) {
+                    Ok(text) => text.to_owned(),
+                    Err(_) => {
+                        letter
+                            .original_bytes
+                            .insert(field.to_owned(), bytes.to_vec());
+                        lossy(bytes)
+                    }
+                };
+                *letter.original_text_mut(field) = text;
+            }
+            if let Some(text) = encoded[at] {
+                match base64::engine::general_purpose::STANDARD.decode(text) {
+                    Ok(bytes) => {
+                        letter.original_bytes.insert(field.to_owned(), bytes);
+                    }
+                    Err(_) => {
+                        letter.original_bytes.remove(field);
+                        if !letter.original_missing.iter().any(|m| m == field) {
+                            letter.original_missing.push(field.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        letter
+    }
+
+    /// This letter with its `original_*` fields taken from a task entry's fields as
+    /// Redis holds them (the last of a repeated field wins; names that are not UTF-8
+    /// are no task field's): a task field the entry lacks is listed in
+    /// [`DeadLetter::original_missing`] and one whose value is not UTF-8 is kept
+    /// exactly in [`DeadLetter::original_bytes`], so that nothing is altered silently.
+    pub fn with_original_fields<'a>(
+        mut self,
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Self {
+        let mut last: [Option<&[u8]>; 7] = [None; 7];
+        for (name, value) in pairs {
+            if let Some(at) = TaskMessage::FIELDS
+                .iter()
+                .position(|k| k.as_bytes() == name)
+            {
+                last[at] = Some(value);
+            }
+        }
+        self.original_missing.clear();
+        self.original_bytes.clear();
+        for (field, value) in TaskMessage::FIELDS.into_iter().zip(last) {
+            let text = match value {
+                None => {
+                    self.original_missing.push(field.to_owned());
+                    String::new()
+                }
+                Some(bytes) => match std::str::from_utf8(bytes) {
+                    Ok(text) => text.to_owned(),
+                    Err(_) => {
+                        self.original_bytes.insert(field.to_owned(), bytes.to_vec());
+                        String::from_utf8_lossy(bytes).into_owned()
+                    }
+                },
+            };
+            *self.original_text_mut(field) = text;
+        }
+        self
+    }
+
+    /// The `original_*` text of task field `field` (one of [`TaskMessage::FIELDS`]).
+    fn original_text_mut(&mut self, field: &str) -> &mut String {
+        match field {
+            "id" => &mut self.original_id,
+            "from" => &mut self.original_from,
+            "to" => &mut self.original_to,
+            "priority" => &mut self.original_priority,
+            "type" => &mut self.original_type,
+            "payload" => &mut self.original_payload,
+            _ => &mut self.original_created,
+        }
+    }
+
+    /// Replaces task field `field` (one of [`TaskMessage::FIELDS`]) with `text`: it is
+    /// then neither missing nor undecoded.
+    pub fn set_original(&mut self, field: &str, text: String) {
+        *self.original_text_mut(field) = text;
+        self.original_missing.retain(|m| m != field);
+        self.original_bytes.remove(field);
+    }
+
+    /// The original task, decoded from the `original_*` fields with the task rules. A
+    /// field the entry lacked is [`Problem::Missing`] and one that was not UTF-8 is
+    /// [`Problem::NotUtf8`] (their text stands for nothing the task had).
     pub fn original_task(&self) -> Result<TaskMessage, DecodeError> {
+        for field in TaskMessage::FIELDS {
+            if self.original_missing.iter().any(|m| m == field) {
+                return Err(DecodeError::new(field, Problem::Missing));
+            }
+            if self.original_bytes.contains_key(field) {
+                return Err(DecodeError::new(field, Problem::NotUtf8));
+            }
+        }
         TaskMessage::from_fields([
             ("id", self.original_id.as_str()),
             ("from", &self.original_from),

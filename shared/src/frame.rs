@@ -626,6 +626,7 @@ mod tests {
             dead_at: 1_704_556_900,
             original_stream: None,
             original_entry_id: None,
+            ..Default::default()
         };
         round_trip_server(
             ServerFrame::Dlq {

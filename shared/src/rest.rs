@@ -190,7 +190,10 @@ pub struct DlqPage {
 /// The optional body of `POST /api/v1/messaging/dlq/retry/{dlq_id}`.
 ///
 /// JSON: `{"priority":"critical","payload":{"description":"Fix auth bug, take 2"}}`;
-/// both optional. Without `priority` the task goes back to its own priority.
+/// every field optional. Without `priority` the task goes back to its own priority.
+/// The task fields `id`, `from`, `to`, `type`, `created` and `payload` replace the
+/// letter's (say for an entry that lacked `to`, or whose payload was not UTF-8); any
+/// of them marks the task `edited`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryRequest {
@@ -200,6 +203,21 @@ pub struct RetryRequest {
     /// Replace the payload (must be a JSON object); the task is marked `edited`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
+    /// Replace the task's `id` (not empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Replace the task's sender (an agent name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Replace the task's addressee (an agent name; `""` or `"*"`: every agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Replace the task's type (a word).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub task_type: Option<String>,
+    /// Replace the task's creation time (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<i64>,
 }
 
 /// A letter retried: the task is back in a task stream, with its own id.
@@ -648,6 +666,7 @@ mod tests {
             dead_at: 1_704_556_900,
             original_stream: Some("cortex:tasks:high".into()),
             original_entry_id: Some("1704556800000-0".into()),
+            ..Default::default()
         }
     }
 
@@ -721,6 +740,7 @@ mod tests {
             RetryRequest {
                 priority: Some(Priority::Critical),
                 payload: Some(json!({"description":"again"})),
+                ..RetryRequest::default()
             },
             json!({"priority":"critical","payload":{"description":"again"}}),
         );

@@ -82,6 +82,15 @@ impl Browser {
         }
     }
 
+    /// Like [`Browser::start`], resolving each of `names` (e.g. `evil.example`) to
+    /// 127.0.0.1 (Chromium's `--host-resolver-rules`): pages on other sites, or a
+    /// DNS-rebinding name, served on loopback.
+    pub async fn start_resolving(names: &[&str]) -> Self {
+        let rules: Vec<String> = names.iter().map(|n| format!("MAP {n} 127.0.0.1")).collect();
+        let arg = format!("--host-resolver-rules={}", rules.join(","));
+        Self::start_with_args(&[&arg]).await
+    }
+
     /// Saves a screenshot as `target/screenshots/<name>.png` and returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let dir = crate::workspace_root().join("target/screenshots");

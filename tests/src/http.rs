@@ -56,7 +56,52 @@ pub async fn request_as(
         .read_to_end(&mut response)
         .await
         .expect("read response");
-    let response = String::from_utf8_lossy(&response).into_owned();
+    parse_response(&response)
+}
+
+/// `method path` on `addr` with exactly `headers` (and `Host: addr` unless they give
+/// one, `Content-Length` when there is a `body`): for requests as a browser or a
+/// hostile page would send them. The status code and the body.
+pub async fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .expect("connect to the relay");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        request.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(body) = body {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or_default());
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send request");
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .expect("read response");
+    parse_response(&response)
+}
+
+/// The status code and the body (de-chunked) of a raw HTTP/1.1 response.
+fn parse_response(response: &[u8]) -> (u16, String) {
+    let response = String::from_utf8_lossy(response).into_owned();
     let status = response
         .split(' ')
         .nth(1)

@@ -13,6 +13,7 @@
 //!   requests.
 //! - [`proxy`]: [`proxy::Proxy`], a TCP proxy that can reset the connections through it.
 //! - [`stack`]: [`stack::start`], a redis-server, a relay on it and a browser at once.
+//! - [`page`]: [`page::PageServer`], a page of another site on a loopback port.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
 //! an element) with a timeout, or ([`eventually`]) for a state only a server can tell. A missing tool fails the test with the command that
@@ -21,6 +22,7 @@
 pub mod browser;
 pub mod fixtures;
 pub mod http;
+pub mod page;
 pub mod process;
 pub mod proxy;
 pub mod redis;

@@ -6,12 +6,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A child process, killed on drop; its stdout lines are readable through
-/// [`Spawned::wait_for_line`], and its stderr is copied to the test's stderr with a
+/// [`Spawned::wait_for_line`], its stderr lines (the relay's log) through
+/// [`Spawned::wait_for_log_line`], and both are copied to the test's stderr with a
 /// prefix.
 #[derive(Debug)]
 pub struct Spawned {
     child: Child,
     lines: mpsc::Receiver<String>,
+    log: mpsc::Receiver<String>,
     name: String,
 }
 
@@ -24,11 +26,13 @@ impl Spawned {
             .stderr(Stdio::piped())
             .spawn()?;
         let (tx, lines) = mpsc::channel();
+        let (log_tx, log) = mpsc::channel();
         forward(child.stdout.take().expect("piped"), name, Some(tx));
-        forward(child.stderr.take().expect("piped"), name, None);
+        forward(child.stderr.take().expect("piped"), name, Some(log_tx));
         Ok(Self {
             child,
             lines,
+            log,
             name: name.to_owned(),
         })
     }
@@ -54,6 +58,33 @@ impl Spawned {
                         "{} exited ({status:?}) before printing {needle:?}",
                         self.name
                     ));
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for a stderr (log) line containing `needle`, and returns
+    /// it with the log lines before it (since the last log wait or call).
+    pub fn wait_for_log_line(
+        &mut self,
+        needle: &str,
+        timeout: Duration,
+    ) -> Result<(String, Vec<String>), String> {
+        let deadline = Instant::now() + timeout;
+        let mut before = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Ok((line, before)),
+                Ok(line) => before.push(line),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!(
+                        "{}: no log line with {needle:?} after {timeout:?}",
+                        self.name
+                    ))
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(format!("{} exited before logging {needle:?}", self.name))
                 }
             }
         }

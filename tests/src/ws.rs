@@ -74,6 +74,18 @@ impl WsClient {
             .expect("send frame");
     }
 
+    /// Sends `frames` as JSON text in one write (one flush): a burst as the relay sees
+    /// it, many frames in one read.
+    pub async fn send_burst(&mut self, frames: impl IntoIterator<Item = Value>) {
+        for frame in frames {
+            self.socket
+                .feed(Message::Text(frame.to_string().into()))
+                .await
+                .expect("queue frame");
+        }
+        self.socket.flush().await.expect("send burst");
+    }
+
     /// Sends raw text; the error if the connection is gone (for a test where the relay
     /// may drop it mid-send).
     pub async fn try_send_text(

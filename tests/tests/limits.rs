@@ -137,6 +137,100 @@ async fn a_flood_of_frames_is_rate_limited_and_the_connection_stays() {
 }
 
 #[tokio::test]
+async fn a_burst_within_the_allowance_is_answered_in_full_and_the_connection_stays() {
+    // The defaults: 2,000 frames a second (bursts of as many), a send queue of 1,024.
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    for n in [1_800, 2_000, 1_800, 2_000] {
+        let mut client = WsClient::connect(&relay.ws_url()).await;
+        let started = Instant::now();
+        client
+            .send_burst((0..n).map(|_| json!({"type":"ping"})))
+            .await;
+        for received in 0..n {
+            let frame = client.next().await;
+            assert_eq!(
+                frame,
+                json!({"type":"pong"}),
+                "after {received} of {n} pongs"
+            );
+        }
+        eprintln!(
+            "{n} pings in one write: {n} pongs in {:?}",
+            started.elapsed()
+        );
+        // Still open: the next frame is answered (by a pong, or by `rate_limited` if
+        // the budget has not refilled yet), not by a close.
+        client.send(json!({"type":"ping"})).await;
+        let frame = client.next().await;
+        assert!(
+            frame["type"] == "pong" || frame["code"] == "rate_limited",
+            "after {n} pongs: {frame}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_flooder_that_reads_nothing_is_closed_and_others_are_served() {
+    use tokio::io::AsyncWriteExt;
+    let redis = RedisServer::start();
+    // Replies wait for the writer two ping intervals (400 ms) at most.
+    let relay = Relay::start_with(
+        &redis.url(),
+        "127.0.0.1:0",
+        &["--ping-interval-ms", "200", "--max-frames-per-second", "50"],
+    );
+    // Reading all along (a reader answers the relay's pings), until its task comes.
+    let mut other = bystander(&relay).await;
+    let served = tokio::spawn(async move {
+        let task = other.next_of_type("task").await;
+        (other, task)
+    });
+    // Handshake, then pings (masked with a zero key, as a client must) without ever
+    // reading: its errors and pongs fill the sockets, then the relay stops reading it.
+    let mut tcp = tokio::net::TcpStream::connect(relay.addr()).await.unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        relay.addr()
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let ping = br#"{"type":"ping"}"#;
+    let mut frame = vec![0x81, 0x80 | ping.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(ping);
+    let chunk = frame.repeat(1_000);
+    let mut sent = 0usize;
+    let started = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match tcp.write_all(&chunk).await {
+                Ok(()) => sent += 1_000,
+                Err(e) => break e,
+            }
+        }
+    })
+    .await
+    .expect("the relay drops a client that reads nothing");
+    eprintln!(
+        "flooder: {sent} frames written before the relay dropped it after {:?} ({ended})",
+        started.elapsed()
+    );
+    let (_, metrics) = cortex_e2e::http::get(relay.addr(), "/metrics").await;
+    assert!(
+        metrics.contains("cortex_relay_slow_client_disconnects_total 1"),
+        "counted as too slow: {metrics}"
+    );
+
+    // Everyone else was served throughout.
+    let mut conn = redis.connection().await;
+    publish(&mut conn, "after-flood", "{}").await;
+    let (mut other, task) = served.await.unwrap();
+    assert_eq!(task["data"]["id"], "after-flood");
+    other.send(json!({"type":"ping"})).await;
+    assert_eq!(other.next_of_type("pong").await, json!({"type":"pong"}));
+}
+
+#[tokio::test]
 async fn connections_beyond_the_limit_are_refused() {
     let redis = RedisServer::start();
     let relay = Relay::start_with(&redis.url(), "127.0.0.1:0", &["--max-connections", "20"]);

@@ -117,6 +117,20 @@ fn configuration_is_file_then_environment_then_flags() {
 }
 
 #[test]
+fn public_hosts_come_from_the_environment_comma_separated() {
+    let hosts = [("CORTEX_PUBLIC_HOSTS", "relay.example.org,ops.lan")];
+    let (code, out, err) = run_relay(&["--print-config"], &hosts);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("public_hosts:\n  - relay.example.org\n  - ops.lan\n"),
+        "{out}"
+    );
+    let (code, _, err) = run_relay(&[], &[("CORTEX_PUBLIC_HOSTS", "https://relay.example.org")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("public_hosts"), "{err}");
+}
+
+#[test]
 fn a_bad_configuration_stops_start_up_naming_the_key() {
     let cases: [(&str, &[&str], &str); 4] = [
         ("relay:\n  prefech: 3\n", &[], "prefech"),

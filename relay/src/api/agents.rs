@@ -7,15 +7,13 @@
 //! [`crate::presence`] tracker uses to send `presence` frames.
 
 use super::xinfo::stream_metrics;
-use crate::bridge::codec::decode_heartbeat;
 use crate::bridge::consumer::alive_key;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use cortex_shared::rest::{AgentConsumer, AgentInfo, AgentsReply, Presence};
-use cortex_shared::{EntryId, JsonObject, Priority, HEARTBEAT_STREAM};
-use redis::streams::StreamRangeReply;
+use cortex_shared::{EntryId, Heartbeat, JsonObject, Priority, HEARTBEAT_STREAM};
 use std::collections::BTreeMap;
 
 /// Heartbeats read, newest first, to find agents and their last heartbeat.
@@ -35,17 +33,22 @@ struct Seen {
 pub async fn list(State(state): State<AppState>) -> Result<Json<AgentsReply>, ApiError> {
     let mut conn = state.session.redis.clone();
     let settings = state.api;
-    let reply: StreamRangeReply = redis::cmd("XREVRANGE")
-        .arg(HEARTBEAT_STREAM)
-        .arg("+")
-        .arg("-")
-        .arg("COUNT")
-        .arg(HEARTBEAT_SCAN)
-        .query_async(&mut conn)
-        .await?;
+    let reply = crate::bridge::reply::range(
+        redis::cmd("XREVRANGE")
+            .arg(HEARTBEAT_STREAM)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(HEARTBEAT_SCAN)
+            .query_async(&mut conn)
+            .await?,
+    )?;
     let mut agents: BTreeMap<String, Seen> = BTreeMap::new();
-    for entry in &reply.ids {
-        let (Ok(id), Ok(hb)) = (entry.id.parse::<EntryId>(), decode_heartbeat(&entry.map)) else {
+    for entry in &reply {
+        let (Ok(id), Ok(hb)) = (
+            entry.id.parse::<EntryId>(),
+            Heartbeat::from_raw_fields(entry.raw_fields()),
+        ) else {
             continue;
         };
         let seen = agents.entry(hb.agent).or_default();

@@ -7,8 +7,8 @@
 //! `limit` matches or after [`SCAN_CAP`] letters read (its `next_cursor` then resumes
 //! the scan), so one request never reads an unbounded DLQ.
 
-use super::xinfo::entry_fields;
 use super::{ApiPath, ApiQuery};
+use crate::bridge::reply::{bytes, raw_pairs};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -16,7 +16,6 @@ use axum::Json;
 use cortex_shared::rest::{DlqFilter, DlqItem, DlqListQuery, DlqPage, DlqStats, ErrorCount};
 use cortex_shared::{AgentName, DeadLetter, EntryId, Priority, DLQ_STREAM};
 use redis::aio::ConnectionLike;
-use redis::streams::StreamRangeReply;
 use redis::RedisResult;
 use std::collections::{BTreeMap, HashMap};
 
@@ -48,82 +47,25 @@ pub(crate) fn parse_dlq_id(id: &str) -> Result<EntryId, ApiError> {
 }
 
 /// A letter as stored. A letter missing `error`, `retry_count` or `dead_at` (written
-/// by some other tool) is still shown, with those empty, zero, or the DLQ id's time.
+/// by some other tool) is still shown, with those empty, zero, or the DLQ id's time
+/// (see [`DeadLetter::from_raw_fields_leniently`]).
 pub(crate) fn decode_letter(id: &EntryId, map: &HashMap<String, redis::Value>) -> DeadLetter {
-    let fields = entry_fields(map);
-    let pairs = fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    DeadLetter::from_fields(pairs).unwrap_or_else(|_| {
-        let get = |name: &str| fields.get(name).cloned().unwrap_or_default();
-        DeadLetter {
-            original_id: get("original_id"),
-            original_from: get("original_from"),
-            original_to: get("original_to"),
-            original_priority: get("original_priority"),
-            original_type: get("original_type"),
-            original_payload: get("original_payload"),
-            original_created: get("original_created"),
-            error: get("error"),
-            retry_count: get("retry_count").trim().parse().unwrap_or(0),
-            dead_at: get("dead_at")
-                .trim()
-                .parse()
-                .unwrap_or((id.ms / 1000) as i64),
-            original_stream: fields.get("original_stream").cloned(),
-            original_entry_id: fields.get("original_entry_id").cloned(),
-        }
-    })
+    let pairs = map
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_bytes(), bytes(value)?)));
+    DeadLetter::from_raw_fields_leniently(pairs, (id.ms / 1000) as i64)
 }
 
 /// A letter from one entry of a raw `XRANGE`/`XREVRANGE` reply (`[id, [field, value,
-/// …]]`), read as [`decode_letter`] reads it (the last of a repeated field wins).
+/// …]]`), read as [`decode_letter`] reads it (the last of a repeated field wins),
+/// without a map.
 pub(crate) fn letter_of_entry(entry: redis::Value) -> Option<(EntryId, DeadLetter)> {
     let mut parts = super::xinfo::items(entry).into_iter();
     let id = super::xinfo::text(&parts.next()?)?
         .parse::<EntryId>()
         .ok()?;
     let fields = super::xinfo::items(parts.next()?);
-    let text = |v: redis::Value| match v {
-        redis::Value::BulkString(bytes) => String::from_utf8(bytes)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        other => super::xinfo::text(&other).unwrap_or_default(),
-    };
-    let mut letter = DeadLetter {
-        original_id: String::new(),
-        original_from: String::new(),
-        original_to: String::new(),
-        original_priority: String::new(),
-        original_type: String::new(),
-        original_payload: String::new(),
-        original_created: String::new(),
-        error: String::new(),
-        retry_count: 0,
-        dead_at: (id.ms / 1000) as i64,
-        original_stream: None,
-        original_entry_id: None,
-    };
-    let mut fields = fields.into_iter();
-    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-        let redis::Value::BulkString(name) = name else {
-            continue;
-        };
-        match name.as_slice() {
-            b"original_id" => letter.original_id = text(value),
-            b"original_from" => letter.original_from = text(value),
-            b"original_to" => letter.original_to = text(value),
-            b"original_priority" => letter.original_priority = text(value),
-            b"original_type" => letter.original_type = text(value),
-            b"original_payload" => letter.original_payload = text(value),
-            b"original_created" => letter.original_created = text(value),
-            b"error" => letter.error = text(value),
-            b"retry_count" => letter.retry_count = text(value).trim().parse().unwrap_or(0),
-            b"dead_at" => {
-                letter.dead_at = text(value).trim().parse().unwrap_or((id.ms / 1000) as i64)
-            }
-            b"original_stream" => letter.original_stream = Some(text(value)),
-            b"original_entry_id" => letter.original_entry_id = Some(text(value)),
-            _ => {}
-        }
-    }
+    let letter = DeadLetter::from_raw_fields_leniently(raw_pairs(&fields), (id.ms / 1000) as i64);
     Some((id, letter))
 }
 
@@ -376,13 +318,16 @@ pub(crate) async fn read_letter<C: ConnectionLike>(
     conn: &mut C,
     id: &EntryId,
 ) -> RedisResult<Option<DeadLetter>> {
-    let reply: StreamRangeReply = redis::cmd("XRANGE")
+    let reply = redis::cmd("XRANGE")
         .arg(DLQ_STREAM)
         .arg(id.to_string())
         .arg(id.to_string())
         .query_async(conn)
         .await?;
-    Ok(reply.ids.first().map(|e| decode_letter(id, &e.map)))
+    Ok(crate::bridge::reply::range(reply)?
+        .into_iter()
+        .next()
+        .map(|e| DeadLetter::from_raw_fields_leniently(e.raw_fields(), (id.ms / 1000) as i64)))
 }
 
 /// The error for a letter that is not in the DLQ: 409 if it was retried or deleted
@@ -474,6 +419,7 @@ mod tests {
             dead_at: 1,
             original_stream: None,
             original_entry_id: None,
+            ..Default::default()
         }
     }
 

@@ -28,7 +28,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use cortex_shared::rest::{BulkFailure, BulkRequest, BulkResult, Deleted, Retried, RetryRequest};
-use cortex_shared::{DeadLetter, EntryId, JsonObject, Priority, TaskMessage, DLQ_STREAM};
+use cortex_shared::{DeadLetter, EntryId, Priority, TaskMessage, DLQ_STREAM};
 use redis::aio::ConnectionLike;
 use redis::{RedisResult, Value};
 use std::collections::BTreeSet;
@@ -152,31 +152,83 @@ enum Outcome {
     Gone(Option<String>),
 }
 
-/// The task `letter` stands for, at `priority` (default: its own) and with `payload`
-/// (default: its own). A 422 `not_retryable` when it does not decode.
-fn plan(
-    dlq_id: EntryId,
-    letter: &DeadLetter,
+/// What a retry changes: the priority, and task fields replaced (checked, as the
+/// text they are written as).
+#[derive(Debug, Clone, Default)]
+struct Edits {
     priority: Option<Priority>,
-    payload: Option<JsonObject>,
-) -> Result<Planned, ApiError> {
-    let edited = payload.is_some();
-    let mut fields = DeadLetter {
-        original_payload: match &payload {
-            Some(p) => serde_json::Value::Object(p.clone()).to_string(),
-            None => letter.original_payload.clone(),
-        },
-        original_priority: match priority {
-            Some(p) => p.as_str().to_owned(),
-            None => letter.original_priority.clone(),
-        },
-        ..letter.clone()
-    };
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Edits {
+    /// The edits a [`RetryRequest`] asks for, checked as a published task's fields are
+    /// (400 `invalid_payload`, `invalid_agent`, `invalid_type`, `invalid_body`).
+    fn of(request: RetryRequest) -> Result<Self, ApiError> {
+        let mut fields = Vec::new();
+        if let Some(id) = request.id {
+            if id.is_empty() {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "id must not be empty",
+                ));
+            }
+            fields.push(("id", id));
+        }
+        if let Some(from) = request.from {
+            fields.push(("from", super::publish::checked_from(&from)?));
+        }
+        if let Some(to) = request.to {
+            fields.push(("to", super::publish::checked_to(&to)?));
+        }
+        if let Some(task_type) = request.task_type {
+            super::publish::checked_type(&task_type)?;
+            fields.push(("type", task_type));
+        }
+        match request.payload {
+            None => {}
+            Some(serde_json::Value::Object(map)) => {
+                fields.push(("payload", serde_json::Value::Object(map).to_string()));
+            }
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "invalid_payload",
+                    format!("payload must be a JSON object, not {other}"),
+                ))
+            }
+        }
+        if let Some(created) = request.created {
+            fields.push(("created", created.to_string()));
+        }
+        Ok(Self {
+            priority: request.priority,
+            fields,
+        })
+    }
+}
+
+/// The task `letter` stands for, with `edits` applied. A 422 `not_retryable` when it
+/// does not decode: a field the entry lacked or that was not UTF-8 (the letter's
+/// `original_missing`, `original_bytes`) must be given by the edits.
+fn plan(dlq_id: EntryId, letter: &DeadLetter, edits: &Edits) -> Result<Planned, ApiError> {
+    let edited = !edits.fields.is_empty();
+    let mut fields = letter.clone();
+    for (field, text) in &edits.fields {
+        fields.set_original(field, text.clone());
+    }
+    if let Some(priority) = edits.priority {
+        fields.set_original("priority", priority.as_str().to_owned());
+    }
     fields.original_stream = None;
     let task = fields.original_task().map_err(|e| {
+        let hint = match e.problem {
+            cortex_shared::entry::Problem::Missing | cortex_shared::entry::Problem::NotUtf8 => {
+                format!(" (give `{}` in the body)", e.field)
+            }
+            _ => String::new(),
+        };
         ApiError::unprocessable(
             "not_retryable",
-            format!("dead letter {dlq_id} cannot be retried: its task does not decode: {e}"),
+            format!("dead letter {dlq_id} cannot be retried: its task does not decode: {e}{hint}"),
         )
     })?;
     let original = letter
@@ -278,21 +330,12 @@ pub async fn retry(
 ) -> Result<Json<Retried>, ApiError> {
     let id = parse_dlq_id(&dlq_id)?;
     let request: RetryRequest = body.json()?.unwrap_or_default();
-    let payload = match request.payload {
-        None => None,
-        Some(serde_json::Value::Object(map)) => Some(map),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_payload",
-                format!("payload must be a JSON object, not {other}"),
-            ))
-        }
-    };
+    let edits = Edits::of(request)?;
     let mut conn = state.session.redis.clone();
     let Some(letter) = read_letter(&mut conn, &id).await? else {
         return Err(gone(&mut conn, &id).await?);
     };
-    let planned = plan(id, &letter, request.priority, payload)?;
+    let planned = plan(id, &letter, &edits)?;
     let outcome = retry_batch(&mut conn, std::slice::from_ref(&planned)).await?;
     match outcome.into_iter().next() {
         Some(Outcome::Retried {
@@ -429,8 +472,12 @@ pub async fn bulk_retry(
         ..BulkResult::default()
     };
     let mut planned = Vec::with_capacity(letters.len());
+    let edits = Edits {
+        priority: request.priority,
+        ..Edits::default()
+    };
     for (id, letter) in &letters {
-        match plan(*id, letter, request.priority, None) {
+        match plan(*id, letter, &edits) {
             Ok(p) => planned.push(p),
             Err(e) => fail(&mut result, id, &e),
         }
@@ -501,27 +548,26 @@ mod tests {
             dead_at: 1,
             original_stream: Some("cortex:tasks:low".into()),
             original_entry_id: Some("5-0".into()),
+            ..Default::default()
         }
+    }
+
+    fn edits(body: serde_json::Value) -> Edits {
+        Edits::of(serde_json::from_value(body).unwrap()).unwrap()
     }
 
     #[test]
     fn a_retry_keeps_the_task_and_applies_priority_and_payload() {
         let id = EntryId::new(9, 0);
-        let p = plan(id, &letter(r#"{"a":1}"#), None, None).unwrap();
+        let p = plan(id, &letter(r#"{"a":1}"#), &Edits::default()).unwrap();
         assert_eq!(p.task.id, "task-001");
         assert_eq!(p.task.priority, Priority::Low);
         assert_eq!(p.task.payload["a"], 1);
         assert!(!p.edited);
         assert_eq!(p.original, Some((Priority::Low, "5-0".to_owned())));
 
-        let payload = serde_json::json!({"b":2}).as_object().unwrap().clone();
-        let p = plan(
-            id,
-            &letter(r#"{"a":1}"#),
-            Some(Priority::Critical),
-            Some(payload),
-        )
-        .unwrap();
+        let body = serde_json::json!({"priority":"critical","payload":{"b":2}});
+        let p = plan(id, &letter(r#"{"a":1}"#), &edits(body)).unwrap();
         assert_eq!(p.task.priority, Priority::Critical);
         assert_eq!(p.task.payload["b"], 2);
         assert!(p.edited);
@@ -532,11 +578,98 @@ mod tests {
     #[test]
     fn a_letter_whose_task_does_not_decode_needs_an_edit() {
         let id = EntryId::new(9, 0);
-        let err = plan(id, &letter("{broken"), None, None).unwrap_err();
+        let err = plan(id, &letter("{broken"), &Edits::default()).unwrap_err();
         assert_eq!(err.code(), "not_retryable");
         assert_eq!(err.status().as_u16(), 422);
-        let fixed = serde_json::json!({"ok":true}).as_object().unwrap().clone();
-        assert!(plan(id, &letter("{broken"), None, Some(fixed)).is_ok());
+        let fixed = edits(serde_json::json!({"payload":{"ok":true}}));
+        assert!(plan(id, &letter("{broken"), &fixed).is_ok());
+    }
+
+    #[test]
+    fn a_letter_of_an_entry_that_lacked_a_field_or_held_bytes_needs_them_given() {
+        let id = EntryId::new(9, 0);
+        // An entry without `to`: not a task for every agent.
+        let no_to = DeadLetter {
+            original_to: String::new(),
+            original_missing: vec!["to".into()],
+            ..letter("{}")
+        };
+        let err = plan(id, &no_to, &Edits::default()).unwrap_err();
+        assert_eq!(err.code(), "not_retryable");
+        assert!(
+            err.message().contains("field `to`: missing"),
+            "{}",
+            err.message()
+        );
+        // A priority alone does not supply it.
+        let priority = Edits {
+            priority: Some(Priority::High),
+            ..Edits::default()
+        };
+        assert_eq!(
+            plan(id, &no_to, &priority).unwrap_err().code(),
+            "not_retryable"
+        );
+        let p = plan(id, &no_to, &edits(serde_json::json!({"to":"harold"}))).unwrap();
+        assert_eq!(p.task.to, "harold");
+        assert!(p.edited);
+        // `*` supplies it too: every agent, on purpose.
+        let p = plan(id, &no_to, &edits(serde_json::json!({"to":"*"}))).unwrap();
+        assert_eq!(p.task.to, "");
+
+        // A payload that was not UTF-8: its lossy text is not retried.
+        let bytes = DeadLetter {
+            original_payload: "{\"a\":\"\u{fffd}\"}".into(),
+            original_bytes: [("payload".to_owned(), b"{\"a\":\"\xff\"}".to_vec())].into(),
+            ..letter("{}")
+        };
+        let err = plan(id, &bytes, &Edits::default()).unwrap_err();
+        assert!(
+            err.message().contains("field `payload`: not UTF-8"),
+            "{}",
+            err.message()
+        );
+        let p = plan(id, &bytes, &edits(serde_json::json!({"payload":{"a":"b"}}))).unwrap();
+        assert_eq!(p.task.payload["a"], "b");
+        let fields: std::collections::HashMap<_, _> = p.task.to_fields().into_iter().collect();
+        assert_eq!(fields["payload"], r#"{"a":"b"}"#);
+    }
+
+    #[test]
+    fn edits_are_checked_as_published_fields_are() {
+        for (body, code) in [
+            (serde_json::json!({"to":"no/slash"}), "invalid_agent"),
+            (serde_json::json!({"from":""}), "invalid_agent"),
+            (serde_json::json!({"type":"two words"}), "invalid_type"),
+            (serde_json::json!({"id":""}), "invalid_body"),
+            (serde_json::json!({"payload":[1]}), "invalid_payload"),
+        ] {
+            let request: RetryRequest = serde_json::from_value(body.clone()).unwrap();
+            assert_eq!(Edits::of(request).unwrap_err().code(), code, "{body}");
+        }
+        let all = edits(
+            serde_json::json!({"id":"t9","from":"blue","to":"pink","type":"review",
+                                           "created":7,"payload":{}}),
+        );
+        let letter = DeadLetter {
+            original_missing: cortex_shared::TaskMessage::FIELDS
+                .iter()
+                .filter(|f| **f != "priority")
+                .map(|f| f.to_string())
+                .collect(),
+            ..letter("")
+        };
+        let task = plan(EntryId::new(1, 0), &letter, &all).unwrap().task;
+        assert_eq!(
+            (
+                task.id.as_str(),
+                task.from.as_str(),
+                task.to.as_str(),
+                task.task_type.as_str()
+            ),
+            ("t9", "blue", "pink", "review")
+        );
+        assert_eq!(task.created, 7);
     }
 
     #[test]

@@ -19,28 +19,9 @@ const MAX_TYPE_LEN: usize = 64;
 /// The task a request describes, checked: `to` empty, `*` or an agent name; `from` an
 /// agent name; `type` a word; `payload` an object.
 pub(crate) fn task_of(request: PublishRequest) -> Result<TaskMessage, ApiError> {
-    let to = match request.to.as_str() {
-        "" | ALL_AGENTS => String::new(),
-        to => AgentName::parse(to)
-            .map_err(|e| ApiError::bad_request("invalid_agent", format!("to: {e}")))?
-            .to_string(),
-    };
-    let from = AgentName::parse(request.from.as_deref().unwrap_or(DEFAULT_FROM))
-        .map_err(|e| ApiError::bad_request("invalid_agent", format!("from: {e}")))?
-        .to_string();
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    if request.task_type.is_empty()
-        || request.task_type.len() > MAX_TYPE_LEN
-        || !request.task_type.chars().all(word)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_type",
-            format!(
-                "type {:?} is not a word ([A-Za-z0-9_-], 1 to {MAX_TYPE_LEN} characters)",
-                request.task_type
-            ),
-        ));
-    }
+    let to = checked_to(&request.to)?;
+    let from = checked_from(request.from.as_deref().unwrap_or(DEFAULT_FROM))?;
+    checked_type(&request.task_type)?;
     let payload = match request.payload {
         None => serde_json::Map::new(),
         Some(serde_json::Value::Object(map)) => map,
@@ -60,6 +41,37 @@ pub(crate) fn task_of(request: PublishRequest) -> Result<TaskMessage, ApiError> 
         payload,
         created: (crate::metrics::unix_ms() / 1000) as i64,
     })
+}
+
+/// A task's `to`, checked: empty or `*` (every agent, written empty) or an agent name.
+pub(crate) fn checked_to(to: &str) -> Result<String, ApiError> {
+    match to {
+        "" | ALL_AGENTS => Ok(String::new()),
+        to => Ok(AgentName::parse(to)
+            .map_err(|e| ApiError::bad_request("invalid_agent", format!("to: {e}")))?
+            .to_string()),
+    }
+}
+
+/// A task's `from`, checked: an agent name.
+pub(crate) fn checked_from(from: &str) -> Result<String, ApiError> {
+    Ok(AgentName::parse(from)
+        .map_err(|e| ApiError::bad_request("invalid_agent", format!("from: {e}")))?
+        .to_string())
+}
+
+/// A task's `type`, checked: a word.
+pub(crate) fn checked_type(task_type: &str) -> Result<(), ApiError> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if task_type.is_empty() || task_type.len() > MAX_TYPE_LEN || !task_type.chars().all(word) {
+        return Err(ApiError::bad_request(
+            "invalid_type",
+            format!(
+                "type {task_type:?} is not a word ([A-Za-z0-9_-], 1 to {MAX_TYPE_LEN} characters)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /api/v1/tasks`: 201 with the task id and its entry id.

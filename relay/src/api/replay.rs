@@ -5,13 +5,14 @@
 use super::xinfo::entry_fields;
 use super::{ApiPath, ApiQuery};
 use crate::bridge::codec::{decode_heartbeat, decode_task};
+use crate::bridge::reply::{range as entries_of, Entry};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use cortex_shared::rest::{ReplayEntry, ReplayPage, ReplayQuery};
 use cortex_shared::{DeadLetter, EntryId, Priority, DLQ_STREAM, HEARTBEAT_STREAM};
-use redis::streams::{StreamId, StreamRangeReply};
+use redis::streams::StreamId;
 
 /// Entries per page by default, and at most.
 const DEFAULT_COUNT: usize = 100;
@@ -150,7 +151,7 @@ pub async fn entries(
     let mut conn = state.session.redis.clone();
     let (entries, next_start) = match range {
         Range::Last(n) => {
-            let reply: StreamRangeReply = redis::cmd("XREVRANGE")
+            let reply = redis::cmd("XREVRANGE")
                 .arg(stream)
                 .arg("+")
                 .arg("-")
@@ -158,13 +159,13 @@ pub async fn entries(
                 .arg(n)
                 .query_async(&mut conn)
                 .await?;
-            let mut ids = reply.ids;
+            let mut ids = entries_of(reply)?;
             ids.reverse();
             (ids, None)
         }
         Range::Between { start, end, count } => {
             // One more than asked tells whether the range holds more.
-            let reply: StreamRangeReply = redis::cmd("XRANGE")
+            let reply = redis::cmd("XRANGE")
                 .arg(stream)
                 .arg(start.to_string())
                 .arg(end.to_string())
@@ -172,7 +173,7 @@ pub async fn entries(
                 .arg(count + 1)
                 .query_async(&mut conn)
                 .await?;
-            let mut ids = reply.ids;
+            let mut ids = entries_of(reply)?;
             let next = if ids.len() > count {
                 ids.truncate(count);
                 ids.last()
@@ -187,7 +188,10 @@ pub async fn entries(
     };
     Ok(Json(ReplayPage {
         stream: stream.to_owned(),
-        entries: entries.iter().map(|e| replay_entry(stream, e)).collect(),
+        entries: entries
+            .into_iter()
+            .map(|e| replay_entry(stream, &Entry::into_stream_id(e)))
+            .collect(),
         next_start,
     }))
 }

@@ -1,51 +1,38 @@
-//! Turns raw stream entries, as redis-rs returns them, into wire types.
+//! Turns raw stream entries, as redis-rs returns them, into wire types (with
+//! cortex-shared's decoders of byte-string fields: a field whose name is not UTF-8, or
+//! any other field a decoder does not know, is ignored; a known field whose value is
+//! not UTF-8 is [`Problem::NotUtf8`](cortex_shared::entry::Problem::NotUtf8)).
 
-use cortex_shared::entry::Problem;
-use cortex_shared::{DecodeError, Heartbeat, TaskMessage};
+use super::reply::bytes;
+use cortex_shared::{DeadLetter, DecodeError, Heartbeat, TaskMessage};
 use redis::Value;
 use std::collections::HashMap;
 
-/// An entry's fields as text. A value that is not UTF-8 text is an error when the field
-/// is one the entry type reads (`known`), and is skipped otherwise, since readers ignore
-/// fields they do not know.
-fn text_fields(
-    map: &HashMap<String, Value>,
-    known: &[&'static str],
-) -> Result<Vec<(String, String)>, DecodeError> {
-    let mut fields = Vec::with_capacity(map.len());
-    for (name, value) in map {
-        let text = match value {
-            Value::BulkString(bytes) => std::str::from_utf8(bytes).map(str::to_owned).ok(),
-            Value::SimpleString(s) => Some(s.clone()),
-            Value::Int(i) => Some(i.to_string()),
-            _ => None,
-        };
-        match (text, known.iter().find(|k| **k == name)) {
-            (Some(text), _) => fields.push((name.clone(), text)),
-            (None, Some(field)) => return Err(DecodeError::new(field, Problem::NotUtf8)),
-            (None, None) => {}
-        }
-    }
-    Ok(fields)
-}
-
-fn pairs(fields: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
-    fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+/// A map's fields as byte strings (values that are not strings are left out).
+fn pairs(map: &HashMap<String, Value>) -> impl Iterator<Item = (&[u8], &[u8])> {
+    map.iter()
+        .filter_map(|(name, value)| Some((name.as_bytes(), bytes(value)?)))
 }
 
 /// Decodes a task entry.
 pub fn decode_task(map: &HashMap<String, Value>) -> Result<TaskMessage, DecodeError> {
-    TaskMessage::from_fields(pairs(&text_fields(map, &TaskMessage::FIELDS)?))
+    TaskMessage::from_raw_fields(pairs(map))
 }
 
 /// Decodes a heartbeat entry.
 pub fn decode_heartbeat(map: &HashMap<String, Value>) -> Result<Heartbeat, DecodeError> {
-    Heartbeat::from_fields(pairs(&text_fields(map, &Heartbeat::FIELDS)?))
+    Heartbeat::from_raw_fields(pairs(map))
+}
+
+/// Decodes a dead letter.
+pub fn decode_dead_letter(map: &HashMap<String, Value>) -> Result<DeadLetter, DecodeError> {
+    DeadLetter::from_raw_fields(pairs(map))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cortex_shared::entry::Problem;
 
     fn map(fields: &[(&str, &[u8])]) -> HashMap<String, Value> {
         fields

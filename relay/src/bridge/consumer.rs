@@ -17,21 +17,22 @@
 //!   with a backlog a critical task is never stuck behind a batch of low ones; each
 //!   round reads critical first, then high, normal, low, and only blocks when all four
 //!   are empty.
-//! - On (re)connect, the consumer first re-reads its own pending entries (id `0`).
+//! - On (re)connect, the consumer first takes back its own pending entries that are
+//!   not in flight on it, without Redis counting a delivery that is not made (see
+//!   [`GroupConsumer::recover`]). A client that goes hands its tasks in flight back:
+//!   they are due for redelivery at once (see [`GroupConsumer::hand_back`]).
 
-use super::codec::decode_task;
-use super::reply::{text, Entry};
+use super::reply::{raw_pairs, Entry};
 use super::Backoff;
 use crate::dlq::{dead_letter, Once};
 use crate::metrics::{unix_ms, Metrics};
-use cortex_shared::entry::Problem;
 use cortex_shared::DecodeError;
 use cortex_shared::{AgentName, DeadLetter, EntryId, ErrorCode, Priority, TaskMessage};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
-use redis::streams::{StreamAutoClaimReply, StreamPendingCountReply};
+use redis::streams::{StreamPendingCountReply, StreamPendingId};
 use redis::{AsyncConnectionConfig, Value};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -241,20 +242,35 @@ impl GroupConsumer {
         self
     }
 
-    /// Delivers until `cancel` fires or `events` closes. Redis failures are retried
-    /// with capped backoff; what was in flight stays pending in Redis meanwhile.
+    /// Delivers until `cancel` fires or `events` closes, then hands back what is in
+    /// flight ([`Self::hand_back`]). Redis failures are retried with capped backoff;
+    /// what was in flight stays pending in Redis meanwhile.
     pub async fn run(
         mut self,
         events: Events,
         mut commands: mpsc::Receiver<ConsumerCommand>,
         cancel: CancellationToken,
     ) {
+        // A consumer of this name that is going (its client reconnected) hands back
+        // its tasks first, so that this one's recovery sees them as due.
+        let name = NameLock::acquire(&self.group, &self.consumer).await;
+        self.deliver(&events, &mut commands, &cancel).await;
+        self.hand_back().await;
+        drop(name);
+    }
+
+    async fn deliver(
+        &mut self,
+        events: &Events,
+        commands: &mut mpsc::Receiver<ConsumerCommand>,
+        cancel: &CancellationToken,
+    ) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut ready_sent = false;
         loop {
             let result = tokio::select! {
                 _ = cancel.cancelled() => return,
-                r = self.session(&events, &mut commands, &mut ready_sent) => r,
+                r = self.session(events, commands, &mut ready_sent) => r,
             };
             match result {
                 Stop::ClientGone => return,
@@ -311,18 +327,16 @@ impl GroupConsumer {
             *ready_sent = true;
         }
         // Own pending entries first: after a reconnect they are this consumer's to
-        // finish (those still in flight on this connection are not sent twice; those
-        // skipped and not yet acked are read again).
+        // finish (those still in flight on it are not sent twice; those skipped and
+        // not yet acked are skipped again).
         self.skipped.clear();
-        // Held entries are this consumer's pending ones: read again just below.
+        // Held entries are this consumer's pending ones: taken back just below.
         self.held.clear();
         // Whether every stream was read to its end just now, so that what waits there
         // arrived since (see below).
         let mut fresh = false;
-        for priority in Priority::ALL {
-            if let Err(stop) = self.read_once(&mut conn, priority, "0", events).await {
-                return stop;
-            }
+        if let Err(stop) = self.recover(events).await {
+            return stop;
         }
         loop {
             if let Ok(command) = commands.try_recv() {
@@ -380,7 +394,7 @@ impl GroupConsumer {
                 if releasing && self.held.is_empty() {
                     break;
                 }
-                match self.read_once(&mut conn, priority, ">", events).await {
+                match self.read_once(&mut conn, priority, events).await {
                     Ok(0) => {}
                     Ok(_) => {
                         delivered = true;
@@ -600,20 +614,15 @@ impl GroupConsumer {
         Ok(())
     }
 
-    /// One non-blocking read of `stream` from `from` (`>` new, `0` own pending);
-    /// processes and returns how many entries came back.
+    /// One non-blocking read of new entries of `stream`; processes and returns how many
+    /// came back.
     async fn read_once(
         &mut self,
         conn: &mut MultiplexedConnection,
         priority: Priority,
-        from: &str,
         events: &Events,
     ) -> Result<usize, Stop> {
-        let count = if from == ">" {
-            self.credit()
-        } else {
-            self.remaining.unwrap_or(1000).min(1000)
-        };
+        let count = self.credit();
         if count == 0 {
             return Ok(0);
         }
@@ -621,7 +630,7 @@ impl GroupConsumer {
             &self.group,
             &self.consumer,
             &[priority.stream()],
-            from,
+            ">",
             count,
             None,
         )
@@ -630,15 +639,165 @@ impl GroupConsumer {
         let entries = entries(reply)?;
         let n = entries.len();
         for (stream, entry) in entries {
-            let count = if from == ">" {
-                1
-            } else {
-                self.pending_count(stream, &entry.id).await?
-            };
-            self.process(stream, entry, count, events).await?;
+            self.process(stream, entry, 1, events).await?;
         }
         self.ack_skipped().await?;
         Ok(n)
+    }
+
+    /// Takes back, on (re)connect, this consumer's own pending entries that are not in
+    /// flight on it, most urgent stream first, and delivers (or skips, or
+    /// dead-letters) them.
+    ///
+    /// # Deliveries counted are deliveries made
+    ///
+    /// Redis counts a delivery whenever `XREADGROUP` (with `>`, and also with an id:
+    /// re-reading the pending list), `XCLAIM` or `XAUTOCLAIM` hands an entry out, and
+    /// that count decides when a task is dead-lettered. A lost connection to Redis is
+    /// no delivery, so the pending list is read with `XPENDING`, which counts nothing:
+    /// - an entry in flight on this consumer (sent, not yet acked: the client has it)
+    ///   is left alone;
+    /// - an entry idle for a whole visibility timeout is due for redelivery: it was
+    ///   handed back by a client that went ([`Self::hand_back`]), nacked, or not acked
+    ///   in time. The reclaim, which runs next, delivers it again and `XAUTOCLAIM`
+    ///   counts that delivery;
+    /// - any other entry was read by this consumer (a read Redis counted) and never
+    ///   sent: the reply was lost with the connection, or it was held back or skipped
+    ///   when the connection went. Its count already includes the delivery made now,
+    ///   so it is not counted again: `XCLAIM … JUSTID` (which does not count) restarts
+    ///   its visibility timeout, and `XRANGE` (which does not count either) reads it.
+    ///
+    /// The one delivery this cannot count: a task in flight when the relay itself was
+    /// killed, its consumer reconnecting under the same name before the visibility
+    /// timeout (nothing tells it from a read never sent); it is delivered at least
+    /// once all the same.
+    async fn recover(&mut self, events: &Events) -> Result<(), Stop> {
+        const PAGE: usize = 500;
+        let visibility = self.settings.visibility.as_millis() as usize;
+        for priority in Priority::ALL {
+            let stream = priority.stream();
+            let mut start = "-".to_owned();
+            loop {
+                let page: StreamPendingCountReply = redis::cmd("XPENDING")
+                    .arg(stream)
+                    .arg(&self.group)
+                    .arg(&start)
+                    .arg("+")
+                    .arg(PAGE)
+                    .arg(&self.consumer)
+                    .query_async(&mut self.redis)
+                    .await?;
+                let unsent: Vec<&StreamPendingId> = page
+                    .ids
+                    .iter()
+                    .filter(|p| p.last_delivered_ms < visibility)
+                    .filter(|p| {
+                        p.id.parse::<EntryId>()
+                            .is_ok_and(|id| !self.in_flight.contains_key(&(stream, id)))
+                    })
+                    .collect();
+                if !unsent.is_empty() {
+                    let counts: HashMap<String, u64> = unsent
+                        .iter()
+                        .map(|p| (p.id.clone(), p.times_delivered as u64))
+                        .collect();
+                    for entry in self.take_back(stream, &unsent).await? {
+                        let count = counts.get(&entry.id).copied().unwrap_or(1);
+                        self.process(stream, entry, count, events).await?;
+                    }
+                }
+                match page.ids.last() {
+                    Some(last) if page.ids.len() == PAGE => start = format!("({}", last.id),
+                    _ => break,
+                }
+            }
+        }
+        self.ack_skipped().await
+    }
+
+    /// The pending entries `ids` of `stream`, their visibility timeout restarted and
+    /// nothing counted (see [`Self::recover`]); one deleted from the stream meanwhile
+    /// comes back without fields.
+    async fn take_back(
+        &mut self,
+        stream: &str,
+        ids: &[&StreamPendingId],
+    ) -> redis::RedisResult<Vec<Entry>> {
+        let mut claim = redis::cmd("XCLAIM");
+        claim
+            .arg(stream)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(0);
+        for p in ids {
+            claim.arg(&p.id);
+        }
+        claim.arg("JUSTID");
+        let mut pipe = redis::pipe();
+        pipe.add_command(claim).ignore();
+        for p in ids {
+            pipe.cmd("XRANGE").arg(stream).arg(&p.id).arg(&p.id);
+        }
+        let replies: Vec<Value> = pipe.query_async(&mut self.redis).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (p, reply) in ids.iter().zip(replies) {
+            let entry = super::reply::range(reply)?.into_iter().next();
+            out.push(entry.unwrap_or_else(|| Entry {
+                id: p.id.clone(),
+                fields: None,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Hands the tasks in flight back when the client has gone: each stays pending,
+    /// marked idle for a whole visibility timeout (`XCLAIM … IDLE … JUSTID`, which
+    /// does not count a delivery), so the next reclaim by any consumer of the agent
+    /// delivers it again and counts that delivery; a consumer reconnecting under this
+    /// name reclaims at once. Without it, that consumer could not tell them from
+    /// entries read and never sent ([`Self::recover`]). Bounded in time: if Redis does
+    /// not answer, they come back after the visibility timeout as they would anyway.
+    async fn hand_back(&mut self) {
+        let mut ids: [Vec<EntryId>; 4] = Default::default();
+        for (stream, id) in self.in_flight.keys() {
+            ids[priority_index(stream)].push(*id);
+        }
+        if ids.iter().all(Vec::is_empty) {
+            return;
+        }
+        let idle = self.settings.visibility.as_millis() as u64;
+        let mut pipe = redis::pipe();
+        for (priority, ids) in Priority::ALL.iter().zip(&ids) {
+            if ids.is_empty() {
+                continue;
+            }
+            let cmd = pipe
+                .cmd("XCLAIM")
+                .arg(priority.stream())
+                .arg(&self.group)
+                .arg(&self.consumer)
+                .arg(0);
+            for id in ids {
+                cmd.arg(id.to_string());
+            }
+            cmd.arg("IDLE").arg(idle).arg("JUSTID").ignore();
+        }
+        let handed = tokio::time::timeout(
+            Duration::from_secs(2),
+            pipe.query_async::<()>(&mut self.redis),
+        )
+        .await;
+        match handed {
+            Ok(Ok(())) => {
+                tracing::debug!(agent = %self.agent, consumer = %self.consumer,
+                    tasks = self.in_flight.len(), "tasks in flight handed back");
+                self.in_flight.clear();
+            }
+            Ok(Err(error)) => tracing::warn!(agent = %self.agent, consumer = %self.consumer,
+                %error, "tasks in flight not handed back; due after the visibility timeout"),
+            Err(_) => tracing::warn!(agent = %self.agent, consumer = %self.consumer,
+                "tasks in flight not handed back in time; due after the visibility timeout"),
+        }
     }
 
     /// Delivers, skips, or dead-letters one entry now pending for this consumer.
@@ -777,26 +936,30 @@ impl GroupConsumer {
                 if credit == 0 {
                     return Ok(());
                 }
-                let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-                    .arg(stream)
-                    .arg(&self.group)
-                    .arg(&self.consumer)
-                    .arg(min_idle)
-                    .arg(&cursor)
-                    .arg("COUNT")
-                    .arg(credit)
-                    .query_async(&mut self.redis)
-                    .await?;
+                // Walked as Redis sent it: one entry with a field name that is not
+                // UTF-8 must not fail the claim of every other (Redis counted them).
+                let reply = super::reply::autoclaim(
+                    redis::cmd("XAUTOCLAIM")
+                        .arg(stream)
+                        .arg(&self.group)
+                        .arg(&self.consumer)
+                        .arg(min_idle)
+                        .arg(&cursor)
+                        .arg("COUNT")
+                        .arg(credit)
+                        .query_async(&mut self.redis)
+                        .await?,
+                )?;
                 for entry in reply.claimed {
                     // XAUTOCLAIM counted this delivery; ask Redis for the total.
                     let count = self.pending_count(stream, &entry.id).await?;
                     if let Ok(id) = entry.id.parse::<EntryId>() {
                         self.in_flight.remove(&(stream, id));
                     }
-                    self.process(stream, entry.into(), count, events).await?;
+                    self.process(stream, entry, count, events).await?;
                 }
                 self.ack_skipped().await?;
-                cursor = reply.next_stream_id;
+                cursor = reply.next;
                 if cursor == "0-0" {
                     break;
                 }
@@ -1058,17 +1221,16 @@ impl GroupConsumer {
         stream: &str,
         entry_id: &str,
     ) -> redis::RedisResult<Option<TaskMessage>> {
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        let reply = redis::cmd("XRANGE")
             .arg(stream)
             .arg(entry_id)
             .arg(entry_id)
             .query_async(&mut self.redis)
             .await?;
-        Ok(reply
-            .ids
+        Ok(super::reply::range(reply)?
             .into_iter()
             .next()
-            .and_then(|entry| decode_task(&entry.map).ok()))
+            .and_then(|entry| TaskMessage::from_raw_fields(entry.raw_fields()).ok()))
     }
 }
 
@@ -1154,23 +1316,10 @@ fn entries(reply: Value) -> redis::RedisResult<Vec<(&'static str, Entry)>> {
     })
 }
 
-/// Decodes a task from an entry's fields as [`decode_task`] does (a known field that is
-/// not UTF-8 is an error, an unknown one is skipped, the last of a repeated field
-/// wins), without copying them.
+/// Decodes a task from an entry's fields as Redis sent them, without copying them
+/// (see [`TaskMessage::from_raw_fields`]).
 fn decode_fields(fields: &[Value]) -> Result<TaskMessage, DecodeError> {
-    let mut pairs = Vec::with_capacity(fields.len() / 2);
-    for pair in fields.chunks_exact(2) {
-        let Some(name) = text(&pair[0]) else { continue };
-        match (
-            text(&pair[1]),
-            TaskMessage::FIELDS.iter().find(|k| **k == name),
-        ) {
-            (Some(value), _) => pairs.push((name, value)),
-            (None, Some(field)) => return Err(DecodeError::new(field, Problem::NotUtf8)),
-            (None, None) => {}
-        }
-    }
-    TaskMessage::from_fields(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+    TaskMessage::from_raw_fields(raw_pairs(fields))
 }
 
 /// A letter from the original entry's fields (looked up by name with `field`).
@@ -1194,6 +1343,7 @@ fn letter(
         dead_at: crate::metrics::unix_secs(),
         original_stream: Some(stream.to_owned()),
         original_entry_id: Some(entry_id.to_owned()),
+        ..Default::default()
     }
 }
 
@@ -1211,19 +1361,61 @@ fn task_letter(
 }
 
 /// The letter for an entry that does not decode: its fields as they are (the last of a
-/// repeated field).
+/// repeated field), saying which were missing and keeping the exact bytes of those
+/// that are not UTF-8 (see [`DeadLetter::with_original_fields`]).
 fn raw_letter(entry: &Entry, stream: &str, error: &str, count: u64) -> DeadLetter {
-    let field = |name: &str| match entry.field(name) {
-        Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-        Some(Value::SimpleString(s)) => s.clone(),
-        Some(Value::Int(i)) => i.to_string(),
-        _ => String::new(),
-    };
-    letter(field, stream, &entry.id, error, count)
+    letter(|_| String::new(), stream, &entry.id, error, count)
+        .with_original_fields(entry.raw_fields())
+}
+
+/// The consumer names in use in this process, each locked while its consumer runs and
+/// hands back, so that a client reconnecting under the same name (its old connection
+/// not yet closed) starts after the old consumer has handed its tasks back.
+static NAMES: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+/// A consumer name held in [`NAMES`]; released on drop.
+struct NameLock {
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl NameLock {
+    /// Waits (a few seconds at most: a connection that is gone but not yet closed must
+    /// not hold the name long) until no other consumer of this process holds the name.
+    async fn acquire(group: &str, consumer: &str) -> Self {
+        let key = format!("{group}\n{consumer}");
+        let lock = NAMES
+            .lock()
+            .expect("name locks poisoned")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let guard = tokio::time::timeout(Duration::from_secs(3), lock.lock_owned())
+            .await
+            .ok();
+        Self { key, guard }
+    }
+}
+
+impl Drop for NameLock {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut names = NAMES.lock().expect("name locks poisoned");
+        // Forgotten once nobody holds or waits for it (names may be made up per client).
+        if names
+            .get(&self.key)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            names.remove(&self.key);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::codec::decode_task;
+    use super::super::reply::text;
     use super::*;
     use redis::streams::StreamId;
 

@@ -8,7 +8,7 @@
 use super::codec::{decode_heartbeat, decode_task};
 use crate::ws::hub::Audience;
 use cortex_shared::{EntryId, ServerFrame, HEARTBEAT_STREAM};
-use redis::streams::{StreamId, StreamRangeReply};
+use redis::streams::StreamId;
 use redis::{RedisResult, Value};
 use std::collections::HashMap;
 use std::future::Future;
@@ -102,7 +102,7 @@ impl StreamSource for redis::aio::ConnectionManager {
         count: usize,
     ) -> RedisResult<Vec<StreamId>> {
         let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
-        let reply: StreamRangeReply = redis::cmd("XREVRANGE")
+        let reply = redis::cmd("XREVRANGE")
             .arg(stream)
             .arg(up_to.to_string())
             .arg(start)
@@ -110,7 +110,10 @@ impl StreamSource for redis::aio::ConnectionManager {
             .arg(count)
             .query_async(self)
             .await?;
-        Ok(reply.ids)
+        Ok(super::reply::range(reply)?
+            .into_iter()
+            .map(super::reply::Entry::into_stream_id)
+            .collect())
     }
 }
 

@@ -5,6 +5,6 @@ pub mod codec;
 pub mod consumer;
 pub mod history;
 pub mod reader;
-mod reply;
+pub(crate) mod reply;
 
 pub use cortex_shared::Backoff;

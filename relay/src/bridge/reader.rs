@@ -17,7 +17,7 @@ use crate::ws::hub::{Audience, Hub};
 use cortex_shared::rest::DlqAction;
 use cortex_shared::{EntryId, Priority, ServerFrame, DLQ_STREAM, HEARTBEAT_STREAM};
 use redis::aio::MultiplexedConnection;
-use redis::streams::{StreamId, StreamRangeReply};
+use redis::streams::StreamId;
 use redis::{AsyncConnectionConfig, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -262,16 +262,16 @@ async fn tails(
             .arg("COUNT")
             .arg(1);
     }
-    let replies: Vec<StreamRangeReply> = pipe.query_async(conn).await?;
-    Ok(replies
+    let replies: Vec<Value> = pipe.query_async(conn).await?;
+    replies
         .into_iter()
-        .map(|r| {
-            r.ids
+        .map(|reply| {
+            Ok(super::reply::range(reply)?
                 .into_iter()
                 .next()
-                .map_or_else(|| "0-0".to_owned(), |e| e.id)
+                .map_or_else(|| "0-0".to_owned(), |e| e.id))
         })
-        .collect())
+        .collect()
 }
 
 /// The entries added to `streams` after `positions`, waiting up to `block` for some.

@@ -29,7 +29,6 @@ use axum::http::{Method, StatusCode};
 use cortex_shared::rest::{DlqFilter, DlqItem, DlqPage, RetryRequest};
 use cortex_shared::{AgentName, DeadLetter, EntryId, Priority, DLQ_STREAM};
 use redis::aio::MultiplexedConnection;
-use redis::streams::StreamRangeReply;
 use serde_json::{json, Value};
 use std::sync::LazyLock;
 
@@ -398,7 +397,7 @@ async fn retry(
         Target::Relay(client) => {
             let body = json!(RetryRequest {
                 priority,
-                payload: None
+                ..RetryRequest::default()
             });
             client
                 .call(
@@ -418,18 +417,19 @@ async fn retry_redis(
     priority: Option<Priority>,
 ) -> Result<Value, CliError> {
     let redis_error = |e| CliError::redis(url, e);
-    let reply: StreamRangeReply = redis::cmd("XRANGE")
+    let reply = redis::cmd("XRANGE")
         .arg(DLQ_STREAM)
         .arg(id)
         .arg(id)
         .query_async(conn)
         .await
+        .and_then(crate::bridge::reply::range)
         .map_err(redis_error)?;
-    let Some(found) = reply.ids.first() else {
+    let Some(found) = reply.into_iter().next() else {
         return Err(gone(conn, url, id).await);
     };
-    let entry = super::entry::Entry::decode(DLQ_STREAM, found);
-    let letter = match entry.decoded {
+    let entry = super::entry::Entry::decode(DLQ_STREAM, &found.into_stream_id());
+    let mut letter = match entry.decoded {
         super::entry::Decoded::DeadLetter(letter) => letter,
         _ => {
             return Err(CliError::Cannot(format!(
@@ -438,10 +438,10 @@ async fn retry_redis(
             )))
         }
     };
-    let mut task = original_task(id, &letter)?;
     if let Some(priority) = priority {
-        task.priority = priority;
+        letter.set_original("priority", priority.as_str().to_owned());
     }
+    let task = original_task(id, &letter)?;
     let stream = task.priority.stream();
     let mut invocation = RETRY.key(DLQ_STREAM);
     invocation.key(stream).arg(id);
@@ -463,7 +463,8 @@ fn original_task(id: &str, letter: &DeadLetter) -> Result<cortex_shared::TaskMes
     letter.original_task().map_err(|e| {
         CliError::Cannot(format!(
             "dead letter {id} cannot be retried: its task does not decode ({e}); delete it, \
-             or retry it through a relay with a corrected payload"
+             or retry it through the relay's API giving what is missing or broken \
+             (POST /api/v1/messaging/dlq/retry/{id} with the task's fields)"
         ))
     })
 }

@@ -194,48 +194,45 @@ impl StreamKind {
     }
 }
 
-/// Decodes an entry's fields by its stream's kind.
+/// Decodes an entry's fields by its stream's kind, with cortex-shared's decoders of
+/// byte-string fields (fields a decoder does not know are ignored, whatever bytes they
+/// hold).
 pub fn decode_fields(stream: &str, map: &std::collections::HashMap<String, Value>) -> Decoded {
-    let mut fields = BTreeMap::new();
-    let mut not_text = None;
-    for (name, value) in map {
-        let text = match value {
-            Value::BulkString(bytes) => match std::str::from_utf8(bytes) {
-                Ok(text) => text.to_owned(),
-                Err(_) => {
-                    not_text.get_or_insert_with(|| name.clone());
-                    String::from_utf8_lossy(bytes).into_owned()
-                }
-            },
-            Value::SimpleString(s) => s.clone(),
-            Value::Int(i) => i.to_string(),
-            other => format!("{other:?}"),
-        };
-        fields.insert(name.clone(), text);
-    }
-    let kind = StreamKind::of(stream);
-    if let Some(name) = not_text.filter(|_| kind != StreamKind::Other) {
-        return Decoded::Raw {
-            fields,
-            error: Some(format!("field `{name}`: not UTF-8 text")),
-        };
-    }
-    let pairs = || fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let decoded = match kind {
-        StreamKind::Tasks => TaskMessage::from_fields(pairs()).map(Decoded::Task),
-        StreamKind::Heartbeats => Heartbeat::from_fields(pairs()).map(Decoded::Heartbeat),
-        StreamKind::DeadLetters => DeadLetter::from_fields(pairs()).map(Decoded::DeadLetter),
+    let pairs = || {
+        map.iter().filter_map(|(name, value)| {
+            Some((name.as_bytes(), crate::bridge::reply::bytes(value)?))
+        })
+    };
+    let decoded = match StreamKind::of(stream) {
+        StreamKind::Tasks => TaskMessage::from_raw_fields(pairs()).map(Decoded::Task),
+        StreamKind::Heartbeats => Heartbeat::from_raw_fields(pairs()).map(Decoded::Heartbeat),
+        StreamKind::DeadLetters => DeadLetter::from_raw_fields(pairs()).map(Decoded::DeadLetter),
         StreamKind::Other => {
             return Decoded::Raw {
-                fields,
+                fields: text_fields(map),
                 error: None,
             }
         }
     };
     decoded.unwrap_or_else(|e| Decoded::Raw {
+        fields: text_fields(map),
         error: Some(e.to_string()),
-        fields,
     })
+}
+
+/// An entry's fields as text, to show it raw (bytes that are not UTF-8 are replaced).
+fn text_fields(map: &std::collections::HashMap<String, Value>) -> BTreeMap<String, String> {
+    map.iter()
+        .map(|(name, value)| {
+            let text = match value {
+                Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                Value::SimpleString(s) => s.clone(),
+                Value::Int(i) => i.to_string(),
+                other => format!("{other:?}"),
+            };
+            (name.clone(), text)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 use super::entry::Entry;
 use super::output::Output;
 use super::{redis_connection, CliError, OutputArgs, RedisArgs};
+use crate::bridge::reply::range;
 use cortex_shared::{EntryId, Priority, DLQ_STREAM, HEARTBEAT_STREAM};
 use redis::aio::MultiplexedConnection;
-use redis::streams::StreamRangeReply;
+use redis::streams::StreamId;
 
 /// Entries read per round trip.
 const PAGE: u64 = 1000;
@@ -62,7 +63,7 @@ pub async fn run(args: ReplayArgs, redis_url: &str) -> Result<(), CliError> {
             let mut left = args.count.unwrap_or(u64::MAX);
             while left > 0 {
                 let page = left.min(PAGE);
-                let reply: StreamRangeReply = redis::cmd("XRANGE")
+                let reply: Vec<StreamId> = redis::cmd("XRANGE")
                     .arg(&args.stream)
                     .arg(&start)
                     .arg(&args.end)
@@ -70,19 +71,16 @@ pub async fn run(args: ReplayArgs, redis_url: &str) -> Result<(), CliError> {
                     .arg(page)
                     .query_async(&mut conn)
                     .await
+                    .and_then(stream_ids)
                     .map_err(|e| CliError::redis(redis_url, e))?;
-                for id in &reply.ids {
+                for id in &reply {
                     let entry = Entry::decode(&args.stream, id);
                     out.item(|| entry.human(), &entry.json())?;
                 }
-                shown += reply.ids.len();
-                left -= reply.ids.len() as u64;
-                match reply
-                    .ids
-                    .last()
-                    .and_then(|id| id.id.parse::<EntryId>().ok())
-                {
-                    Some(last) if (reply.ids.len() as u64) == page => start = after(last),
+                shown += reply.len();
+                left -= reply.len() as u64;
+                match reply.last().and_then(|id| id.id.parse::<EntryId>().ok()) {
+                    Some(last) if (reply.len() as u64) == page => start = after(last),
                     _ => break,
                 }
             }
@@ -95,6 +93,15 @@ pub async fn run(args: ReplayArgs, redis_url: &str) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The entries of an `XRANGE`/`XREVRANGE` reply, walked as Redis sent it (a field
+/// whose name is not UTF-8 fails no read; see [`crate::bridge::reply`]).
+fn stream_ids(reply: redis::Value) -> redis::RedisResult<Vec<StreamId>> {
+    Ok(range(reply)?
+        .into_iter()
+        .map(crate::bridge::reply::Entry::into_stream_id)
+        .collect())
+}
+
 /// The last `n` entries of the range, oldest first.
 async fn read_last(
     conn: &mut MultiplexedConnection,
@@ -105,21 +112,18 @@ async fn read_last(
     let mut end = args.end.clone();
     while (entries.len() as u64) < n {
         let page = (n - entries.len() as u64).min(PAGE);
-        let reply: StreamRangeReply = redis::cmd("XREVRANGE")
+        let reply: Vec<StreamId> = redis::cmd("XREVRANGE")
             .arg(&args.stream)
             .arg(&end)
             .arg(&args.start)
             .arg("COUNT")
             .arg(page)
             .query_async(conn)
-            .await?;
-        entries.extend(reply.ids.iter().map(|id| Entry::decode(&args.stream, id)));
-        match reply
-            .ids
-            .last()
-            .and_then(|id| id.id.parse::<EntryId>().ok())
-        {
-            Some(last) if (reply.ids.len() as u64) == page => match before(last) {
+            .await
+            .and_then(stream_ids)?;
+        entries.extend(reply.iter().map(|id| Entry::decode(&args.stream, id)));
+        match reply.last().and_then(|id| id.id.parse::<EntryId>().ok()) {
+            Some(last) if (reply.len() as u64) == page => match before(last) {
                 Some(previous) => end = previous,
                 None => break,
             },

@@ -16,13 +16,13 @@ use super::output::Output;
 use super::{mask_password, parse_agent, parse_target, CliError};
 use super::{OutputArgs, RedisArgs, RelayArgs, CONNECT_TIMEOUT};
 use crate::bridge::consumer::{ConsumerCommand, ConsumerEvent, DeliverySettings, GroupConsumer};
+use crate::bridge::reply::{entries, range};
 use crate::bridge::Backoff;
 use cortex_shared::{
     AgentName, ClientFrame, Heartbeat, Priority, ServerFrame, SubscribeTarget, HEARTBEAT_STREAM,
 };
 use futures_util::{SinkExt, StreamExt};
 use redis::aio::MultiplexedConnection;
-use redis::streams::{StreamRangeReply, StreamReadReply};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -140,7 +140,12 @@ async fn watch(args: &TailArgs, redis_url: &str, out: &Output) -> Result<(), Cli
             .arg("STREAMS")
             .arg(&streams)
             .arg(&positions);
-        let reply: Option<StreamReadReply> = match cmd.query_async(&mut conn).await {
+        // Walked as Redis sent it: a field whose name is not UTF-8 fails no read.
+        let read = cmd
+            .query_async(&mut conn)
+            .await
+            .and_then(|reply| entries(reply, |name| streams.iter().find(|s| **s == name).copied()));
+        let reply = match read {
             Ok(reply) => reply,
             Err(e) => {
                 out.note(&format!("lost Redis ({e}); reconnecting"));
@@ -155,20 +160,18 @@ async fn watch(args: &TailArgs, redis_url: &str, out: &Output) -> Result<(), Cli
                 continue;
             }
         };
-        for key in reply.into_iter().flat_map(|r| r.keys) {
-            let Some(index) = streams.iter().position(|s| *s == key.key) else {
+        for (stream, id) in reply {
+            let Some(index) = streams.iter().position(|s| *s == stream) else {
                 continue;
             };
-            for id in &key.ids {
-                positions[index] = id.id.clone();
-                let entry = Entry::decode(&key.key, id);
-                if !shows(&args.agent, &entry.decoded) {
-                    continue;
-                }
-                out.item(|| entry.human(), &entry.json())?;
-                if budget.spend() {
-                    return Ok(());
-                }
+            positions[index].clone_from(&id.id);
+            let entry = Entry::decode(stream, &id.into_stream_id());
+            if !shows(&args.agent, &entry.decoded) {
+                continue;
+            }
+            out.item(|| entry.human(), &entry.json())?;
+            if budget.spend() {
+                return Ok(());
             }
         }
     }
@@ -206,18 +209,20 @@ async fn tails(
 ) -> redis::RedisResult<Vec<String>> {
     let mut positions = Vec::with_capacity(streams.len());
     for stream in streams {
-        let last: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(stream)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(conn)
-            .await?;
+        let last = range(
+            redis::cmd("XREVRANGE")
+                .arg(stream)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(conn)
+                .await?,
+        )?;
         positions.push(
-            last.ids
-                .first()
-                .map_or_else(|| "0-0".to_owned(), |id| id.id.clone()),
+            last.into_iter()
+                .next()
+                .map_or_else(|| "0-0".to_owned(), |id| id.id),
         );
     }
     Ok(positions)

@@ -116,8 +116,8 @@ impl Consumers {
     }
 
     /// Stops consuming `target`, or everything when `None`. Tasks in flight stay
-    /// pending in Redis: this consumer gets them back if it reconnects with the same
-    /// name, any other after the visibility timeout.
+    /// pending in Redis, handed back (due for redelivery at once): the next consumer of
+    /// the agent to reclaim gets them, one reconnecting with the same name first of all.
     pub(crate) fn unsubscribe(&mut self, target: Option<&SubscribeTarget>) {
         let matches = match (target, &self.current) {
             (None, _) => true,

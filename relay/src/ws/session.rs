@@ -3,11 +3,20 @@
 //! select.
 //!
 //! The session is split as in axum's chat example: a writer task owns the socket's
-//! sink and drains a bounded queue; the reader loop (this module's [`serve`]) handles
-//! client frames and hub events and only ever `try_send`s into that queue, so one slow
-//! client can never stall the hub or grow the relay's memory: when its queue is full it
-//! is closed with [`close_code::TOO_SLOW`] and reconnects. Generic over `Sink`/`Stream`
-//! so it can be tested without a server.
+//! sink and drains a queue; the reader loop (this module's [`serve`]) handles client
+//! frames and hub events and queues what they produce (`Outbox`), within two budgets:
+//!
+//! - Frames the relay *pushes* (live watch events, server pings) never wait, so one
+//!   slow client can never stall the hub or grow the relay's memory: when
+//!   `send_queue` of them are queued unwritten, the client is closed with
+//!   [`close_code::TOO_SLOW`] and reconnects.
+//! - *Replies* to the client's own frames (and its consumer's events, which it paces by
+//!   acking) wait for the writer when as many are queued: the reader stops reading
+//!   meanwhile, so a burst of requests is slowed down by TCP, not answered by a close.
+//!   A writer that makes no room for two ping intervals (at most 10 s) means the client
+//!   reads nothing: it is closed as too slow then.
+//!
+//! Generic over `Sink`/`Stream` so it can be tested without a server.
 
 use super::consume::Consumers;
 use super::hub::{Feed, Lagged};
@@ -24,13 +33,14 @@ use cortex_shared::{
 };
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use redis::aio::ConnectionManager;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// How long a requested burst (resume, history) may wait for room in the send queue.
-const BURST_WAIT: Duration = Duration::from_secs(10);
+/// How long a reply may wait for the writer to make room, at most (see [`reply_wait`]).
+const REPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// Frames the writer sends in one socket write at most.
 const WRITE_BATCH: usize = 64;
@@ -41,7 +51,10 @@ const WRITER_GRACE: Duration = Duration::from_secs(2);
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
-    /// Frames queued for the client before it counts as too slow.
+    /// Frames the relay pushes (live events, pings) queued unwritten for the client
+    /// before it counts as too slow. Replies to the client's own frames may queue as
+    /// many again; beyond that the session stops reading from the client until the
+    /// writer has caught up.
     pub send_queue: usize,
     /// Largest client message answered normally; larger ones get a
     /// `frame_too_large` error frame.
@@ -80,7 +93,8 @@ pub struct SessionContext {
 pub enum End {
     /// The client closed the connection or it broke.
     ClientGone,
-    /// The client's send queue filled up, or it fell behind the hub.
+    /// The client's send queue filled up, it fell behind the hub, or it took no
+    /// frame while replies waited for it (two ping intervals, at most 10 s).
     TooSlow,
     /// The relay is shutting down.
     Shutdown,
@@ -107,15 +121,15 @@ where
 {
     let metrics = ctx.metrics.clone();
     let _connected = metrics.connections.track();
-    let (out_tx, out_rx) = mpsc::channel(ctx.limits.send_queue.max(1));
+    let (out, queue) = Outbox::new(&ctx.limits, cancel.clone());
     let (close_tx, close_rx) = oneshot::channel();
-    let writer = tokio::spawn(write_loop(sink, out_rx, close_rx));
+    let writer = tokio::spawn(write_loop(sink, queue, close_rx));
     let (consumers, mut consumer_events) = Consumers::new(cancel.child_token());
     let mut session = Session {
         watches: Watches::default(),
         feed,
         consumers,
-        out: out_tx,
+        out,
         grant,
         rate: RateLimit::new(ctx.limits.max_frames_per_second),
         ctx,
@@ -132,10 +146,16 @@ where
             _ = cancel.cancelled() => break End::Shutdown,
             message = stream.next() => match message {
                 Some(Ok(message)) => {
-                    last_heard = tokio::time::Instant::now();
                     if let Err(end) = session.on_message(message).await {
                         break end;
                     }
+                    // The client's next frame is read once its replies are queued.
+                    if let Err(end) = session.out.flush().await {
+                        break end;
+                    }
+                    // Heard now: time spent waiting for Redis or the writer was not the
+                    // client's silence.
+                    last_heard = tokio::time::Instant::now();
                 }
                 Some(Err(_)) | None => break End::ClientGone,
             },
@@ -160,8 +180,10 @@ where
                 }
                 Err(Lagged) => break End::TooSlow,
             },
+            // Deliveries are paced by the client's acks (prefetch), and the rest
+            // answers its acks: replies, which wait for the writer.
             Some(event) = consumer_events.recv() => {
-                if let Err(end) = session.reply(&event.into_frame()) {
+                if let Err(end) = session.answer(&event.into_frame()).await {
                     break end;
                 }
             }
@@ -200,11 +222,8 @@ where
 
 /// Sends queued frames to the client; a close frame, once given, goes out first and
 /// ends the connection.
-async fn write_loop<W>(
-    mut sink: W,
-    mut queue: mpsc::Receiver<Message>,
-    mut close: oneshot::Receiver<CloseFrame>,
-) where
+async fn write_loop<W>(mut sink: W, mut queue: Queue, mut close: oneshot::Receiver<CloseFrame>)
+where
     W: Sink<Message> + Unpin,
 {
     loop {
@@ -216,7 +235,7 @@ async fn write_loop<W>(
                 }
                 break;
             }
-            message = queue.recv() => match message {
+            message = queue.rx.recv() => match message {
                 Some(message) => {
                     if write_batch(&mut sink, message, &mut queue).await.is_err() {
                         break;
@@ -231,23 +250,156 @@ async fn write_loop<W>(
 
 /// Writes `first` and whatever else is queued already (up to [`WRITE_BATCH`] frames),
 /// then flushes once: one write to the socket for a burst of frames instead of one
-/// per frame.
-async fn write_batch<W>(
-    sink: &mut W,
-    first: Message,
-    queue: &mut mpsc::Receiver<Message>,
-) -> Result<(), W::Error>
+/// per frame. Each frame's slot goes back to its budget once it is off the queue.
+async fn write_batch<W>(sink: &mut W, first: Outgoing, queue: &mut Queue) -> Result<(), W::Error>
 where
     W: Sink<Message> + Unpin,
 {
-    sink.feed(first).await?;
-    for _ in 1..WRITE_BATCH {
-        match queue.try_recv() {
-            Ok(message) => sink.feed(message).await?,
-            Err(_) => break,
-        }
+    let mut taken = [0; 2];
+    let mut next = Some(first);
+    while let Some(Outgoing { message, budget }) = next {
+        taken[budget as usize] += 1;
+        sink.feed(message).await?;
+        next = match taken[0] + taken[1] < WRITE_BATCH {
+            true => queue.rx.try_recv().ok(),
+            false => None,
+        };
     }
+    queue.budgets.give_back(taken);
     sink.flush().await
+}
+
+/// Which budget a queued frame's slot comes from.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    /// Pushed by the relay: a live event, a ping.
+    Pushed = 0,
+    /// A reply to the client's own frames.
+    Reply = 1,
+}
+
+/// A frame queued for the writer.
+#[derive(Debug)]
+struct Outgoing {
+    message: Message,
+    budget: Budget,
+}
+
+/// The free slots of each budget: taken by the session, given back by its writer.
+#[derive(Debug)]
+struct Budgets {
+    pushed: Semaphore,
+    replies: Semaphore,
+}
+
+impl Budgets {
+    /// Gives back the slots of frames taken off the queue (counted by [`Budget`]).
+    fn give_back(&self, taken: [usize; 2]) {
+        self.pushed.add_permits(taken[Budget::Pushed as usize]);
+        self.replies.add_permits(taken[Budget::Reply as usize]);
+    }
+}
+
+/// The writer's end of the queue.
+#[derive(Debug)]
+struct Queue {
+    rx: mpsc::UnboundedReceiver<Outgoing>,
+    budgets: Arc<Budgets>,
+}
+
+/// The session's end of the queue to its writer: one FIFO queue, so that frames go out
+/// in the order they were queued (a `subscribed` before the live events it starts),
+/// bounded by two budgets of `send_queue` slots each (see the module's doc).
+#[derive(Debug)]
+struct Outbox {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    budgets: Arc<Budgets>,
+    /// Replies waiting for a slot, oldest first; nothing is queued before them.
+    waiting: VecDeque<Message>,
+    /// How long [`Outbox::flush`] waits for one slot.
+    wait: Duration,
+    cancel: CancellationToken,
+}
+
+impl Outbox {
+    fn new(limits: &SessionLimits, cancel: CancellationToken) -> (Self, Queue) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let slots = limits.send_queue.max(1);
+        let budgets = Arc::new(Budgets {
+            pushed: Semaphore::new(slots),
+            replies: Semaphore::new(slots),
+        });
+        let outbox = Self {
+            tx,
+            budgets: budgets.clone(),
+            waiting: VecDeque::new(),
+            wait: reply_wait(limits.ping_interval),
+            cancel,
+        };
+        (outbox, Queue { rx, budgets })
+    }
+
+    /// Queues a frame the relay pushes; none may wait, so a full budget means the
+    /// client is too slow.
+    fn push(&mut self, message: Message) -> Result<(), End> {
+        // The reader flushes its replies before it handles anything else, so a push
+        // never overtakes one.
+        debug_assert!(self.waiting.is_empty(), "pushed past waiting replies");
+        self.budgets
+            .pushed
+            .try_acquire()
+            .map_err(|_| End::TooSlow)?
+            .forget();
+        self.send(message, Budget::Pushed)
+    }
+
+    /// Queues a reply now if its budget has room, else keeps it for
+    /// [`Outbox::flush`].
+    fn reply(&mut self, message: Message) -> Result<(), End> {
+        if self.waiting.is_empty() {
+            if let Ok(slot) = self.budgets.replies.try_acquire() {
+                slot.forget();
+                return self.send(message, Budget::Reply);
+            }
+        }
+        self.waiting.push_back(message);
+        Ok(())
+    }
+
+    /// Queues the replies kept by [`Outbox::reply`], each once the writer makes room:
+    /// the session reads nothing from the client meanwhile. No room within
+    /// [`reply_wait`] means the client reads nothing: too slow.
+    async fn flush(&mut self) -> Result<(), End> {
+        while let Some(message) = self.waiting.pop_front() {
+            let slot = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Err(End::Shutdown),
+                _ = self.tx.closed() => return Err(End::ClientGone),
+                slot = tokio::time::timeout(self.wait, self.budgets.replies.acquire()) => slot,
+            };
+            match slot {
+                Ok(Ok(slot)) => slot.forget(),
+                // The budgets are never closed; were they, nothing could be sent.
+                Ok(Err(_)) => return Err(End::ClientGone),
+                Err(_) => return Err(End::TooSlow),
+            }
+            self.send(message, Budget::Reply)?;
+        }
+        Ok(())
+    }
+
+    fn send(&self, message: Message, budget: Budget) -> Result<(), End> {
+        self.tx
+            .send(Outgoing { message, budget })
+            .map_err(|_| End::ClientGone)
+    }
+}
+
+/// How long a reply waits for the writer to make room before the client counts as
+/// too slow: two ping intervals (as long as a client may stay silent), at most
+/// [`REPLY_WAIT`].
+fn reply_wait(ping_interval: Duration) -> Duration {
+    (ping_interval * 2).min(REPLY_WAIT)
 }
 
 /// The `error` frame for a write Redis did not take; the detail goes to the log.
@@ -264,7 +416,7 @@ struct Session {
     /// The hub's events for what `watches` holds.
     feed: Feed,
     consumers: Consumers,
-    out: mpsc::Sender<Message>,
+    out: Outbox,
     /// What the client may do; `None` until it authenticates.
     grant: Option<Grant>,
     rate: RateLimit,
@@ -316,8 +468,9 @@ impl Session {
                 ),
             )),
             // Every dropped frame is answered, so that clients matching replies to
-            // requests stay in step; a flooder that does not read its errors fills its
-            // send queue and is closed as too slow.
+            // requests stay in step; a flooder that does not read its errors stops
+            // being read itself (TCP pushes back), and is closed as too slow once its
+            // replies have waited `reply_wait` for it.
             Message::Text(_) if !self.rate.take() => self.reply(&ServerFrame::error(
                 ErrorCode::RateLimited,
                 format!(
@@ -518,31 +671,32 @@ impl Session {
         }
     }
 
-    /// Sends a burst the client asked for (a resume or history read): unlike live
-    /// frames, it may wait for room in the queue, for a while.
+    /// Sends a burst the client asked for (a resume or history read), waiting for the
+    /// writer as any reply does.
     async fn reply_all(&mut self, frames: &[ServerFrame]) -> Result<(), End> {
         for frame in frames {
-            self.ctx.metrics.frames_out.inc();
-            let message = Message::Text(frame.to_json().into());
-            match tokio::time::timeout(BURST_WAIT, self.out.send(message)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(End::ClientGone),
-                Err(_) => return Err(End::TooSlow),
-            }
+            self.reply(frame)?;
         }
-        Ok(())
+        self.out.flush().await
     }
 
+    /// [`Session::reply`], then waits until it is queued.
+    async fn answer(&mut self, frame: &ServerFrame) -> Result<(), End> {
+        self.reply(frame)?;
+        self.out.flush().await
+    }
+
+    /// Queues `frame` as a reply to the client's frames: it may wait for the writer
+    /// (see [`Outbox::flush`], which the reader calls before it reads on).
     fn reply(&mut self, frame: &ServerFrame) -> Result<(), End> {
-        self.push(Message::Text(frame.to_json().into()))
+        self.ctx.metrics.frames_out.inc();
+        self.out.reply(Message::Text(frame.to_json().into()))
     }
 
+    /// Queues a frame the relay pushes (a live event, a ping).
     fn push(&mut self, message: Message) -> Result<(), End> {
         self.ctx.metrics.frames_out.inc();
-        self.out.try_send(message).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => End::TooSlow,
-            mpsc::error::TrySendError::Closed(_) => End::ClientGone,
-        })
+        self.out.push(message)
     }
 }
 
@@ -732,6 +886,105 @@ mod tests {
             other => panic!("expected close, got {other:?}"),
         }
         assert_eq!(h.task.await.unwrap(), End::Shutdown);
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_frames_beyond_the_send_queue_is_answered_in_full() {
+        // 900 pings (within the 1000 a second allowed) on a queue of 8, while watching:
+        // the replies wait for the writer, and the live events still go out.
+        let mut h = start(8);
+        h.send(r#"{"type":"subscribe","agent":"*"}"#);
+        assert_eq!(h.next_json().await["type"], "subscribed");
+        for _ in 0..900 {
+            h.send(r#"{"type":"ping"}"#);
+        }
+        for n in 0..3 {
+            h.hub.publish(
+                "cortex:tasks:high",
+                EntryId::new(n + 1, 0),
+                Audience::TaskFor(String::new()),
+                &ServerFrame::error(ErrorCode::Internal, "live"),
+            );
+        }
+        let (mut pongs, mut live) = (0, 0);
+        while pongs < 900 || live < 3 {
+            match h.next_json().await {
+                frame if frame == json!({"type":"pong"}) => pongs += 1,
+                frame if frame["message"] == "live" => live += 1,
+                other => panic!("after {pongs} pongs and {live} events: {other}"),
+            }
+        }
+        assert_eq!((pongs, live), (900, 3));
+        assert!(!h.task.is_finished(), "the session goes on");
+    }
+
+    /// A session with a queue of 4 whose client reads nothing (its socket takes one
+    /// frame), pinged every `ping_interval` (so a reply waits two of them, at most
+    /// 10 s); and the relay's counters.
+    fn start_unread(ping_interval: Duration) -> (Harness, fmpsc::Receiver<Message>, Arc<Metrics>) {
+        let (to_session, stream) = fmpsc::unbounded();
+        let (sink, unread) = fmpsc::channel::<Message>(0);
+        let (_, from_session) = fmpsc::unbounded();
+        let hub = Hub::new(64);
+        let cancel = CancellationToken::new();
+        let mut ctx = test_context(4);
+        Arc::get_mut(&mut ctx).unwrap().limits.ping_interval = ping_interval;
+        let metrics = ctx.metrics.clone();
+        let task = tokio::spawn(serve(
+            sink,
+            stream,
+            hub.feed(),
+            ctx,
+            Some(Grant::admin()),
+            cancel.clone(),
+        ));
+        let harness = Harness {
+            to_session,
+            from_session,
+            hub,
+            cancel,
+            task,
+        };
+        (harness, unread, metrics)
+    }
+
+    #[tokio::test]
+    async fn a_flooder_that_reads_nothing_is_closed_as_too_slow() {
+        let (h, _unread, _) = start_unread(Duration::from_millis(100));
+        for _ in 0..100 {
+            h.send(r#"{"type":"ping"}"#);
+        }
+        let end = tokio::time::timeout(Duration::from_secs(5), h.task)
+            .await
+            .expect("the session ends")
+            .unwrap();
+        assert_eq!(end, End::TooSlow);
+    }
+
+    #[tokio::test]
+    async fn a_session_waiting_for_its_writer_still_stops_at_shutdown() {
+        let (h, _unread, metrics) = start_unread(Duration::from_secs(30));
+        for _ in 0..100 {
+            h.send(r#"{"type":"ping"}"#);
+        }
+        // Four replies fill the budget (the writer, stuck on the socket, gives none
+        // back): the fifth waits, and the session reads no sixth frame.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while metrics.frames_in.get() < 5 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the session reads five frames");
+        tokio::task::yield_now().await;
+        assert_eq!(metrics.frames_in.get(), 5, "stopped reading");
+        h.cancel.cancel();
+        // Its reply would wait 10 s; it ends within the writer's grace (2 s).
+        let end = tokio::time::timeout(Duration::from_secs(5), h.task)
+            .await
+            .expect("the session ends at once")
+            .unwrap();
+        assert_eq!(end, End::Shutdown);
     }
 
     #[tokio::test]

@@ -36,6 +36,7 @@ pub fn letter(
         dead_at: 1_704_556_900,
         original_stream: None,
         original_entry_id: None,
+        ..Default::default()
     }
 }
 

@@ -406,7 +406,7 @@ impl Dlq {
     }
 
     /// Puts dead letter `id` back on its stream (`options`: another `priority`, a new
-    /// `payload`); resolves with where it went.
+    /// `payload`, other task fields); resolves with where it went.
     #[wasm_bindgen(unchecked_return_type = "Promise<Retried>")]
     pub fn retry(
         &self,

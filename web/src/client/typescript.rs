@@ -130,6 +130,10 @@ export interface DeadLetter {
   dead_at: number;
   original_stream?: string;
   original_entry_id?: string;
+  /** Task fields the entry did not have (their `original_*` text is empty). */
+  original_missing?: string[];
+  /** Exact bytes (base64) of task fields that were not UTF-8 text. */
+  original_bytes?: { [field: string]: string };
 }
 
 /** A page of dead letters, newest first. */
@@ -144,6 +148,14 @@ export interface RetryOptions {
   priority?: Priority;
   /** Replaces the payload. */
   payload?: JsonObject;
+  /** Replace the task's own fields (e.g. one the entry lacked); the task is `edited`. */
+  id?: string;
+  from?: string;
+  /** An agent name, or "" / "*" for every agent. */
+  to?: string;
+  type?: string;
+  /** Unix seconds. */
+  created?: number;
 }
 
 export interface Retried {

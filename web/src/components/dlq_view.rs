@@ -154,13 +154,16 @@ pub fn dlq_view(props: &DlqViewProps) -> Html {
             let filter = filter.clone();
             yew::platform::spawn_local(async move {
                 let result = match action {
-                    Pending::RetryOne(id, priority, payload) => {
-                        dlq::retry(&id, &RetryRequest { priority, payload })
-                            .await
-                            .map(|r| {
-                                format!("Retried {} as {} in {}", r.dlq_id, r.entry_id, r.stream)
-                            })
-                    }
+                    Pending::RetryOne(id, priority, payload) => dlq::retry(
+                        &id,
+                        &RetryRequest {
+                            priority,
+                            payload,
+                            ..RetryRequest::default()
+                        },
+                    )
+                    .await
+                    .map(|r| format!("Retried {} as {} in {}", r.dlq_id, r.entry_id, r.stream)),
                     Pending::DeleteOne(id) => dlq::delete(&id)
                         .await
                         .map(|d| format!("Deleted {}", d.dlq_id)),
