@@ -65,8 +65,7 @@ const WITNESS: &str = "witness";
 const POOL: &[&str] = &["pink", "harold", "blue", "fz-1", "fz_2", "a.b"];
 /// Frame types the relay sends on its own, not as a reply to a frame.
 const UNSOLICITED: &[&str] = &["task", "heartbeat", "gap", "dlq", "presence"];
-/// The error codes the README documents for the HTTP API (and those the fixes of
-/// issue 12 add for content types, origins and hosts).
+/// The 4xx error codes the README documents for the HTTP API.
 const API_CODES: &[&str] = &[
     "invalid_query",
     "invalid_filter",
@@ -87,7 +86,6 @@ const API_CODES: &[&str] = &[
     "unsupported_media_type",
     "forbidden_origin",
     "misdirected_request",
-    "forbidden_host",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1530,8 +1528,23 @@ async fn letters(conn: &mut redis::aio::MultiplexedConnection) -> BTreeMap<Strin
         .collect()
 }
 
+/// A letter a fuzzing consumer's group wrote for a task it never acked: such a
+/// consumer takes tasks for its agent (and for every agent) and leaves; each time
+/// another consumer of the agent starts it takes them back, and after three deliveries
+/// they are dead-lettered, as they should be. Never one of the control agents' (they
+/// ack everything, which is checked apart).
+fn left_by_fuzzers(letter: &Fields) -> bool {
+    letter
+        .get("error")
+        .is_some_and(|e| e.starts_with("not acked after "))
+        && letter
+            .get("original_to")
+            .is_some_and(|to| to.is_empty() || POOL.contains(&to.as_str()))
+}
+
 /// The DLQ after a batch is the DLQ before it, less the letters valid requests removed,
-/// plus exactly one letter per malformed entry (none for a good one).
+/// plus exactly one letter per malformed entry (none for a good one), and the letters
+/// of tasks the fuzzers' consumers left ([`left_by_fuzzers`]).
 fn check_dlq(
     before: &BTreeMap<String, Fields>,
     after: &BTreeMap<String, Fields>,
@@ -1567,6 +1580,9 @@ fn check_dlq(
     }
     let mut per_entry: HashMap<(String, String), Vec<&Fields>> = HashMap::new();
     for (id, fields) in after.iter().filter(|(id, _)| !before.contains_key(*id)) {
+        if left_by_fuzzers(fields) {
+            continue;
+        }
         match (
             fields.get("original_stream"),
             fields.get("original_entry_id"),
