@@ -37,20 +37,21 @@ use tokio::sync::{watch, Notify};
 
 /// Tasks published per second.
 const RATE: u64 = 300;
-/// The agents; pink has two consumers. amber also takes the long task held across the
-/// `CLIENT KILL`s.
+/// The agents; pink and blue have two consumers each. amber also takes the long task
+/// held across the `CLIENT KILL`s.
 const AGENTS: [&str; 4] = ["pink", "blue", "green", "amber"];
 /// Consumers: agent, name, and whether it connects through the proxy whose sockets are
 /// reset.
-const CONSUMERS: [(&str, &str, bool); 5] = [
+const CONSUMERS: [(&str, &str, bool); 6] = [
     ("pink", "pink-a", false),
     ("pink", "pink-b", true),
     ("blue", "blue-1", true),
+    ("blue", "blue-2", false),
     ("green", "green-1", false),
     ("amber", "amber-1", false),
 ];
 /// Acks between one fault's recovery and the next fault.
-const STEP: usize = 2_500;
+const STEP: usize = 4_000;
 /// Acks after a fault that show delivery flows again.
 const FLOWING: usize = 50;
 /// The relay's visibility timeout: longer than the long task is held.
