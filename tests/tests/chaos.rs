@@ -591,11 +591,21 @@ impl Chaos {
             let published = l.published.len();
             let broadcast = l.published.values().filter(|t| **t == Target::All).count();
             let elapsed = publishing;
+            // Writes Redis made but whose reply was lost with the connection: the
+            // publisher was told they failed, and agents got them all the same.
+            let unconfirmed: HashSet<&String> = l
+                .agents
+                .values()
+                .flat_map(|t| t.seen.keys())
+                .filter(|id| !l.published.contains_key(*id))
+                .collect();
             eprintln!(
                 "chaos: {published} tasks published ({broadcast} for every agent) in \
-                 {elapsed:?} ({:.0}/s), {} publishes failed; faults: {:?}",
+                 {elapsed:?} ({:.0}/s), {} publishes failed ({} of them written all the \
+                 same, and delivered); faults: {:?}",
                 published as f64 / elapsed.as_secs_f64(),
                 l.publish_failures,
+                unconfirmed.len(),
                 self.faults
             );
             for (agent, t) in &l.agents {

@@ -19,7 +19,7 @@
 //!
 //! Seeded and reproducible: the seed is printed; `CORTEX_FUZZ_SEED=<seed>` repeats a
 //! run's inputs (their interleaving across connections is the scheduler's), and
-//! `CORTEX_FUZZ_BATCHES=<n>` runs more batches (default 4; the file takes about 20 s).
+//! `CORTEX_FUZZ_BATCHES=<n>` runs more batches (default 6; the file takes 10 to 30 s).
 
 use cortex_e2e::fixtures::{self, DLQ, TASK_STREAMS};
 use cortex_e2e::redis::{xadd_bytes, RedisServer};
@@ -93,7 +93,7 @@ async fn the_relay_survives_malformed_input_on_every_way_in() {
     let seed = seed();
     let batches: usize = std::env::var("CORTEX_FUZZ_BATCHES")
         .map(|n| n.parse().expect("CORTEX_FUZZ_BATCHES is a number"))
-        .unwrap_or(4);
+        .unwrap_or(6);
     let mut rng = Rng::with_seed(seed);
     let started = Instant::now();
 
