@@ -1271,16 +1271,18 @@ async fn connection_enders(url: String) -> Vec<String> {
 struct Written {
     stream: &'static str,
     entry_id: String,
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    fields: RawFields,
     good: Option<(String, String)>,
     about: String,
 }
 
 type Fields = BTreeMap<String, String>;
+/// An entry's fields as Redis holds them: bytes, not necessarily UTF-8.
+type RawFields = Vec<(Vec<u8>, Vec<u8>)>;
 
 const KNOWN: [&str; 7] = ["id", "from", "to", "priority", "type", "payload", "created"];
 
-fn good_fields(rng: &mut Rng, id: &str, to: &str, stream: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn good_fields(rng: &mut Rng, id: &str, to: &str, stream: &str) -> RawFields {
     let priority = stream.rsplit(':').next().unwrap();
     vec![
         (b"id".to_vec(), id.as_bytes().to_vec()),
@@ -1310,16 +1312,8 @@ fn unknown_name(rng: &mut Rng) -> Vec<u8> {
     format!("x-{}", text(rng, 12)).into_bytes()
 }
 
-fn entry_case(
-    rng: &mut Rng,
-    batch: usize,
-    n: usize,
-) -> (
-    Vec<(Vec<u8>, Vec<u8>)>,
-    Option<(String, String)>,
-    String,
-    &'static str,
-) {
+/// An entry to write (its `entry_id` is filled in once written).
+fn entry_case(rng: &mut Rng, batch: usize, n: usize) -> Written {
     let stream = TASK_STREAMS[rng.usize(..4)];
     let id = format!("fz-{batch}-{n}");
     if rng.bool() {
@@ -1382,7 +1376,13 @@ fn entry_case(
                 "good, unicode `from` and `type`".to_owned()
             }
         };
-        return (fields, Some((id, to.to_owned())), about, stream);
+        return Written {
+            stream,
+            entry_id: String::new(),
+            fields,
+            good: Some((id, to.to_owned())),
+            about,
+        };
     }
     let to = if rng.bool() {
         CONTROL
@@ -1471,7 +1471,13 @@ fn entry_case(
             "malformed: only `id` and `payload`".to_owned()
         }
     };
-    (fields, None, about, stream)
+    Written {
+        stream,
+        entry_id: String::new(),
+        fields,
+        good: None,
+        about,
+    }
 }
 
 /// Writes the batch's entries, good and malformed interleaved.
@@ -1479,15 +1485,10 @@ async fn fuzz_entries(url: String, mut rng: Rng, batch: usize) -> Vec<Written> {
     let mut conn = cortex_e2e::redis::connect(&url).await;
     let mut written = Vec::new();
     for n in 0..ENTRIES_PER_BATCH {
-        let (fields, good, about, stream) = entry_case(&mut rng, batch, n);
-        let entry_id = xadd_bytes(&mut conn, stream, &fields).await;
-        written.push(Written {
-            about: format!("{about} ({stream} {entry_id})"),
-            stream,
-            entry_id,
-            fields,
-            good,
-        });
+        let mut entry = entry_case(&mut rng, batch, n);
+        entry.entry_id = xadd_bytes(&mut conn, entry.stream, &entry.fields).await;
+        entry.about = format!("{} ({} {})", entry.about, entry.stream, entry.entry_id);
+        written.push(entry);
         tokio::task::yield_now().await;
     }
     written
@@ -1504,7 +1505,7 @@ fn describe_entry(written: &[Written], id: &str) -> String {
 
 /// Every letter in the DLQ: id → fields (values not UTF-8 read lossily).
 async fn letters(conn: &mut redis::aio::MultiplexedConnection) -> BTreeMap<String, Fields> {
-    let entries: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = redis::cmd("XRANGE")
+    let entries: Vec<(String, RawFields)> = redis::cmd("XRANGE")
         .arg(DLQ)
         .arg("-")
         .arg("+")
@@ -2144,7 +2145,8 @@ async fn fuzz_http(addr: String, mut rng: Rng, present: Vec<String>) -> HttpRun 
     // name the other present ones.
     let (targets, others) = present.split_at(present.len().min(4));
     let mut requests: Vec<Request> = Vec::new();
-    let valid: [(&str, fn(&str) -> (String, Option<String>)); 4] = [
+    type Make = fn(&str) -> (String, Option<String>);
+    let valid: [(&str, Make); 4] = [
         ("DELETE", |id| (format!("/api/v1/messaging/dlq/{id}"), None)),
         ("POST", |id| {
             (
@@ -2183,7 +2185,8 @@ async fn fuzz_http(addr: String, mut rng: Rng, present: Vec<String>) -> HttpRun 
     rng.shuffle(&mut requests);
 
     let sent = requests.len();
-    let results: Vec<(Request, Option<(u16, Vec<u8>)>)> = futures_util::stream::iter(requests)
+    type Answered = (Request, Option<(u16, Vec<u8>)>);
+    let results: Vec<Answered> = futures_util::stream::iter(requests)
         .map(|request| {
             let addr = addr.clone();
             async move {
