@@ -153,7 +153,7 @@ pub async fn raw(
     addr: &str,
     request: &[u8],
     timeout: std::time::Duration,
-) -> Option<(u16, Vec<u8>)> {
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(addr)
         .await
         .expect("connect to the relay");
@@ -169,19 +169,9 @@ pub async fn raw(
             Ok(Ok(n)) => response.extend_from_slice(&chunk[..n]),
         }
     }
-    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    let body = &response[head_end + 4..];
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let body = if chunked {
-        dechunk(&String::from_utf8_lossy(body)).into_bytes()
-    } else {
-        body.to_vec()
-    };
-    Some((status, body))
+    let complete =
+        response.starts_with(b"HTTP/1.") && response.windows(4).any(|w| w == b"\r\n\r\n");
+    complete.then(|| parse_response(&response))
 }
 
 #[cfg(test)]

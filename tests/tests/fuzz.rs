@@ -2185,7 +2185,7 @@ async fn fuzz_http(addr: String, mut rng: Rng, present: Vec<String>) -> HttpRun 
     rng.shuffle(&mut requests);
 
     let sent = requests.len();
-    type Answered = (Request, Option<(u16, Vec<u8>)>);
+    type Answered = (Request, Option<(u16, String)>);
     let results: Vec<Answered> = futures_util::stream::iter(requests)
         .map(|request| {
             let addr = addr.clone();
@@ -2218,8 +2218,8 @@ async fn fuzz_http(addr: String, mut rng: Rng, present: Vec<String>) -> HttpRun 
             continue;
         };
         *run.statuses.entry(status).or_default() += 1;
-        let body_text = String::from_utf8_lossy(&body);
-        let json: Option<Value> = serde_json::from_slice(&body).ok();
+        let body_text = body;
+        let json: Option<Value> = serde_json::from_str(&body_text).ok();
         let code = json
             .as_ref()
             .and_then(|j| j["code"].as_str())
