@@ -2211,14 +2211,13 @@ async fn fuzz_http(addr: String, mut rng: Rng, present: Vec<String>) -> HttpRun 
         sent,
     };
     for (request, answer) in results {
-        let Some((status, body)) = answer else {
+        let Some((status, body_text)) = answer else {
             if request.want != Want::NoServerError {
                 run.failures.push(format!("no answer to {}", request.about));
             }
             continue;
         };
         *run.statuses.entry(status).or_default() += 1;
-        let body_text = body;
         let json: Option<Value> = serde_json::from_str(&body_text).ok();
         let code = json
             .as_ref()
