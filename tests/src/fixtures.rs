@@ -162,8 +162,14 @@ pub struct GroupState {
     pub group: String,
     /// Entries delivered and not acked.
     pub pending: usize,
-    /// Entries not yet delivered to the group (`None` when Redis cannot tell).
+    /// Entries not yet delivered to the group, as Redis counts them (`None` when it
+    /// cannot tell; after restarts Redis 7.0 may report a stale number).
     pub lag: Option<usize>,
+    /// The last entry delivered to the group.
+    pub last_delivered_id: String,
+    /// Whether the stream holds entries after [`GroupState::last_delivered_id`], i.e.
+    /// not yet delivered to the group (from the ids, whatever `lag` says).
+    pub behind: bool,
 }
 
 /// Every consumer group on every task stream (streams that do not exist have none).
@@ -176,11 +182,25 @@ pub async fn task_groups(conn: &mut MultiplexedConnection) -> Vec<GroupState> {
             .query_async(conn)
             .await;
         let Ok(reply) = reply else { continue };
+        // Read as a map of values: the first and last entries in it may hold field
+        // names that are not UTF-8.
+        let info: std::collections::HashMap<String, redis::Value> = redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(stream)
+            .query_async(conn)
+            .await
+            .expect("XINFO STREAM");
+        let last: Option<cortex_shared::EntryId> = info
+            .get("last-generated-id")
+            .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+            .and_then(|id| id.parse().ok());
         out.extend(reply.groups.into_iter().map(|g| GroupState {
             stream,
+            behind: g.last_delivered_id.parse::<cortex_shared::EntryId>().ok() < last,
             group: g.name,
             pending: g.pending,
             lag: g.lag,
+            last_delivered_id: g.last_delivered_id,
         }));
     }
     out
