@@ -16,8 +16,8 @@
 //! - [`page`]: [`page::PageServer`], a page of another site on a loopback port.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
-//! an element) with a timeout, or ([`eventually`]) for a state only a server can tell. A missing tool fails the test with the command that
-//! installs it.
+//! an element) with a timeout, or ([`eventually`]) for a state only a server can tell.
+//! A missing tool fails the test with the command that installs it.
 
 pub mod browser;
 pub mod fixtures;
