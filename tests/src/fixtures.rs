@@ -149,3 +149,79 @@ pub fn tokens_config() -> String {
          agent, agents: [pink]}}\n  - {{token: {ADMIN}, role: admin}}\n"
     )
 }
+
+/// The task streams, most urgent first.
+pub const TASK_STREAMS: [&str; 4] = [CRITICAL, HIGH, NORMAL, LOW];
+
+/// One consumer group on one task stream, as `XINFO GROUPS` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupState {
+    /// The stream.
+    pub stream: &'static str,
+    /// The group, e.g. `agent:pink`.
+    pub group: String,
+    /// Entries delivered and not acked.
+    pub pending: usize,
+    /// Entries not yet delivered to the group, as Redis counts them (`None` when it
+    /// cannot tell; after restarts Redis 7.0 may report a stale number).
+    pub lag: Option<usize>,
+    /// The last entry delivered to the group.
+    pub last_delivered_id: String,
+    /// Whether the stream holds entries after [`GroupState::last_delivered_id`], i.e.
+    /// not yet delivered to the group (from the ids, whatever `lag` says).
+    pub behind: bool,
+}
+
+/// Every consumer group on every task stream (streams that do not exist have none).
+pub async fn task_groups(conn: &mut MultiplexedConnection) -> Vec<GroupState> {
+    let mut out = Vec::new();
+    for stream in TASK_STREAMS {
+        let reply: redis::RedisResult<redis::streams::StreamInfoGroupsReply> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(stream)
+            .query_async(conn)
+            .await;
+        let Ok(reply) = reply else { continue };
+        // Read as a map of values: the first and last entries in it may hold field
+        // names that are not UTF-8.
+        let info: std::collections::HashMap<String, redis::Value> = redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(stream)
+            .query_async(conn)
+            .await
+            .expect("XINFO STREAM");
+        let last: Option<cortex_shared::EntryId> = info
+            .get("last-generated-id")
+            .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+            .and_then(|id| id.parse().ok());
+        out.extend(reply.groups.into_iter().map(|g| GroupState {
+            stream,
+            behind: g.last_delivered_id.parse::<cortex_shared::EntryId>().ok() < last,
+            group: g.name,
+            pending: g.pending,
+            lag: g.lag,
+            last_delivered_id: g.last_delivered_id,
+        }));
+    }
+    out
+}
+
+/// How many times Redis counts entry `entry_id` of `stream` as delivered to `group`
+/// (`XPENDING`); `None` when it is not pending there.
+pub async fn times_delivered(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    group: &str,
+    entry_id: &str,
+) -> Option<usize> {
+    let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .arg(entry_id)
+        .arg(entry_id)
+        .arg(1)
+        .query_async(conn)
+        .await
+        .expect("XPENDING");
+    reply.ids.first().map(|p| p.times_delivered)
+}

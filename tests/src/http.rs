@@ -145,6 +145,35 @@ pub async fn json(
     (status, serde_json::from_str(&text).unwrap_or_default())
 }
 
+/// Sends `request` (any bytes, well formed HTTP or not) on a new connection to `addr`
+/// and reads until the relay closes it or `timeout` passes; the status code and the
+/// body, or `None` when no response came (the relay may close a connection on which it
+/// cannot make out a request, or wait for the rest of one).
+pub async fn raw(
+    addr: &str,
+    request: &[u8],
+    timeout: std::time::Duration,
+) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .expect("connect to the relay");
+    // The relay may answer (e.g. 413) and close before it has read all of a large
+    // request: a failed write is not an error, the answer may be there to read.
+    let _ = tokio::time::timeout(timeout, stream.write_all(request)).await;
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => response.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let complete =
+        response.starts_with(b"HTTP/1.") && response.windows(4).any(|w| w == b"\r\n\r\n");
+    complete.then(|| parse_response(&response))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

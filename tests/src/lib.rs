@@ -9,19 +9,22 @@
 //!   [`browser::click`], …).
 //! - [`fixtures`]: tasks, heartbeats and dead letters written to Redis in the plan's
 //!   layout and read back; a relay config with a token per role.
-//! - [`http`]: a plain GET, for probes.
+//! - [`http`]: a plain GET, for probes; JSON API calls; raw bytes, for malformed
+//!   requests.
+//! - [`proxy`]: [`proxy::Proxy`], a TCP proxy that can reset the connections through it.
 //! - [`stack`]: [`stack::start`], a redis-server, a relay on it and a browser at once.
 //! - [`page`]: [`page::PageServer`], a page of another site on a loopback port.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
-//! an element) with a timeout. A missing tool fails the test with the command that
-//! installs it.
+//! an element) with a timeout, or ([`eventually`]) for a state only a server can tell.
+//! A missing tool fails the test with the command that installs it.
 
 pub mod browser;
 pub mod fixtures;
 pub mod http;
 pub mod page;
 pub mod process;
+pub mod proxy;
 pub mod redis;
 pub mod relay;
 pub mod stack;
@@ -69,4 +72,24 @@ pub fn tool(var: &str, candidates: &[&str], install: &str) -> PathBuf {
         "{} not found (set ${var}); install it with: {install}",
         candidates[0]
     );
+}
+
+/// Asks `check` until it answers `Some`, for up to `timeout`; `None` if it never did.
+/// For a state only Redis or a process can tell (a group's pending count, a file),
+/// with no event to wait on: each ask follows the last by a few milliseconds.
+pub async fn eventually<T, F, Fut>(timeout: std::time::Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

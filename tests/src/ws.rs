@@ -124,6 +124,12 @@ impl WsClient {
         }
     }
 
+    /// The underlying socket, e.g. to split it into a sender and a receiver that run
+    /// at once.
+    pub fn into_socket(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.socket
+    }
+
     /// Subscribes to `agent` and waits for the `subscribed` reply.
     pub async fn subscribe(&mut self, agent: &str) {
         self.send(serde_json::json!({"type": "subscribe", "agent": agent}))
