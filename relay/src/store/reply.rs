@@ -76,12 +76,12 @@ impl From<StreamId> for Entry {
 }
 
 /// The entries of a read reply (`nil`, or per stream its name and entries; a map under
-/// RESP3), each with its stream's static name from `stream_of`; streams it does not
-/// know are skipped.
-pub(crate) fn entries(
+/// RESP3), each with what `stream_of` makes of its stream's name (its static name, or
+/// its priority); streams it does not know are skipped.
+pub(crate) fn entries<S: Copy>(
     reply: Value,
-    stream_of: impl Fn(&str) -> Option<&'static str>,
-) -> redis::RedisResult<Vec<(&'static str, Entry)>> {
+    stream_of: impl Fn(&str) -> Option<S>,
+) -> redis::RedisResult<Vec<(S, Entry)>> {
     let bad = || unexpected("unexpected stream read reply");
     let streams: Vec<(Value, Value)> = match reply {
         Value::Nil => return Ok(Vec::new()),

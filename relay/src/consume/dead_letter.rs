@@ -1,0 +1,140 @@
+//! Dead-lettering: a task delivered `max_deliveries` times, or nacked with none left,
+//! and an entry that does not decode as a task, go to the DLQ. The letter is written
+//! and the entry acked in one step ([`GroupStore::dead_letter`], one script on Redis:
+//! see [`crate::store::dlq`]), so a crash can leave it pending, to be dead-lettered
+//! again later, but never acked without its letter. A task's letter is written once
+//! per agent that failed it; a malformed entry's once in all, whichever group saw it
+//! first.
+
+use super::group_store::GroupStore;
+use super::Consumer;
+use crate::store::dlq::Once;
+use crate::store::reply::Entry;
+use cortex_shared::{DeadLetter, DecodeError, Priority, TaskMessage};
+use std::collections::HashMap;
+
+impl<S: GroupStore> Consumer<S> {
+    /// Dead-letters a well-formed task of this agent's that failed `retry_count` times.
+    pub(super) async fn dead_letter_task(
+        &mut self,
+        task: &TaskMessage,
+        priority: Priority,
+        entry_id: &str,
+        error: &str,
+        retry_count: u64,
+    ) -> redis::RedisResult<()> {
+        let stream = priority.stream();
+        let letter = task_letter(task, stream, entry_id, error, retry_count);
+        self.store
+            .dead_letter(priority, entry_id, &letter, Once::PerGroup)
+            .await?;
+        tracing::info!(agent = %self.agent, stream, entry_id, error, "task dead-lettered");
+        Ok(())
+    }
+
+    /// Dead-letters an entry that does not decode as a task, delivered `count` times.
+    pub(super) async fn dead_letter_malformed(
+        &mut self,
+        priority: Priority,
+        entry: &Entry,
+        error: &DecodeError,
+        count: u64,
+    ) -> redis::RedisResult<()> {
+        let stream = priority.stream();
+        let letter = raw_letter(entry, stream, &error.to_string(), count);
+        self.store
+            .dead_letter(priority, &entry.id, &letter, Once::Global)
+            .await?;
+        tracing::warn!(stream, entry_id = %entry.id, error = %error, "malformed task dead-lettered");
+        Ok(())
+    }
+}
+
+/// A letter from the original entry's fields (looked up by name with `field`).
+fn letter(
+    field: impl Fn(&str) -> String,
+    stream: &str,
+    entry_id: &str,
+    error: &str,
+    retry_count: u64,
+) -> DeadLetter {
+    DeadLetter {
+        original_id: field("id"),
+        original_from: field("from"),
+        original_to: field("to"),
+        original_priority: field("priority"),
+        original_type: field("type"),
+        original_payload: field("payload"),
+        original_created: field("created"),
+        error: error.to_owned(),
+        retry_count: retry_count.min(u32::MAX as u64) as u32,
+        dead_at: crate::metrics::unix_secs(),
+        original_stream: Some(stream.to_owned()),
+        original_entry_id: Some(entry_id.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// The letter for a well-formed task.
+fn task_letter(
+    task: &TaskMessage,
+    stream: &str,
+    entry_id: &str,
+    error: &str,
+    retry_count: u64,
+) -> DeadLetter {
+    let fields: HashMap<&str, String> = task.to_fields().into_iter().collect();
+    let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    letter(field, stream, entry_id, error, retry_count)
+}
+
+/// The letter for an entry that does not decode: its fields as they are (the last of a
+/// repeated field), saying which were missing and keeping the exact bytes of those
+/// that are not UTF-8 (see [`DeadLetter::with_original_fields`]).
+fn raw_letter(entry: &Entry, stream: &str, error: &str, count: u64) -> DeadLetter {
+    letter(|_| String::new(), stream, &entry.id, error, count)
+        .with_original_fields(entry.raw_fields())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::streams::StreamId;
+    use redis::Value;
+
+    #[test]
+    fn letters_keep_the_original_fields() {
+        let task = TaskMessage {
+            id: "t1".into(),
+            from: "harold".into(),
+            to: "pink".into(),
+            priority: Priority::High,
+            task_type: "coding".into(),
+            payload: serde_json::json!({"a": 1}).as_object().unwrap().clone(),
+            created: 1_704_556_800,
+        };
+        let letter = task_letter(&task, "cortex:tasks:high", "5-0", "boom", 3);
+        assert_eq!(letter.original_task().unwrap(), task);
+        assert_eq!(letter.retry_count, 3);
+        assert_eq!(letter.original_entry_id.as_deref(), Some("5-0"));
+
+        let entry = StreamId {
+            id: "6-0".into(),
+            map: [
+                ("id".to_owned(), Value::BulkString(b"t2".to_vec())),
+                ("payload".to_owned(), Value::BulkString(b"{bad".to_vec())),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let letter = raw_letter(
+            &entry.into(),
+            "cortex:tasks:low",
+            "field `payload`: not valid JSON",
+            1,
+        );
+        assert_eq!(letter.original_id, "t2");
+        assert_eq!(letter.original_payload, "{bad");
+        assert_eq!(letter.original_to, "");
+    }
+}

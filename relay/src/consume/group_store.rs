@@ -1,0 +1,139 @@
+//! The Redis commands a consumer sends, as traits: [`GroupStore`] on the connection
+//! every command but the blocking read shares, and the [`GroupReader`] it opens for
+//! the reads, so that one can block while acks go on. Each speaks for one consumer of
+//! one group, named when the store is made.
+//!
+//! The real ones are in [`super::redis_store`]; the consumer's order of operations
+//! (read, send, ack; letter and ack together; nothing counted that was not sent) is
+//! unit-tested against a fake of them.
+
+use crate::store::dlq::Once;
+use crate::store::reply::{AutoClaim, Entry};
+use cortex_shared::{DeadLetter, Priority};
+use redis::RedisResult;
+use std::future::Future;
+use std::time::Duration;
+
+use super::ByPriority;
+
+/// One of this consumer's pending entries, as `XPENDING` tells it (which counts no
+/// delivery).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    /// Its entry id.
+    pub(crate) id: String,
+    /// Milliseconds since it was last delivered (or its idle time set).
+    pub(crate) idle_ms: u64,
+    /// Deliveries Redis counted.
+    pub(crate) deliveries: u64,
+}
+
+/// The connection a consumer's reads of new entries go on.
+pub(crate) trait GroupReader: Send {
+    /// `XREADGROUP … COUNT count [BLOCK block] STREAMS <streams> > …`: up to `count`
+    /// new entries of each of `streams`, from then on pending for this consumer (a
+    /// delivery Redis counted), each with its priority, in the order Redis sent them.
+    fn read_new(
+        &mut self,
+        streams: &[Priority],
+        count: usize,
+        block: Option<Duration>,
+    ) -> impl Future<Output = RedisResult<Vec<(Priority, Entry)>>> + Send;
+}
+
+/// The commands of one consumer of one agent's group, but for its reads.
+pub(crate) trait GroupStore: Send {
+    /// The connection for [`GroupReader::read_new`].
+    type Reader: GroupReader;
+
+    /// Opens a connection of its own for the reads.
+    fn connect(&mut self) -> impl Future<Output = RedisResult<Self::Reader>> + Send;
+
+    /// Creates the group on every task stream from its start (`0`), keeping one that
+    /// exists.
+    fn ensure_groups(&mut self) -> impl Future<Output = RedisResult<()>> + Send;
+
+    /// `XACK` of `ids` (by priority), one command per stream, in one round trip.
+    fn ack(&mut self, ids: &ByPriority) -> impl Future<Output = RedisResult<()>> + Send;
+
+    /// `XACK` of one entry, its id as a client gave it.
+    fn ack_one(
+        &mut self,
+        priority: Priority,
+        entry_id: &str,
+    ) -> impl Future<Output = RedisResult<()>> + Send;
+
+    /// Writes `letter` to the DLQ and acks the entry, in one atomic step: never acked
+    /// without its letter (see [`crate::store::dlq`]). Returns whether a letter was
+    /// written (with [`Once::Global`], another group may have written it).
+    fn dead_letter(
+        &mut self,
+        priority: Priority,
+        entry_id: &str,
+        letter: &DeadLetter,
+        once: Once,
+    ) -> impl Future<Output = RedisResult<bool>> + Send;
+
+    /// `XCLAIM … IDLE idle JUSTID` of one pending entry: it stays pending for this
+    /// consumer, idle for `idle` (due for redelivery when that is the visibility
+    /// timeout), and no delivery is counted.
+    fn release(
+        &mut self,
+        priority: Priority,
+        entry_id: &str,
+        idle: Duration,
+    ) -> impl Future<Output = RedisResult<()>> + Send;
+
+    /// [`GroupStore::release`] of many, one command per stream, in one round trip.
+    fn hand_back(
+        &mut self,
+        ids: &ByPriority,
+        idle: Duration,
+    ) -> impl Future<Output = RedisResult<()>> + Send;
+
+    /// Up to `count` of this consumer's pending entries of `priority`'s stream, oldest
+    /// first, after `after` (`None`: from the start).
+    fn pending(
+        &mut self,
+        priority: Priority,
+        after: Option<&str>,
+        count: usize,
+    ) -> impl Future<Output = RedisResult<Vec<Pending>>> + Send;
+
+    /// Takes the pending entries `ids` for this consumer, restarting their visibility
+    /// timeout and counting no delivery (`XCLAIM … JUSTID`), and reads them (`XRANGE`,
+    /// which counts none either): in the order of `ids`, one deleted from the stream
+    /// meanwhile without fields.
+    fn take_back(
+        &mut self,
+        priority: Priority,
+        ids: &[&str],
+    ) -> impl Future<Output = RedisResult<Vec<Entry>>> + Send;
+
+    /// `XAUTOCLAIM … min_idle cursor COUNT count`: entries of the group idle that long,
+    /// from then on pending for this consumer (a delivery Redis counted).
+    fn autoclaim(
+        &mut self,
+        priority: Priority,
+        min_idle: Duration,
+        cursor: &str,
+        count: usize,
+    ) -> impl Future<Output = RedisResult<AutoClaim>> + Send;
+
+    /// The deliveries Redis counted for a pending entry (1 when it is not pending).
+    fn deliveries(
+        &mut self,
+        priority: Priority,
+        entry_id: &str,
+    ) -> impl Future<Output = RedisResult<u64>> + Send;
+
+    /// One entry of `priority`'s stream (`XRANGE id id`); `None` when it is not there.
+    fn entry(
+        &mut self,
+        priority: Priority,
+        entry_id: &str,
+    ) -> impl Future<Output = RedisResult<Option<Entry>>> + Send;
+
+    /// Refreshes this consumer's [`super::alive_key`].
+    fn say_alive(&mut self) -> impl Future<Output = RedisResult<()>> + Send;
+}

@@ -1,0 +1,591 @@
+//! The delivery order, through the fake Redis (`fake.rs`): a task is pending before it
+//! is sent and acked only once the client acked it, replies come in order and `acked`
+//! only once Redis took the ack, letters are written with their ack and once, and a
+//! fault or a consumer dropped at any step loses no task and acks none the client did
+//! not ack.
+
+use super::fake::{FakeRedis, Fault, Kind, Trigger};
+use super::{Consumer, ConsumerCommand, ConsumerEvent, DeliverySettings, Key};
+use cortex_shared::{AgentName, ErrorCode, Priority};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use Priority::{Critical, High, Low, Normal};
+
+/// The longest wait for an event.
+const WAIT: Duration = Duration::from_secs(5);
+
+fn settings() -> DeliverySettings {
+    DeliverySettings::default()
+}
+
+/// Settings for tests that wait for a redelivery: a short block, so that the consumer
+/// soon comes round to its reclaim.
+fn quick() -> DeliverySettings {
+    DeliverySettings {
+        block: Duration::from_millis(20),
+        ..settings()
+    }
+}
+
+/// The client of one consumer of agent `pink` on the fake; what it is told is checked
+/// against the fake.
+struct Client {
+    redis: FakeRedis,
+    name: String,
+    events: mpsc::Receiver<ConsumerEvent>,
+    commands: mpsc::Sender<ConsumerCommand>,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+fn start(redis: &FakeRedis, name: &str, settings: DeliverySettings) -> Client {
+    start_limited(redis, name, settings, None)
+}
+
+fn start_limited(
+    redis: &FakeRedis,
+    name: &str,
+    settings: DeliverySettings,
+    limit: Option<usize>,
+) -> Client {
+    let mut consumer = Consumer::new(
+        redis.store(name),
+        AgentName::parse("pink").unwrap(),
+        name.to_owned(),
+        settings,
+        Arc::default(),
+    );
+    if let Some(n) = limit {
+        consumer = consumer.with_limit(n);
+    }
+    let (events_tx, events) = mpsc::channel(256);
+    let (commands, commands_rx) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(events_tx, commands_rx, cancel.clone()));
+    Client {
+        redis: redis.clone(),
+        name: name.to_owned(),
+        events,
+        commands,
+        cancel,
+        task,
+    }
+}
+
+fn key_of(stream: &str, entry_id: &str) -> Key {
+    super::key(stream, entry_id).expect("a task stream and an entry id")
+}
+
+fn acked(key: Key) -> ConsumerEvent {
+    ConsumerEvent::Acked {
+        stream: key.0.stream().to_owned(),
+        entry_id: key.1.to_string(),
+    }
+}
+
+fn nacked(key: Key, dead_lettered: bool) -> ConsumerEvent {
+    ConsumerEvent::Nacked {
+        stream: key.0.stream().to_owned(),
+        entry_id: key.1.to_string(),
+        dead_lettered,
+    }
+}
+
+impl Client {
+    /// The next event. A delivery must be pending for this consumer, with the count
+    /// Redis holds (read into the pending list before it is sent; counted once); an
+    /// `acked` must be acked in Redis already.
+    async fn next(&mut self) -> ConsumerEvent {
+        let event = tokio::time::timeout(WAIT, self.events.recv())
+            .await
+            .expect("an event in time")
+            .expect("the consumer runs");
+        match &event {
+            ConsumerEvent::Delivery {
+                stream,
+                entry_id,
+                count,
+                ..
+            } => {
+                let key = key_of(stream, entry_id);
+                assert_eq!(
+                    self.redis.owner(key),
+                    Some((self.name.clone(), *count)),
+                    "{key:?} sent: pending for this consumer, counted as Redis counted it"
+                );
+            }
+            ConsumerEvent::Acked { stream, entry_id } => {
+                let key = key_of(stream, entry_id);
+                assert_eq!(self.redis.owner(key), None, "{key:?} answered acked first");
+                assert!(self
+                    .redis
+                    .log()
+                    .iter()
+                    .any(|(kind, keys)| *kind == Kind::Ack && keys.contains(&key)));
+            }
+            _ => {}
+        }
+        event
+    }
+
+    async fn ready(&mut self) {
+        let event = self.next().await;
+        assert!(matches!(event, ConsumerEvent::Ready { .. }), "{event:?}");
+    }
+
+    /// The next event, a delivery: its task's key and delivery count.
+    async fn delivery(&mut self) -> (Key, u64) {
+        match self.next().await {
+            ConsumerEvent::Delivery {
+                stream,
+                entry_id,
+                count,
+                ..
+            } => (key_of(stream, &entry_id), count),
+            other => panic!("expected a delivery, got {other:?}"),
+        }
+    }
+
+    /// Acks `key`, letting the fake take the ack.
+    fn ack(&self, key: Key) {
+        self.redis.allow_ack(key);
+        self.send(ConsumerCommand::Ack {
+            stream: key.0.stream().to_owned(),
+            entry_id: key.1.to_string(),
+        });
+    }
+
+    fn nack(&self, key: Key) {
+        self.send(ConsumerCommand::Nack {
+            stream: key.0.stream().to_owned(),
+            entry_id: key.1.to_string(),
+            error: "boom".into(),
+        });
+    }
+
+    fn send(&self, command: ConsumerCommand) {
+        self.commands.try_send(command).expect("room for a command");
+    }
+
+    /// Stops the consumer (it hands back what is in flight) and waits for it.
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.task.await.expect("the consumer stops cleanly");
+    }
+
+    /// Drops the consumer wherever it is, as a crash of the relay would.
+    async fn kill(self) {
+        self.task.abort();
+        assert!(self.task.await.unwrap_err().is_cancelled());
+    }
+}
+
+#[tokio::test]
+async fn a_task_is_pending_before_it_is_sent_and_acked_only_once_the_client_acks() {
+    let redis = FakeRedis::default();
+    let task = redis.task(Normal, "pink");
+    let mut client = start(&redis, "sent-then-acked", settings());
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    // Delivered, not acked: it stays pending while the consumer reads on.
+    redis.wait_for("a blocking read", FakeRedis::blocked).await;
+    assert!(redis.owner(task).is_some());
+    client.ack(task);
+    assert_eq!(client.next().await, acked(task));
+    let log = redis.log();
+    let at = |kind| {
+        log.iter()
+            .position(|(k, keys)| *k == kind && keys.contains(&task))
+    };
+    assert!(at(Kind::Read).unwrap() < at(Kind::Ack).unwrap());
+    client.stop().await;
+    assert_eq!(redis.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn acks_and_nacks_are_answered_in_order_the_acks_before_a_nack_sent_first() {
+    let redis = FakeRedis::default();
+    let [a, b, c, d] = [Normal, Normal, High, Normal].map(|p| redis.task(p, "pink"));
+    let mut client = start(&redis, "in-order", settings());
+    client.ready().await;
+    let mut delivered = Vec::new();
+    for _ in 0..4 {
+        delivered.push(client.delivery().await.0);
+    }
+    assert_eq!(delivered, [c, a, b, d], "most urgent first, then oldest");
+    redis.wait_for("a blocking read", FakeRedis::blocked).await;
+    let before = redis.log().len();
+    // Queued together: handled as one batch.
+    client.ack(a);
+    client.ack(c);
+    client.nack(b);
+    client.ack(d);
+    client.send(ConsumerCommand::Ack {
+        stream: Normal.stream().to_owned(),
+        entry_id: "999-0".into(),
+    });
+    assert_eq!(client.next().await, acked(a));
+    assert_eq!(client.next().await, acked(c));
+    assert_eq!(client.next().await, nacked(b, false));
+    assert_eq!(client.next().await, acked(d));
+    match client.next().await {
+        ConsumerEvent::Failed { code, .. } => assert_eq!(code, ErrorCode::UnknownDelivery),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The two acks before the nack in one round trip (one XACK per stream), then the
+    // nack (due again at once), then the last ack; nothing for the unknown one.
+    let writes: Vec<_> = redis.log()[before..]
+        .iter()
+        .filter(|(kind, _)| matches!(kind, Kind::Ack | Kind::Release | Kind::DeadLetter))
+        .cloned()
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            (Kind::Ack, vec![c, a]),
+            (Kind::Release, vec![b]),
+            (Kind::Ack, vec![d]),
+        ]
+    );
+    client.stop().await;
+    assert_eq!(redis.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_nack_with_deliveries_left_is_redelivered_and_the_last_dead_letters_once() {
+    let redis = FakeRedis::default();
+    let task = redis.task(High, "pink");
+    let mut client = start(&redis, "nacked", quick());
+    client.ready().await;
+    for count in 1..=2 {
+        assert_eq!(client.delivery().await, (task, count));
+        client.nack(task);
+        assert_eq!(client.next().await, nacked(task, false));
+        assert!(redis.letters().is_empty());
+    }
+    assert_eq!(client.delivery().await, (task, 3));
+    client.nack(task);
+    assert_eq!(client.next().await, nacked(task, true));
+    let letters = redis.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].0, task);
+    assert_eq!(
+        (letters[0].1.error.as_str(), letters[0].1.retry_count),
+        ("boom", 3)
+    );
+    assert_eq!(redis.owner(task), None);
+    // Dead, not delivered again: what comes next is a new task.
+    let next = redis.task(High, "pink");
+    assert_eq!(client.delivery().await, (next, 1));
+    client.stop().await;
+    assert_eq!(redis.letters().len(), 1);
+    // Its ack was the letter's own, never an XACK the client did not ask for.
+    assert_eq!(redis.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_task_not_acked_in_time_is_delivered_again_then_dead_lettered_once() {
+    let redis = FakeRedis::default();
+    let task = redis.task(Low, "pink");
+    let settings = DeliverySettings {
+        visibility: Duration::from_millis(100),
+        max_deliveries: 2,
+        ..quick()
+    };
+    let mut client = start(&redis, "too-slow", settings);
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    assert_eq!(client.delivery().await, (task, 2));
+    redis
+        .wait_for("the letter", |redis| !redis.letters().is_empty())
+        .await;
+    let letters = redis.letters();
+    assert_eq!(letters[0].0, task);
+    assert_eq!(letters[0].1.error, "not acked after 2 deliveries");
+    assert_eq!(letters[0].1.retry_count, 2);
+    assert_eq!(redis.owner(task), None);
+    let next = redis.task(Low, "pink");
+    assert_eq!(client.delivery().await, (next, 1));
+    client.ack(next);
+    assert_eq!(client.next().await, acked(next));
+    client.stop().await;
+    assert_eq!(redis.letters().len(), 1);
+    assert_eq!(redis.violations(), Vec::<String>::new());
+}
+
+/// A malformed entry, a task for another agent (the fake may ack it), and a task for
+/// pink, in that order of urgency.
+fn three_entries(redis: &FakeRedis) -> (Key, Key, Key) {
+    let malformed = redis.entry(Critical, &[("id", "t0"), ("payload", "{bad")]);
+    let foreign = redis.task(High, "harold");
+    redis.allow_ack(foreign);
+    let task = redis.task(Normal, "pink");
+    (malformed, foreign, task)
+}
+
+#[tokio::test]
+async fn a_malformed_entry_is_dead_lettered_and_one_for_another_agent_acked_unsent() {
+    let redis = FakeRedis::default();
+    let (malformed, foreign, task) = three_entries(&redis);
+    let mut client = start(&redis, "picky", settings());
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    assert_eq!(redis.owner(malformed), None);
+    assert_eq!(redis.owner(foreign), None);
+    let letters = redis.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].0, malformed);
+    assert_eq!(letters[0].1.original_payload, "{bad");
+    client.stop().await;
+    assert_eq!(redis.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_ack_redis_did_not_take_is_answered_redis_unavailable_and_may_come_again() {
+    let redis = FakeRedis::default();
+    let task = redis.task(Low, "pink");
+    let mut client = start(&redis, "ack-failed", settings());
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    redis.set_fault(Trigger::Next(Kind::Ack), Fault::Fail);
+    client.ack(task);
+    match client.next().await {
+        ConsumerEvent::Failed { code, .. } => assert_eq!(code, ErrorCode::RedisUnavailable),
+        other => panic!("expected redis_unavailable, got {other:?}"),
+    }
+    assert!(redis.owner(task).is_some(), "still pending");
+    // Still in flight after the reconnect: not sent again, and its ack is taken.
+    client.ack(task);
+    assert_eq!(client.next().await, acked(task));
+    client.stop().await;
+    assert_eq!(redis.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_read_whose_reply_was_lost_is_delivered_after_the_reconnect_counted_once() {
+    let redis = FakeRedis::default();
+    let task = redis.task(Critical, "pink");
+    redis.set_fault(Trigger::Next(Kind::Read), Fault::LoseReply);
+    let mut client = start(&redis, "lost-reply", settings());
+    client.ready().await;
+    // Read (and counted) before the connection went; taken back without a count.
+    assert_eq!(client.delivery().await, (task, 1));
+    assert!(redis.fired());
+    assert!(redis
+        .log()
+        .iter()
+        .any(|(kind, keys)| *kind == Kind::TakeBack && keys == &[task]));
+    client.ack(task);
+    assert_eq!(client.next().await, acked(task));
+    client.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_goes_hands_its_tasks_back_due_at_once() {
+    let redis = FakeRedis::default();
+    let task = redis.task(Normal, "pink");
+    let mut going = start(&redis, "going", settings());
+    going.ready().await;
+    assert_eq!(going.delivery().await, (task, 1));
+    going.stop().await;
+    // Still pending, no delivery counted, idle for a whole visibility timeout.
+    assert_eq!(redis.owner(task), Some(("going".to_owned(), 1)));
+    assert!(redis.idle(task).unwrap() >= settings().visibility);
+    let mut next = start(&redis, "taking-over", settings());
+    next.ready().await;
+    assert_eq!(next.delivery().await, (task, 2));
+    next.ack(task);
+    assert_eq!(next.next().await, acked(task));
+    next.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_reaching_a_blocked_read_goes_out_most_urgent_first() {
+    let redis = FakeRedis::default();
+    let settings = DeliverySettings {
+        prefetch: 4,
+        ..settings()
+    };
+    let mut client = start(&redis, "bursty", settings);
+    client.ready().await;
+    redis.wait_for("a blocking read", FakeRedis::blocked).await;
+    // The read is woken by the low stream, which Redis then serves alone.
+    let mut burst = vec![(Low, "pink"); 4];
+    burst.extend([(Critical, "pink"); 4]);
+    redis.burst(&burst);
+    let mut order = Vec::new();
+    while order.len() < 8 {
+        if let ConsumerEvent::Delivery {
+            stream, entry_id, ..
+        } = client.next().await
+        {
+            let key = key_of(stream, &entry_id);
+            order.push(key.0);
+            client.ack(key);
+        }
+    }
+    assert_eq!(
+        order,
+        [Critical, Critical, Critical, Critical, Low, Low, Low, Low]
+    );
+    client.stop().await;
+}
+
+#[tokio::test]
+async fn a_consumer_with_a_limit_takes_no_more_tasks_than_that() {
+    let redis = FakeRedis::default();
+    let [a, b] = [High, High].map(|p| redis.task(p, "pink"));
+    let mut client = start_limited(&redis, "limited", settings(), Some(1));
+    client.ready().await;
+    assert_eq!(client.delivery().await, (a, 1));
+    client.ack(a);
+    assert_eq!(client.next().await, acked(a));
+    assert!(!redis.was_read(b), "not taken under its name");
+    client.stop().await;
+}
+
+/// [`three_entries`] with `fault` on one command, the client acking pink's task when
+/// it is sent (again when told Redis did not take the ack). Checks that the task is
+/// acked once the client acked it and not before, the entry for another agent acked,
+/// the malformed one dead-lettered once. Returns the commands called until `acked`.
+async fn faulted_run(name: &str, fault: Option<(Trigger, Fault)>) -> usize {
+    let redis = FakeRedis::default();
+    let (malformed, foreign, task) = three_entries(&redis);
+    if let Some((trigger, fault)) = fault {
+        redis.set_fault(trigger, fault);
+    }
+    let mut client = start(&redis, name, settings());
+    let mut sent = false;
+    loop {
+        match client.next().await {
+            ConsumerEvent::Ready { .. } => {}
+            ConsumerEvent::Delivery {
+                stream, entry_id, ..
+            } => {
+                assert_eq!(key_of(stream, &entry_id), task, "{fault:?}");
+                sent = true;
+                client.ack(task);
+            }
+            ConsumerEvent::Acked { stream, entry_id } => {
+                assert_eq!(key_of(&stream, &entry_id), task, "{fault:?}");
+                break;
+            }
+            ConsumerEvent::Failed {
+                code: ErrorCode::RedisUnavailable,
+                ..
+            } if sent => client.ack(task),
+            ConsumerEvent::Failed {
+                code: ErrorCode::RedisUnavailable,
+                ..
+            } => {}
+            other => panic!("{fault:?}: unexpected {other:?}"),
+        }
+    }
+    let calls = redis.calls();
+    redis
+        .wait_for("the other two entries done", |redis| {
+            redis.owner(malformed).is_none()
+                && redis.owner(foreign).is_none()
+                && redis.was_read(foreign)
+                && redis.letters().len() == 1
+        })
+        .await;
+    client.stop().await;
+    assert_eq!(redis.violations(), Vec::<String>::new(), "{fault:?}");
+    assert_eq!(redis.letters().len(), 1, "{fault:?}");
+    if fault.is_some() {
+        assert!(redis.fired(), "{fault:?}: the fault came before the ack");
+    }
+    calls
+}
+
+#[tokio::test]
+async fn a_fault_at_any_step_loses_no_task_and_acks_none_the_client_did_not_ack() {
+    let calls = faulted_run("faulted", None).await;
+    assert!(calls > 10, "{calls}");
+    for fault in [Fault::Fail, Fault::LoseReply] {
+        for n in 0..calls {
+            faulted_run("faulted", Some((Trigger::Call(n), fault))).await;
+        }
+    }
+}
+
+/// [`three_entries`], the consumer hanging on its `n`th command and then dropped (a
+/// crash), the client acking what it is sent meanwhile. Then another consumer of the
+/// same name (the relay restarted) finishes: pink's task delivered and acked unless
+/// it was acked already, and only if the client had acked it.
+async fn dropped_run(n: usize) {
+    let redis = FakeRedis::default();
+    let (malformed, foreign, task) = three_entries(&redis);
+    redis.set_fault(Trigger::Call(n), Fault::Hang);
+    let mut first = start(&redis, "dropped", settings());
+    let mut client_acked = false;
+    loop {
+        tokio::select! {
+            event = first.next() => {
+                if let ConsumerEvent::Delivery { .. } = event {
+                    first.ack(task);
+                    client_acked = true;
+                }
+            }
+            () = redis.wait_for("the hang", FakeRedis::fired) => break,
+        }
+    }
+    first.kill().await;
+    let done = redis.was_read(task) && redis.owner(task).is_none();
+    assert!(!done || client_acked, "call {n}: acked, not by the client");
+    assert!(done || redis.owner(task).is_some() || !redis.was_read(task));
+    let mut second = start(&redis, "dropped", settings());
+    second.ready().await;
+    if !done {
+        assert_eq!(second.delivery().await.0, task, "call {n}");
+        second.ack(task);
+        assert_eq!(second.next().await, acked(task), "call {n}");
+    }
+    redis
+        .wait_for("the other two entries done", |redis| {
+            redis.owner(malformed).is_none()
+                && redis.owner(foreign).is_none()
+                && redis.was_read(foreign)
+                && redis.letters().len() == 1
+        })
+        .await;
+    second.stop().await;
+    assert_eq!(redis.violations(), Vec::<String>::new(), "call {n}");
+    assert_eq!(redis.letters().len(), 1, "call {n}");
+}
+
+#[tokio::test]
+async fn a_consumer_dropped_at_any_step_leaves_its_task_pending_for_the_next() {
+    let calls = faulted_run("counted", None).await;
+    for n in 0..calls {
+        dropped_run(n).await;
+    }
+}
+
+#[tokio::test]
+async fn an_entry_deleted_while_pending_is_acked_on_recovery_not_delivered() {
+    let redis = FakeRedis::default();
+    let task = redis.task(High, "pink");
+    let mut first = start(&redis, "deleted", settings());
+    first.ready().await;
+    assert_eq!(first.delivery().await, (task, 1));
+    first.kill().await;
+    redis.delete(task);
+    // Nothing left to deliver: acking it is right.
+    redis.allow_ack(task);
+    let mut second = start(&redis, "deleted", settings());
+    second.ready().await;
+    redis
+        .wait_for("the deleted entry acked", |redis| {
+            redis.owner(task).is_none()
+        })
+        .await;
+    let next = redis.task(High, "pink");
+    assert_eq!(second.delivery().await, (next, 1));
+    second.stop().await;
+    assert_eq!(redis.violations(), Vec::<String>::new());
+}
