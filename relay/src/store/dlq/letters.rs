@@ -1,45 +1,34 @@
 //! Reading dead letters from `cortex:tasks:dlq`: their decoding, the filters that
-//! select them ([`Selection`]), the newest-first [`Scanner`], and the tombstones that
-//! remember retried and deleted ones.
+//! select them ([`Selection`]), the newest-first [`Scanner`], single letters by id, and
+//! the tombstones that remember retried and deleted ones.
 
-use crate::error::ApiError;
-use crate::store::reply::{bytes, raw_pairs};
+use super::{DlqError, FilterError};
+use crate::store::keys;
+use crate::store::reply::Entry;
+use crate::store::streams::{entries_by_id, entry, xrevrange};
 use cortex_shared::rest::DlqFilter;
-use cortex_shared::{AgentName, DeadLetter, EntryId, Priority, DLQ_STREAM};
+use cortex_shared::{AgentName, DeadLetter, EntryId, Priority};
 use redis::aio::ConnectionLike;
 use redis::RedisResult;
-use std::collections::HashMap;
 
 /// Letters read per `XREVRANGE`.
-const BATCH: usize = 1_000;
+const BATCH: u64 = 1_000;
 
-/// The key remembering, for an hour, that a letter was retried or deleted, so that a
-/// second action on it is a 409 rather than a 404.
-pub(crate) fn tombstone_key(dlq_id: &EntryId) -> String {
-    format!("cortex:dlq:gone:{dlq_id}")
-}
+/// Ids one `XRANGE` pipeline asks for at most.
+const PIPELINE: usize = 1_000;
 
-/// A letter as stored. A letter missing `error`, `retry_count` or `dead_at` (written
+/// Letter `id` as stored. A letter missing `error`, `retry_count` or `dead_at` (written
 /// by some other tool) is still shown, with those empty, zero, or the DLQ id's time
-/// (see [`DeadLetter::from_raw_fields_leniently`]).
-pub(crate) fn decode_letter(id: &EntryId, map: &HashMap<String, redis::Value>) -> DeadLetter {
-    let pairs = map
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_bytes(), bytes(value)?)));
-    DeadLetter::from_raw_fields_leniently(pairs, (id.ms / 1000) as i64)
+/// (see [`DeadLetter::from_raw_fields_leniently`]). Read from the entry's fields as
+/// Redis sent them (the last of a repeated field wins), without a map.
+pub(crate) fn letter_of(id: &EntryId, entry: &Entry) -> DeadLetter {
+    DeadLetter::from_raw_fields_leniently(entry.raw_fields(), (id.ms / 1000) as i64)
 }
 
-/// A letter from one entry of a raw `XRANGE`/`XREVRANGE` reply (`[id, [field, value,
-/// …]]`), read as [`decode_letter`] reads it (the last of a repeated field wins),
-/// without a map.
-pub(crate) fn letter_of_entry(entry: redis::Value) -> Option<(EntryId, DeadLetter)> {
-    let mut parts = crate::store::xinfo::items(entry).into_iter();
-    let id = crate::store::xinfo::text(&parts.next()?)?
-        .parse::<EntryId>()
-        .ok()?;
-    let fields = crate::store::xinfo::items(parts.next()?);
-    let letter = DeadLetter::from_raw_fields_leniently(raw_pairs(&fields), (id.ms / 1000) as i64);
-    Some((id, letter))
+/// An entry of the DLQ as its id and letter; `None` when its id does not parse.
+fn id_and_letter(entry: &Entry) -> Option<(EntryId, DeadLetter)> {
+    let id = entry.id.parse::<EntryId>().ok()?;
+    Some((id, letter_of(&id, entry)))
 }
 
 /// A checked [`DlqFilter`].
@@ -56,6 +45,7 @@ pub(crate) struct Selection {
     until_ms: Option<u64>,
 }
 
+/// `text` unless it is absent or empty.
 pub(crate) fn non_empty(text: &Option<String>) -> Option<String> {
     text.as_deref().filter(|t| !t.is_empty()).map(str::to_owned)
 }
@@ -63,23 +53,22 @@ pub(crate) fn non_empty(text: &Option<String>) -> Option<String> {
 impl Selection {
     /// Checks `filter`: a valid agent name, a known priority, a time range that is not
     /// backwards. Empty texts select everything.
-    pub(crate) fn parse(filter: &DlqFilter) -> Result<Self, ApiError> {
-        let bad = |message: String| ApiError::bad_request("invalid_filter", message);
+    pub(crate) fn parse(filter: &DlqFilter) -> Result<Self, FilterError> {
         let agent = non_empty(&filter.agent);
         if let Some(agent) = &agent {
-            AgentName::parse(agent).map_err(|e| bad(format!("agent: {e}")))?;
+            AgentName::parse(agent).map_err(|e| FilterError(format!("agent: {e}")))?;
         }
         let priority = match non_empty(&filter.priority) {
             None => None,
             Some(p) => Some(Priority::parse(&p).ok_or_else(|| {
-                bad(format!(
+                FilterError(format!(
                     "priority: unknown priority {p:?}; expected critical, high, normal or low"
                 ))
             })?),
         };
         if let (Some(since), Some(until)) = (filter.since_ms, filter.until_ms) {
             if since > until {
-                return Err(bad(format!(
+                return Err(FilterError(format!(
                     "since_ms ({since}) is after until_ms ({until})"
                 )));
             }
@@ -176,21 +165,19 @@ impl Scanner {
         let Some(upper) = self.upper else {
             return Ok(Vec::new());
         };
-        // Read as a raw reply and moved into letters field by field: no map per entry
-        // (this loop is what a filtered listing over a large DLQ costs).
-        let reply: redis::Value = redis::cmd("XREVRANGE")
-            .arg(DLQ_STREAM)
-            .arg(upper.to_string())
-            .arg(self.lower.to_string())
-            .arg("COUNT")
-            .arg(BATCH)
-            .query_async(conn)
-            .await?;
-        let entries = crate::store::xinfo::items(reply);
+        // Walked as Redis sent it and moved into letters field by field: no map per
+        // entry (this loop is what a filtered listing over a large DLQ costs).
+        let entries = xrevrange(
+            conn,
+            keys::DLQ,
+            &upper.to_string(),
+            &self.lower.to_string(),
+            BATCH,
+        )
+        .await?;
         let read = entries.len();
-        let full = read == BATCH;
-        let batch: Vec<(EntryId, DeadLetter)> =
-            entries.into_iter().filter_map(letter_of_entry).collect();
+        let full = read as u64 == BATCH;
+        let batch: Vec<(EntryId, DeadLetter)> = entries.iter().filter_map(id_and_letter).collect();
         self.scanned += read as u64;
         self.upper = match batch.last() {
             Some((oldest, _)) if full => before(*oldest).filter(|b| *b >= self.lower),
@@ -224,24 +211,68 @@ pub(crate) async fn read_letter<C: ConnectionLike>(
     conn: &mut C,
     id: &EntryId,
 ) -> RedisResult<Option<DeadLetter>> {
-    let reply = redis::cmd("XRANGE")
-        .arg(DLQ_STREAM)
-        .arg(id.to_string())
-        .arg(id.to_string())
+    Ok(entry(conn, keys::DLQ, id)
+        .await?
+        .map(|entry| letter_of(id, &entry)))
+}
+
+/// The letters `ids` name that are in the DLQ, and how many are not.
+pub(crate) async fn letters_of<C: ConnectionLike>(
+    conn: &mut C,
+    ids: &[EntryId],
+) -> RedisResult<(Vec<(EntryId, DeadLetter)>, u64)> {
+    let mut found = Vec::with_capacity(ids.len());
+    let mut gone = 0;
+    for chunk in ids.chunks(PIPELINE) {
+        for entry in entries_by_id(conn, keys::DLQ, chunk).await? {
+            match entry.as_ref().and_then(id_and_letter) {
+                Some(letter) => found.push(letter),
+                None => gone += 1,
+            }
+        }
+    }
+    Ok((found, gone))
+}
+
+/// Why letter `id` is not in the DLQ, by its tombstone: retried or deleted (within the
+/// hour), or not found.
+pub(crate) async fn gone<C: ConnectionLike>(conn: &mut C, id: &EntryId) -> RedisResult<DlqError> {
+    let why: Option<String> = redis::cmd("GET")
+        .arg(keys::tombstone(id))
         .query_async(conn)
         .await?;
-    Ok(crate::store::reply::range(reply)?
-        .into_iter()
-        .next()
-        .map(|e| DeadLetter::from_raw_fields_leniently(e.raw_fields(), (id.ms / 1000) as i64)))
+    Ok(DlqError::gone(*id, why.as_deref()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redis::Value;
 
     fn select(filter: DlqFilter) -> Selection {
         Selection::parse(&filter).unwrap()
+    }
+
+    fn letter(to: &str, from: &str, error: &str, payload: &str) -> DeadLetter {
+        DeadLetter {
+            original_id: "t".into(),
+            original_from: from.into(),
+            original_to: to.into(),
+            original_priority: "high".into(),
+            original_type: "coding".into(),
+            original_payload: payload.into(),
+            original_created: "1".into(),
+            error: error.into(),
+            retry_count: 3,
+            dead_at: 1,
+            original_stream: None,
+            original_entry_id: None,
+            ..Default::default()
+        }
+    }
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
     }
 
     #[test]
@@ -269,5 +300,138 @@ mod tests {
         );
         assert_eq!(before(EntryId::new(5, 3)), Some(EntryId::new(5, 2)));
         assert_eq!(before(EntryId::ZERO), None);
+    }
+
+    #[test]
+    fn filters_match_agent_either_way_and_text_ignoring_case() {
+        let l = letter(
+            "pink",
+            "harold",
+            "Processing TIMEOUT",
+            r#"{"desc":"Fix Auth"}"#,
+        );
+        assert!(select(DlqFilter::default()).matches(&l));
+        for agent in ["pink", "harold"] {
+            assert!(select(DlqFilter {
+                agent: Some(agent.into()),
+                ..DlqFilter::default()
+            })
+            .matches(&l));
+        }
+        assert!(!select(DlqFilter {
+            agent: Some("blue".into()),
+            ..DlqFilter::default()
+        })
+        .matches(&l));
+        let f = DlqFilter {
+            error: Some("timeout".into()),
+            payload: Some("fix auth".into()),
+            priority: Some("high".into()),
+            task_type: Some("coding".into()),
+            ..DlqFilter::default()
+        };
+        assert!(select(f.clone()).matches(&l));
+        assert!(!select(DlqFilter {
+            priority: Some("low".into()),
+            ..f.clone()
+        })
+        .matches(&l));
+        assert!(!select(DlqFilter {
+            task_type: Some("review".into()),
+            ..f
+        })
+        .matches(&l));
+        // Non-ASCII text still matches ignoring case.
+        let l = letter("pink", "harold", "ÉCHEC réseau", "{}");
+        assert!(select(DlqFilter {
+            error: Some("échec".into()),
+            ..DlqFilter::default()
+        })
+        .matches(&l));
+        // Empty texts select everything.
+        assert!(select(DlqFilter {
+            agent: Some(String::new()),
+            error: Some(String::new()),
+            ..DlqFilter::default()
+        })
+        .matches(&l));
+    }
+
+    #[test]
+    fn bad_filters_are_refused_with_the_reason() {
+        for (filter, needle) in [
+            (
+                DlqFilter {
+                    agent: Some("no/slash".into()),
+                    ..DlqFilter::default()
+                },
+                "agent",
+            ),
+            (
+                DlqFilter {
+                    priority: Some("urgent".into()),
+                    ..DlqFilter::default()
+                },
+                "urgent",
+            ),
+            (
+                DlqFilter {
+                    since_ms: Some(10),
+                    until_ms: Some(5),
+                    ..DlqFilter::default()
+                },
+                "since_ms",
+            ),
+        ] {
+            let err = Selection::parse(&filter).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn raw_entries_read_as_maps_do() {
+        let pairs = [
+            ("original_id", "t-1"),
+            ("original_to", "pink"),
+            ("original_payload", "{}"),
+            ("error", "timeout"),
+            ("retry_count", " 3"),
+            ("dead_at", "17"),
+            ("original_stream", "cortex:tasks:low"),
+            ("error", "the last one wins"),
+        ];
+        let raw = Value::Array(vec![Value::Array(vec![
+            bulk("5000-1"),
+            Value::Array(pairs.iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect()),
+        ])]);
+        let entry = crate::store::reply::range(raw).unwrap().remove(0);
+        let (id, letter) = id_and_letter(&entry).unwrap();
+        assert_eq!(id, EntryId::new(5000, 1));
+        let map = entry.into_stream_id().map;
+        let by_map = DeadLetter::from_raw_fields_leniently(
+            crate::store::value::map_pairs(&map),
+            (id.ms / 1000) as i64,
+        );
+        assert_eq!(letter, by_map);
+        assert_eq!(letter.error, "the last one wins");
+        assert_eq!(letter.retry_count, 3);
+        assert_eq!(letter.original_stream.as_deref(), Some("cortex:tasks:low"));
+    }
+
+    #[test]
+    fn letters_missing_fields_are_still_shown() {
+        let entry = Entry {
+            id: "5000-0".into(),
+            fields: Some(vec![
+                bulk("original_id"),
+                bulk("x"),
+                bulk("original_payload"),
+                bulk("{broken"),
+            ]),
+        };
+        let letter = letter_of(&EntryId::new(5_000, 0), &entry);
+        assert_eq!(letter.original_id, "x");
+        assert_eq!(letter.error, "");
+        assert_eq!(letter.dead_at, 5);
     }
 }
