@@ -73,7 +73,7 @@ async fn readyz(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ping = async {
         let mut conn = state.services.redis.clone();
-        redis::cmd("PING").query_async::<String>(&mut conn).await
+        crate::store::ping(&mut conn).await
     };
     match tokio::time::timeout(Duration::from_secs(1), ping).await {
         Ok(Ok(_)) => Ok(Json(json!({"status": "ready", "redis": "ok"}))),

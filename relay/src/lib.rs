@@ -10,7 +10,8 @@
 //! - [`state`]: the services the transports share, and their settings;
 //! - the engine: [`engine`] (the watch reader, the hub that fans entries out, history,
 //!   presence, DLQ events, trimming) and [`consume`] (consume mode, at least once);
-//! - [`store`]: the code that talks to Redis (replies, codecs, `XINFO`, dead letters);
+//! - [`store`]: the code that talks to Redis (every key name, replies, codecs, task
+//!   and heartbeat writes, `XINFO`, the dead letter queue and its scripts);
 //! - beneath all: [`auth`] (tokens, roles, origins), [`metrics`], [`error`].
 //!
 //! Beside them: [`config`] (file, environment, flags; it builds every layer's

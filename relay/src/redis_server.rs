@@ -48,7 +48,7 @@ async fn answers(url: &str) -> bool {
     };
     let ping = async {
         let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
+        crate::store::ping(&mut conn).await
     };
     matches!(
         tokio::time::timeout(Duration::from_millis(500), ping).await,
@@ -163,7 +163,7 @@ async fn shutdown_server(url: &str) {
     if let Ok(client) = redis::Client::open(url) {
         let shutdown = async {
             let mut conn = client.get_multiplexed_async_connection().await?;
-            redis::cmd("SHUTDOWN").query_async::<()>(&mut conn).await
+            crate::store::shutdown(&mut conn).await
         };
         let _ = tokio::time::timeout(Duration::from_secs(5), shutdown).await;
     }

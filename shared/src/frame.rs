@@ -313,6 +313,8 @@ pub enum ErrorCode {
     BinaryFrame,
     /// An agent name is not `[A-Za-z0-9_.-]{1,64}`.
     InvalidAgent,
+    /// A task type is not a word (`[A-Za-z0-9_-]{1,64}`; see [`crate::publish`]).
+    InvalidType,
     /// The frame is larger than the relay accepts.
     FrameTooLarge,
     /// An `ack`/`nack` for a task not delivered to this connection, or already acked.
@@ -341,6 +343,7 @@ impl ErrorCode {
             ErrorCode::BadFrame => "bad_frame",
             ErrorCode::BinaryFrame => "binary_frame",
             ErrorCode::InvalidAgent => "invalid_agent",
+            ErrorCode::InvalidType => "invalid_type",
             ErrorCode::FrameTooLarge => "frame_too_large",
             ErrorCode::UnknownDelivery => "unknown_delivery",
             ErrorCode::RedisUnavailable => "redis_unavailable",

@@ -8,6 +8,7 @@
 //! - [`backoff`]: the capped exponential backoff between reconnection attempts.
 //! - [`entry_id`]: stream entry ids, ordered as Redis orders them.
 //! - [`rest`]: the bodies of the HTTP API (`/api/v1`).
+//! - [`publish`]: the one rule for a task someone publishes, and its error codes.
 //! - [`strict`]: JSON decoding that refuses an array where an object belongs.
 //! - [`url`]: percent-encoding of URL components.
 //!
@@ -19,6 +20,7 @@ pub mod backoff;
 pub mod entry;
 pub mod entry_id;
 pub mod frame;
+pub mod publish;
 pub mod rest;
 pub mod strict;
 pub mod url;

@@ -524,3 +524,80 @@ async fn publish_writes_the_plans_task_fields() {
         "refused tasks are not written"
     );
 }
+
+/// One rule for a published task, over HTTP (`POST /api/v1/tasks`) and over the
+/// WebSocket (`publish`): the same tasks refused with the same codes, nothing written
+/// for them, the same ones taken (`*` for every agent on both); each way keeps its
+/// documented default `from`.
+#[tokio::test]
+async fn publishing_has_one_rule_over_http_and_the_websocket() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let addr = relay.addr();
+    let mut conn = redis.connection().await;
+    let mut ws = cortex_e2e::ws::WsClient::connect(&relay.ws_url()).await;
+    let long = "x".repeat(65);
+    for (to, from, task_type, code) in [
+        ("pink", None, "two words", "invalid_type"),
+        ("pink", None, "a.b", "invalid_type"),
+        ("pink", None, "", "invalid_type"),
+        ("pink", None, long.as_str(), "invalid_type"),
+        ("pi nk", None, "coding", "invalid_agent"),
+        ("pink", Some(""), "coding", "invalid_agent"),
+        ("pink", Some("a/b"), "coding", "invalid_agent"),
+    ] {
+        let mut body = json!({"to": to, "priority": "high", "type": task_type});
+        let mut frame = json!({"type": "publish", "to": to, "priority": "high",
+                               "task_type": task_type});
+        if let Some(from) = from {
+            body["from"] = json!(from);
+            frame["from"] = json!(from);
+        }
+        let (status, answer) = api(addr, "POST", "/api/v1/tasks", Some(body.clone())).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (400, Some(code)),
+            "{body}: {answer}"
+        );
+        ws.send(frame.clone()).await;
+        let reply = ws.next_of_type("error").await;
+        assert_eq!(reply["code"], code, "{frame}: {reply}");
+        assert_eq!(reply["message"], answer["message"], "{frame}");
+    }
+    assert_eq!(
+        xlen(&mut conn, "cortex:tasks:high").await,
+        0,
+        "refused tasks are written"
+    );
+
+    // Every agent, `*` or empty, both ways; HTTP's default sender is `operator`, the
+    // WebSocket's `relay`.
+    for to in ["*", ""] {
+        let (status, answer) = api(
+            addr,
+            "POST",
+            "/api/v1/tasks",
+            Some(json!({"to": to, "priority": "low", "type": "deploy"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{answer}");
+        ws.send(json!({"type": "publish", "to": to, "priority": "low", "task_type": "deploy"}))
+            .await;
+        let published = ws.next_of_type("published").await;
+        assert_eq!(published["stream"], "cortex:tasks:low");
+    }
+    let low = entries(&mut conn, "cortex:tasks:low").await;
+    let senders: Vec<(&str, &str)> = low
+        .iter()
+        .map(|(_, f)| (f["to"].as_str(), f["from"].as_str()))
+        .collect();
+    assert_eq!(
+        senders,
+        [
+            ("", "operator"),
+            ("", "relay"),
+            ("", "operator"),
+            ("", "relay")
+        ]
+    );
+}

@@ -7,7 +7,7 @@ use cortex_e2e::relay::{relay_bin, Relay};
 use cortex_shared::{DeadLetter, Heartbeat, TaskMessage, DLQ_STREAM, HEARTBEAT_STREAM};
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamRangeReply;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -730,8 +730,10 @@ async fn dlq_list_retry_and_delete_on_redis() {
     let task = TaskMessage::from_fields(pairs(&critical[0].1)).unwrap();
     assert_eq!(task.priority.as_str(), "critical");
 
-    // Twice: nothing to retry. A letter whose task does not decode: refused, kept.
-    cli(&["dlq", "retry", &first, "--redis-url", &url]).fails(1, &["no dead letter", &first]);
+    // Twice: already retried, as the relay would say. A letter whose task does not
+    // decode: refused, kept.
+    cli(&["dlq", "retry", &first, "--redis-url", &url])
+        .fails(1, &["already_retried", "was already retried", &first]);
     cli(&["dlq", "retry", &third, "--redis-url", &url])
         .fails(1, &["cannot be retried", "field `payload`"]);
     let left = entries(&mut conn, DLQ_STREAM).await;
@@ -743,7 +745,10 @@ async fn dlq_list_retry_and_delete_on_redis() {
     let out = cli(&["dlq", "delete", &third, "1-1", &extra, "--redis-url", &url]);
     out.fails(
         1,
-        &["no dead letter 1-1", "1 of 3 dead letters were not deleted"],
+        &[
+            "not_found: no dead letter 1-1",
+            "1 of 3 dead letters were not deleted",
+        ],
     );
     assert!(
         out.stdout.contains(&format!("deleted {third}"))
@@ -760,6 +765,102 @@ async fn dlq_list_retry_and_delete_on_redis() {
     )
     .unwrap();
     assert_eq!(letter.retry_count, 3);
+}
+
+/// `dlq retry` and `dlq delete` straight on Redis (no relay in between) do what the
+/// relay's API does: a dashboard watching any relay is told at once, and a second
+/// action on the letter, by the CLI or over HTTP, is refused as already done (409),
+/// not as unknown (404).
+#[tokio::test]
+async fn dlq_actions_on_redis_are_announced_and_remembered_as_the_apis_are() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let relay = Relay::start(&url);
+    let mut conn = redis.connection().await;
+    let mut dashboard = cortex_e2e::ws::WsClient::connect(&relay.ws_url()).await;
+    dashboard.subscribe("*").await;
+    let dlq_frame = |frame: Value| {
+        assert_eq!(frame["type"], "dlq", "{frame}");
+        frame
+    };
+
+    let first = add_letter(
+        &mut conn,
+        &seed_letter("failed-001", "pink", "processing timeout"),
+    )
+    .await;
+    let added = dlq_frame(dashboard.next_of_type("dlq").await);
+    assert_eq!(
+        (&added["action"], &added["dlq_ids"]),
+        (&json!("added"), &json!([first]))
+    );
+
+    // Retried on Redis: the watcher hears of it, as of a retry through the API.
+    let retried = cli(&["dlq", "retry", &first, "--json", "--redis-url", &url]).json_lines();
+    let frame = dlq_frame(dashboard.next_of_type("dlq").await);
+    assert_eq!(
+        (&frame["action"], &frame["dlq_ids"]),
+        (&json!("retried"), &json!([first]))
+    );
+    // It answers as the API does.
+    assert_eq!(retried[0]["dlq_id"], first.as_str());
+    assert_eq!(retried[0]["retry_count"], 1);
+    assert_eq!(retried[0]["edited"], false);
+    // The task counts its retry from the DLQ, as the API's does.
+    let high = entries(&mut conn, "cortex:tasks:high").await;
+    assert_eq!(high.len(), 1);
+    assert!(
+        high[0]
+            .1
+            .contains(&("retry_count".to_owned(), "1".to_owned())),
+        "{high:?}"
+    );
+
+    // Again, by the CLI and over HTTP: already retried (409), not unknown (404).
+    cli(&["dlq", "retry", &first, "--redis-url", &url]).fails(1, &["already_retried", &first]);
+    let (status, body) = cortex_e2e::http::json(
+        relay.addr(),
+        "POST",
+        &format!("/api/v1/messaging/dlq/retry/{first}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (409, &json!("already_retried")),
+        "{body}"
+    );
+    cli(&["dlq", "delete", &first, "--redis-url", &url]).fails(1, &["already_retried", &first]);
+
+    // The same for a delete.
+    let second = add_letter(&mut conn, &seed_letter("failed-002", "blue", "crashed")).await;
+    let added = dlq_frame(dashboard.next_of_type("dlq").await);
+    assert_eq!(added["dlq_ids"], json!([second]));
+    let out = cli(&["dlq", "delete", &second, "--redis-url", &url]);
+    assert_eq!(out.ok().trim(), format!("deleted {second}"));
+    let frame = dlq_frame(dashboard.next_of_type("dlq").await);
+    assert_eq!(
+        (&frame["action"], &frame["dlq_ids"]),
+        (&json!("deleted"), &json!([second]))
+    );
+    cli(&["dlq", "delete", &second, "--redis-url", &url]).fails(1, &["already_deleted", &second]);
+    cli(&["dlq", "retry", &second, "--redis-url", &url]).fails(1, &["already_deleted", &second]);
+    let (status, body) = cortex_e2e::http::json(
+        relay.addr(),
+        "DELETE",
+        &format!("/api/v1/messaging/dlq/{second}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (409, &json!("already_deleted")),
+        "{body}"
+    );
+
+    // A letter nobody ever had is still unknown.
+    cli(&["dlq", "retry", "1-1", "--redis-url", &url]).fails(1, &["not_found: no dead letter 1-1"]);
+    assert!(entries(&mut conn, DLQ_STREAM).await.is_empty());
 }
 
 #[test]

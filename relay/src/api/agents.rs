@@ -6,21 +6,20 @@
 //! Presence is computed here from Redis at each request, with the same thresholds the
 //! [`crate::engine::presence`] tracker uses to send `presence` frames.
 
-use crate::consume::alive_key;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::groups::last_alive;
+use crate::store::keys;
+use crate::store::streams::newest_heartbeats;
 use crate::store::xinfo::stream_metrics;
 use axum::extract::State;
 use axum::Json;
 use cortex_shared::rest::{AgentConsumer, AgentInfo, AgentsReply, Presence};
-use cortex_shared::{EntryId, Heartbeat, JsonObject, Priority, HEARTBEAT_STREAM};
+use cortex_shared::JsonObject;
 use std::collections::BTreeMap;
 
 /// Heartbeats read, newest first, to find agents and their last heartbeat.
-pub const HEARTBEAT_SCAN: usize = 10_000;
-
-/// The consumer group prefix of an agent's group.
-const GROUP_PREFIX: &str = "agent:";
+pub const HEARTBEAT_SCAN: u64 = 10_000;
 
 #[derive(Debug, Default)]
 struct Seen {
@@ -33,36 +32,17 @@ struct Seen {
 pub async fn list(State(state): State<AppState>) -> Result<Json<AgentsReply>, ApiError> {
     let mut conn = state.services.redis.clone();
     let settings = state.api;
-    let reply = crate::store::reply::range(
-        redis::cmd("XREVRANGE")
-            .arg(HEARTBEAT_STREAM)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(HEARTBEAT_SCAN)
-            .query_async(&mut conn)
-            .await?,
-    )?;
     let mut agents: BTreeMap<String, Seen> = BTreeMap::new();
-    for entry in &reply {
-        let (Ok(id), Ok(hb)) = (
-            entry.id.parse::<EntryId>(),
-            Heartbeat::from_raw_fields(entry.raw_fields()),
-        ) else {
-            continue;
-        };
+    for (id, hb) in newest_heartbeats(&mut conn, "+", HEARTBEAT_SCAN).await? {
         let seen = agents.entry(hb.agent).or_default();
         if seen.heartbeat.is_none() {
             seen.heartbeat = Some((id.ms, hb.time, hb.status));
         }
     }
-    let streams: Vec<String> = Priority::ALL
-        .iter()
-        .map(|p| p.stream().to_owned())
-        .collect();
+    let streams: Vec<String> = keys::task_streams().map(str::to_owned).to_vec();
     for stream in stream_metrics(&mut conn, &streams).await? {
         for group in stream.groups {
-            let Some(agent) = group.name.strip_prefix(GROUP_PREFIX) else {
+            let Some(agent) = keys::agent_of_group(&group.name) else {
                 continue;
             };
             let seen = agents.entry(agent.to_owned()).or_default();
@@ -82,19 +62,13 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentsReply>, Ap
         .iter()
         .flat_map(|(agent, seen)| seen.consumers.keys().map(|c| (agent.clone(), c.clone())))
         .collect();
-    if !names.is_empty() {
-        let keys: Vec<String> = names
-            .iter()
-            .map(|(agent, consumer)| alive_key(agent, consumer))
-            .collect();
-        let alive: Vec<Option<u64>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
-        for ((agent, consumer), last) in names.iter().zip(alive) {
-            let (Some(last), Some(seen)) = (last, agents.get_mut(agent)) else {
-                continue;
-            };
-            if let Some(entry) = seen.consumers.get_mut(consumer) {
-                entry.1 = entry.1.min(now.saturating_sub(last));
-            }
+    let alive = last_alive(&mut conn, &names).await?;
+    for ((agent, consumer), last) in names.iter().zip(alive) {
+        let (Some(last), Some(seen)) = (last, agents.get_mut(agent)) else {
+            continue;
+        };
+        if let Some(entry) = seen.consumers.get_mut(consumer) {
+            entry.1 = entry.1.min(now.saturating_sub(last));
         }
     }
     let stale = settings.stale_after.as_millis() as u64;
@@ -146,4 +120,22 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentsReply>, Ap
         offline_after_ms: offline,
         consumer_dead_after_ms: dead_after,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::keys;
+    use cortex_shared::AgentName;
+
+    /// The consumer writes its own keys and group names (it is split out and will take
+    /// them from the store); until then the API must read the same ones.
+    #[test]
+    fn the_keys_read_here_are_those_the_consumer_writes() {
+        let pink = AgentName::parse("pink").unwrap();
+        assert_eq!(keys::group(&pink), crate::consume::group_name(&pink));
+        assert_eq!(
+            keys::consumer_alive("pink", "p-1"),
+            crate::consume::alive_key("pink", "p-1")
+        );
+    }
 }

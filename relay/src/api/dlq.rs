@@ -10,14 +10,12 @@
 use super::{ApiPath, ApiQuery};
 use crate::error::ApiError;
 use crate::state::AppState;
-pub(crate) use crate::store::letters::{
-    letter_of_entry, non_empty, read_letter, select_all, tombstone_key, Scanner, Selection,
-};
+use crate::store::dlq::{non_empty, read_letter, DlqError, FilterError, Scanner, Selection};
 use axum::extract::State;
 use axum::Json;
+use cortex_shared::entry::Problem;
 use cortex_shared::rest::{DlqItem, DlqListQuery, DlqPage, DlqStats, ErrorCount};
 use cortex_shared::EntryId;
-use redis::aio::ConnectionLike;
 use std::collections::{BTreeMap, HashMap};
 
 /// Letters one listing request reads at most.
@@ -102,35 +100,41 @@ pub async fn one(
             dlq_id: id.to_string(),
             letter,
         })),
-        None => Err(gone_error(&id, None)),
+        None => Err(DlqError::NotFound(id).into()),
     }
 }
 
-/// The error for a letter that is not in the DLQ: 409 if it was retried or deleted
-/// within the hour, else 404.
-pub(crate) async fn gone<C: ConnectionLike>(
-    conn: &mut C,
-    id: &EntryId,
-) -> Result<ApiError, ApiError> {
-    let why: Option<String> = redis::cmd("GET")
-        .arg(tombstone_key(id))
-        .query_async(conn)
-        .await?;
-    Ok(gone_error(id, why.as_deref()))
+impl From<DlqError> for ApiError {
+    /// 404 `not_found`; 409 `already_retried`, `already_deleted` (a tombstone says so,
+    /// within the hour); 422 `not_retryable`, with what the body must give; Redis
+    /// failures as always.
+    fn from(error: DlqError) -> Self {
+        let message = error.to_string();
+        match error {
+            DlqError::NotFound(_) => ApiError::not_found(error.code(), message),
+            DlqError::AlreadyRetried(_) | DlqError::AlreadyDeleted(_) => {
+                ApiError::conflict(error.code(), message)
+            }
+            DlqError::NotRetryable {
+                error: ref cause, ..
+            } => {
+                let hint = match cause.problem {
+                    Problem::Missing | Problem::NotUtf8 => {
+                        format!(" (give `{}` in the body)", cause.field)
+                    }
+                    _ => String::new(),
+                };
+                ApiError::unprocessable(error.code(), format!("{message}{hint}"))
+            }
+            DlqError::Redis(e) => ApiError::redis(&e),
+        }
+    }
 }
 
-/// The error for a letter an action did not find, given its tombstone's value.
-pub(crate) fn gone_error(id: &EntryId, tombstone: Option<&str>) -> ApiError {
-    match tombstone {
-        Some("retried") => ApiError::conflict(
-            "already_retried",
-            format!("dead letter {id} was already retried"),
-        ),
-        Some("deleted") => ApiError::conflict(
-            "already_deleted",
-            format!("dead letter {id} was already deleted"),
-        ),
-        _ => ApiError::not_found("not_found", format!("no dead letter {id}")),
+impl From<FilterError> for ApiError {
+    /// 400 `invalid_filter`.
+    fn from(error: FilterError) -> Self {
+        ApiError::bad_request("invalid_filter", error.to_string())
     }
 }
 
@@ -180,174 +184,46 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<DlqStats>, ApiE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::letters::decode_letter;
     use cortex_shared::rest::DlqFilter;
-    use cortex_shared::DeadLetter;
-
-    fn letter(to: &str, from: &str, error: &str, payload: &str) -> DeadLetter {
-        DeadLetter {
-            original_id: "t".into(),
-            original_from: from.into(),
-            original_to: to.into(),
-            original_priority: "high".into(),
-            original_type: "coding".into(),
-            original_payload: payload.into(),
-            original_created: "1".into(),
-            error: error.into(),
-            retry_count: 3,
-            dead_at: 1,
-            original_stream: None,
-            original_entry_id: None,
-            ..Default::default()
-        }
-    }
-
-    fn select(filter: DlqFilter) -> Selection {
-        Selection::parse(&filter).unwrap()
-    }
-
-    #[test]
-    fn filters_match_agent_either_way_and_text_ignoring_case() {
-        let l = letter(
-            "pink",
-            "harold",
-            "Processing TIMEOUT",
-            r#"{"desc":"Fix Auth"}"#,
-        );
-        assert!(select(DlqFilter::default()).matches(&l));
-        for agent in ["pink", "harold"] {
-            assert!(select(DlqFilter {
-                agent: Some(agent.into()),
-                ..DlqFilter::default()
-            })
-            .matches(&l));
-        }
-        assert!(!select(DlqFilter {
-            agent: Some("blue".into()),
-            ..DlqFilter::default()
-        })
-        .matches(&l));
-        let f = DlqFilter {
-            error: Some("timeout".into()),
-            payload: Some("fix auth".into()),
-            priority: Some("high".into()),
-            task_type: Some("coding".into()),
-            ..DlqFilter::default()
-        };
-        assert!(select(f.clone()).matches(&l));
-        assert!(!select(DlqFilter {
-            priority: Some("low".into()),
-            ..f.clone()
-        })
-        .matches(&l));
-        assert!(!select(DlqFilter {
-            task_type: Some("review".into()),
-            ..f
-        })
-        .matches(&l));
-        // Non-ASCII text still matches ignoring case.
-        let l = letter("pink", "harold", "ÉCHEC réseau", "{}");
-        assert!(select(DlqFilter {
-            error: Some("échec".into()),
-            ..DlqFilter::default()
-        })
-        .matches(&l));
-        // Empty texts select everything.
-        assert!(select(DlqFilter {
-            agent: Some(String::new()),
-            error: Some(String::new()),
-            ..DlqFilter::default()
-        })
-        .matches(&l));
-    }
-
-    #[test]
-    fn bad_filters_are_refused_with_the_reason() {
-        for (filter, needle) in [
-            (
-                DlqFilter {
-                    agent: Some("no/slash".into()),
-                    ..DlqFilter::default()
-                },
-                "agent",
-            ),
-            (
-                DlqFilter {
-                    priority: Some("urgent".into()),
-                    ..DlqFilter::default()
-                },
-                "urgent",
-            ),
-            (
-                DlqFilter {
-                    since_ms: Some(10),
-                    until_ms: Some(5),
-                    ..DlqFilter::default()
-                },
-                "since_ms",
-            ),
-        ] {
-            let err = Selection::parse(&filter).unwrap_err();
-            assert_eq!(err.code(), "invalid_filter");
-            assert!(err.message().contains(needle), "{}", err.message());
-        }
-    }
-
-    #[test]
-    fn raw_entries_read_as_maps_do() {
-        let bulk = |s: &str| redis::Value::BulkString(s.as_bytes().to_vec());
-        let pairs = [
-            ("original_id", "t-1"),
-            ("original_to", "pink"),
-            ("original_payload", "{}"),
-            ("error", "timeout"),
-            ("retry_count", " 3"),
-            ("dead_at", "17"),
-            ("original_stream", "cortex:tasks:low"),
-            ("error", "the last one wins"),
-        ];
-        let raw = redis::Value::Array(vec![
-            bulk("5000-1"),
-            redis::Value::Array(pairs.iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect()),
-        ]);
-        let (id, letter) = letter_of_entry(raw).unwrap();
-        assert_eq!(id, EntryId::new(5000, 1));
-        let map: HashMap<String, redis::Value> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), bulk(v)))
-            .collect();
-        assert_eq!(letter, decode_letter(&id, &map));
-        assert_eq!(letter.error, "the last one wins");
-        assert_eq!(letter.retry_count, 3);
-        assert_eq!(letter.original_stream.as_deref(), Some("cortex:tasks:low"));
-        assert!(letter_of_entry(redis::Value::Nil).is_none());
-    }
-
-    #[test]
-    fn letters_missing_fields_are_still_shown() {
-        let map: HashMap<String, redis::Value> =
-            [("original_id", "x"), ("original_payload", "{broken")]
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_string(),
-                        redis::Value::BulkString(v.as_bytes().to_vec()),
-                    )
-                })
-                .collect();
-        let letter = decode_letter(&EntryId::new(5_000, 0), &map);
-        assert_eq!(letter.original_id, "x");
-        assert_eq!(letter.error, "");
-        assert_eq!(letter.dead_at, 5);
-    }
 
     #[test]
     fn gone_letters_are_409_when_acted_on_else_404() {
         let id = EntryId::new(1, 0);
-        assert_eq!(gone_error(&id, Some("retried")).code(), "already_retried");
-        assert_eq!(gone_error(&id, Some("deleted")).status().as_u16(), 409);
-        assert_eq!(gone_error(&id, None).status().as_u16(), 404);
+        let api = |tombstone| ApiError::from(DlqError::gone(id, tombstone));
+        assert_eq!(api(Some("retried")).code(), "already_retried");
+        assert_eq!(api(Some("retried")).status().as_u16(), 409);
+        assert_eq!(api(Some("deleted")).code(), "already_deleted");
+        assert_eq!(api(Some("deleted")).status().as_u16(), 409);
+        assert_eq!(api(None).status().as_u16(), 404);
+        assert_eq!(api(None).message(), "no dead letter 1-0");
         assert!(parse_dlq_id("not-an-id").is_err());
         assert_eq!(parse_dlq_id("7").unwrap(), EntryId::new(7, 0));
+    }
+
+    #[test]
+    fn a_letter_that_cannot_be_retried_is_422_naming_what_to_give() {
+        let error = cortex_shared::DecodeError::new("to", Problem::Missing);
+        let e = ApiError::from(DlqError::NotRetryable {
+            id: EntryId::new(9, 0),
+            error,
+        });
+        assert_eq!((e.status().as_u16(), e.code()), (422, "not_retryable"));
+        assert!(
+            e.message()
+                .ends_with("field `to`: missing (give `to` in the body)"),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
+    fn bad_filters_are_400_invalid_filter() {
+        let filter = DlqFilter {
+            priority: Some("urgent".into()),
+            ..DlqFilter::default()
+        };
+        let e = ApiError::from(Selection::parse(&filter).unwrap_err());
+        assert_eq!((e.status().as_u16(), e.code()), (400, "invalid_filter"));
+        assert!(e.message().contains("urgent"), "{}", e.message());
     }
 }

@@ -9,6 +9,8 @@
 use crate::error::ApiError;
 use crate::metrics::{Metrics, Percentiles};
 use crate::state::AppState;
+use crate::store::keys::DLQ;
+use crate::store::streams::cortex_streams;
 use crate::store::xinfo::stream_metrics;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -18,15 +20,12 @@ use cortex_shared::rest::GroupMetrics;
 use cortex_shared::rest::{
     DlqSummary, LatencyMetrics, LatencySummary, MessagingMetrics, RelayCounters, StreamMetrics,
 };
-use cortex_shared::DLQ_STREAM;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use redis::aio::ConnectionLike;
 use redis::RedisResult;
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Duration;
 
@@ -34,29 +33,6 @@ use std::time::Duration;
 const WINDOW_SECONDS: u64 = 300;
 /// How long `/metrics` waits for Redis before answering with the relay's own numbers.
 const REDIS_WAIT: Duration = Duration::from_secs(2);
-
-/// Every `cortex:*` stream, by `SCAN … TYPE stream`, sorted.
-pub(crate) async fn cortex_streams<C: ConnectionLike>(conn: &mut C) -> RedisResult<Vec<String>> {
-    let mut found = BTreeSet::new();
-    let mut cursor = "0".to_owned();
-    loop {
-        let (next, keys): (String, Vec<String>) = redis::cmd("SCAN")
-            .arg(&cursor)
-            .arg("MATCH")
-            .arg("cortex:*")
-            .arg("TYPE")
-            .arg("stream")
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await?;
-        found.extend(keys);
-        if next == "0" {
-            return Ok(found.into_iter().collect());
-        }
-        cursor = next;
-    }
-}
 
 fn summary(p: Percentiles) -> LatencySummary {
     LatencySummary {
@@ -96,7 +72,7 @@ async fn measure(state: &AppState) -> RedisResult<MessagingMetrics> {
     let streams = stream_metrics(&mut conn, &streams).await?;
     let dlq_length = streams
         .iter()
-        .find(|s| s.stream == DLQ_STREAM)
+        .find(|s| s.stream == DLQ)
         .map_or(0, |s| s.length);
     let (relay, latency) = relay_numbers(&state.services.metrics);
     let warn_length = state.api.dlq_warn_length;
@@ -340,6 +316,7 @@ pub(crate) fn exposition(
 mod tests {
     use super::*;
     use cortex_shared::rest::{ConsumerMetrics, GroupMetrics};
+    use std::collections::BTreeSet;
 
     #[test]
     fn exposition_is_openmetrics_text() {

@@ -6,12 +6,14 @@ use super::{ApiPath, ApiQuery};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::codec::{decode_heartbeat, decode_task};
-use crate::store::reply::{range as entries_of, Entry};
-use crate::store::xinfo::entry_fields;
+use crate::store::keys::{self, DLQ, HEARTBEATS};
+use crate::store::reply::Entry;
+use crate::store::streams::{xrange, xrevrange};
+use crate::store::value::text_map;
 use axum::extract::State;
 use axum::Json;
 use cortex_shared::rest::{ReplayEntry, ReplayPage, ReplayQuery};
-use cortex_shared::{DeadLetter, EntryId, Priority, DLQ_STREAM, HEARTBEAT_STREAM};
+use cortex_shared::{DeadLetter, EntryId};
 use redis::streams::StreamId;
 
 /// Entries per page by default, and at most.
@@ -20,9 +22,9 @@ const MAX_COUNT: usize = 1_000;
 
 /// The streams replay serves: the four task streams, heartbeats, the DLQ.
 pub fn replayable() -> Vec<&'static str> {
-    let mut streams: Vec<&'static str> = Priority::ALL.iter().map(|p| p.stream()).collect();
-    streams.push(HEARTBEAT_STREAM);
-    streams.push(DLQ_STREAM);
+    let mut streams = keys::task_streams().to_vec();
+    streams.push(HEARTBEATS);
+    streams.push(DLQ);
     streams
 }
 
@@ -108,17 +110,17 @@ fn replay_entry(stream: &str, entry: &StreamId) -> ReplayEntry {
         raw: None,
         error: None,
     };
-    let decoded = if stream == HEARTBEAT_STREAM {
+    let decoded = if stream == HEARTBEATS {
         decode_heartbeat(&entry.map).map(|h| out.heartbeat = Some(h))
-    } else if stream == DLQ_STREAM {
-        let fields = entry_fields(&entry.map);
+    } else if stream == DLQ {
+        let fields = text_map(&entry.map);
         DeadLetter::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .map(|l| out.letter = Some(l))
     } else {
         decode_task(&entry.map).map(|t| out.task = Some(t))
     };
     if let Err(e) = decoded {
-        out.raw = Some(entry_fields(&entry.map));
+        out.raw = Some(text_map(&entry.map));
         out.error = Some(e.to_string());
     }
     out
@@ -151,29 +153,20 @@ pub async fn entries(
     let mut conn = state.services.redis.clone();
     let (entries, next_start) = match range {
         Range::Last(n) => {
-            let reply = redis::cmd("XREVRANGE")
-                .arg(stream)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(n)
-                .query_async(&mut conn)
-                .await?;
-            let mut ids = entries_of(reply)?;
+            let mut ids = xrevrange(&mut conn, stream, "+", "-", n as u64).await?;
             ids.reverse();
             (ids, None)
         }
         Range::Between { start, end, count } => {
             // One more than asked tells whether the range holds more.
-            let reply = redis::cmd("XRANGE")
-                .arg(stream)
-                .arg(start.to_string())
-                .arg(end.to_string())
-                .arg("COUNT")
-                .arg(count + 1)
-                .query_async(&mut conn)
-                .await?;
-            let mut ids = entries_of(reply)?;
+            let mut ids = xrange(
+                &mut conn,
+                stream,
+                &start.to_string(),
+                &end.to_string(),
+                Some(count as u64 + 1),
+            )
+            .await?;
             let next = if ids.len() > count {
                 ids.truncate(count);
                 ids.last()
@@ -289,7 +282,7 @@ mod tests {
             delivered_count: None,
         };
         let hb = replay_entry(
-            HEARTBEAT_STREAM,
+            HEARTBEATS,
             &entry(&[("agent", "pink"), ("time", "1"), ("status", "{}")]),
         );
         assert_eq!(hb.heartbeat.unwrap().agent, "pink");

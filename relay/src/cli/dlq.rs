@@ -2,57 +2,35 @@
 //!
 //! With `--relay`, the relay's API does the work: `GET /api/v1/messaging/dlq` (paged
 //! with its cursor), `POST /api/v1/messaging/dlq/retry/{id}`,
-//! `DELETE /api/v1/messaging/dlq/{id}`. Without it, Redis directly:
-//! - `list` reads the DLQ newest first with the API's own scanner and filter
-//!   ([`crate::api::dlq`]), so both paths select the same letters;
-//! - `retry` republishes the letter's original task (its fields as the plan writes
-//!   them, plus `retried_from`: the DLQ id; its priority changed by `--priority`) to
-//!   its priority stream and deletes the letter, in one server-side script that first
-//!   checks the letter is still there: it is never both retried and kept, nor retried
-//!   twice;
-//! - `delete` is `XDEL`.
+//! `DELETE /api/v1/messaging/dlq/{id}`. Without it, Redis directly, with the relay's
+//! own code ([`crate::store::dlq`]), so both paths do the same: `list` selects with
+//! the same scanner and filter; `retry` and `delete` run the same scripts, which
+//! count retries on the task, leave the tombstone that makes a second action
+//! `already_retried`/`already_deleted`, and tell every relay's watchers (open
+//! dashboards) at once.
 //!
 //! Output: `list` prints a table for people, or one `DlqItem` per line (the API's
 //! shape: `{"dlq_id":…,"original_id":…,…,"error":…,"retry_count":3,"dead_at":…}`);
-//! `retry` prints `{"dlq_id","task_id","stream","entry_id"}` per letter (through a
-//! relay, its full answer, which adds `retry_count` and `edited`); `delete` prints
-//! `{"dlq_id","deleted":true}`.
+//! `retry` prints the API's answer per letter (`{"dlq_id","task_id","stream",
+//! "entry_id","retry_count","edited"}`); `delete` prints `{"dlq_id","deleted":true}`.
 
 use super::entry::route;
 use super::http::{encode, query, RelayClient};
 use super::output::{shorten, utc, Output};
 use super::{parse_agent, parse_entry_id, parse_priority, parse_word, redis_connection};
 use super::{CliError, OutputArgs, RedisArgs, RelayArgs};
-use crate::api::dlq::{gone_error, tombstone_key, Scanner, Selection};
-use crate::error::ApiError;
-use axum::http::{Method, StatusCode};
+use crate::store::dlq::{self, DlqError, Edits, Scanner, Selection};
+use axum::http::Method;
 use cortex_shared::rest::{DlqFilter, DlqItem, DlqPage, RetryRequest};
-use cortex_shared::{AgentName, DeadLetter, EntryId, Priority, DLQ_STREAM};
+use cortex_shared::{AgentName, EntryId, Priority};
 use redis::aio::MultiplexedConnection;
 use serde_json::{json, Value};
-use std::sync::LazyLock;
 
 /// The longest error shown in the human table.
 const SHOWN_ERROR: usize = 80;
 
 /// Letters per page asked of a relay (its maximum).
 const RELAY_PAGE: u64 = 1000;
-
-/// KEYS: the DLQ, the stream to republish to. ARGV: the letter's id, then the task's
-/// fields. Republishes and deletes the letter only if it is still there; returns the
-/// new entry id, or nil.
-static RETRY: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r#"
-if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
-  return false
-end
-local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
-redis.call('XDEL', KEYS[1], ARGV[1])
-return id
-"#,
-    )
-});
 
 /// The DLQ subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -327,7 +305,8 @@ async fn list_redis(
     url: &str,
     args: &ListArgs,
 ) -> Result<Vec<DlqItem>, CliError> {
-    let selection = Selection::parse(&args.filter()).map_err(|e| api_error(url, e))?;
+    let selection =
+        Selection::parse(&args.filter()).map_err(|e| CliError::Invalid(e.to_string()))?;
     let mut scanner = Scanner::new(&selection, None);
     let mut items = Vec::new();
     while !scanner.done() {
@@ -416,73 +395,27 @@ async fn retry_redis(
     id: &str,
     priority: Option<Priority>,
 ) -> Result<Value, CliError> {
-    let redis_error = |e| CliError::redis(url, e);
-    let reply = redis::cmd("XRANGE")
-        .arg(DLQ_STREAM)
-        .arg(id)
-        .arg(id)
-        .query_async(conn)
+    let edits = Edits {
+        priority,
+        ..Edits::default()
+    };
+    let retried = dlq::retry(conn, dlq_id(id)?, &edits)
         .await
-        .and_then(crate::store::reply::range)
-        .map_err(redis_error)?;
-    let Some(found) = reply.into_iter().next() else {
-        return Err(gone(conn, url, id).await);
-    };
-    let entry = super::entry::Entry::decode(DLQ_STREAM, &found.into_stream_id());
-    let mut letter = match entry.decoded {
-        super::entry::Decoded::DeadLetter(letter) => letter,
-        _ => {
-            return Err(CliError::Cannot(format!(
-                "dead letter {id} cannot be retried: the letter does not decode: {}",
-                entry.json()["error"].as_str().unwrap_or("?")
-            )))
-        }
-    };
-    if let Some(priority) = priority {
-        letter.set_original("priority", priority.as_str().to_owned());
-    }
-    let task = original_task(id, &letter)?;
-    let stream = task.priority.stream();
-    let mut invocation = RETRY.key(DLQ_STREAM);
-    invocation.key(stream).arg(id);
-    for (field, value) in task.to_fields() {
-        invocation.arg(field).arg(value);
-    }
-    invocation.arg("retried_from").arg(id);
-    let entry_id: Option<String> = invocation.invoke_async(conn).await.map_err(redis_error)?;
-    match entry_id {
-        Some(entry_id) => Ok(json!({"dlq_id": id, "task_id": task.id,
-                                    "stream": stream, "entry_id": entry_id})),
-        // Deleted (or retried elsewhere) between the read and the script.
-        None => Err(gone(conn, url, id).await),
-    }
+        .map_err(|e| dlq_error(url, e))?;
+    Ok(json!(retried))
 }
 
-/// The letter's original task, or why it cannot be retried.
-fn original_task(id: &str, letter: &DeadLetter) -> Result<cortex_shared::TaskMessage, CliError> {
-    letter.original_task().map_err(|e| {
-        CliError::Cannot(format!(
-            "dead letter {id} cannot be retried: its task does not decode ({e}); delete it, \
-             or retry it through the relay's API giving what is missing or broken \
-             (POST /api/v1/messaging/dlq/retry/{id} with the task's fields)"
-        ))
-    })
+/// A DLQ id as `dlq retry|delete` took it (checked while parsing).
+fn dlq_id(id: &str) -> Result<EntryId, CliError> {
+    id.parse::<EntryId>()
+        .map_err(|e| CliError::Invalid(format!("{id:?}: {e}")))
 }
 
 async fn delete(target: &mut Target, id: &str) -> Result<(), CliError> {
     match target {
-        Target::Redis(conn, url) => {
-            let deleted: i64 = redis::cmd("XDEL")
-                .arg(DLQ_STREAM)
-                .arg(id)
-                .query_async(conn)
-                .await
-                .map_err(|e| CliError::redis(url, e))?;
-            if deleted == 0 {
-                return Err(gone(conn, url, id).await);
-            }
-            Ok(())
-        }
+        Target::Redis(conn, url) => dlq::delete(conn, dlq_id(id)?)
+            .await
+            .map_err(|e| dlq_error(url, e)),
         Target::Relay(client) => client
             .call(
                 Method::DELETE,
@@ -494,31 +427,22 @@ async fn delete(target: &mut Target, id: &str) -> Result<(), CliError> {
     }
 }
 
-/// Why letter `id` is not in the DLQ, as the relay would say it: already retried or
-/// deleted (within the hour, through a relay), or not found.
-async fn gone(conn: &mut MultiplexedConnection, url: &str, id: &str) -> CliError {
-    let Ok(entry_id) = id.parse::<EntryId>() else {
-        return CliError::NotFound(format!("no dead letter {id}"));
-    };
-    let why: Option<String> = match redis::cmd("GET")
-        .arg(tombstone_key(&entry_id))
-        .query_async(conn)
-        .await
-    {
-        Ok(why) => why,
-        Err(e) => return CliError::redis(url, e),
-    };
-    api_error(url, gone_error(&entry_id, why.as_deref()))
-}
-
-/// An API error met on the Redis path, as a CLI error.
-fn api_error(url: &str, e: ApiError) -> CliError {
-    let message = e.message().to_owned();
-    match e.status() {
-        StatusCode::NOT_FOUND => CliError::NotFound(message),
-        StatusCode::BAD_REQUEST => CliError::Invalid(message),
-        StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY => CliError::Cannot(message),
-        _ => CliError::redis(url, message),
+/// A DLQ action's failure on the Redis path, as a CLI error saying what the relay's
+/// API would (its code, then its message): not found, already retried or deleted,
+/// or a letter whose task does not decode (with what to do about it).
+fn dlq_error(url: &str, e: DlqError) -> CliError {
+    let code = e.code();
+    match e {
+        DlqError::NotFound(_) => CliError::NotFound(format!("{code}: {e}")),
+        DlqError::AlreadyRetried(_) | DlqError::AlreadyDeleted(_) => {
+            CliError::Cannot(format!("{code}: {e}"))
+        }
+        DlqError::NotRetryable { id, error } => CliError::Cannot(format!(
+            "{code}: dead letter {id} cannot be retried: its task does not decode ({error}); \
+             delete it, or retry it through the relay's API giving what is missing or broken \
+             (POST /api/v1/messaging/dlq/retry/{id} with the task's fields)"
+        )),
+        DlqError::Redis(e) => CliError::redis(url, e),
     }
 }
 

@@ -14,6 +14,7 @@
 //! what did not decode. A task received by `tail --consume` adds `delivery_count`.
 
 use super::output::{entry_time, pad, shorten, utc};
+use crate::store::value::{map_pairs, text_map};
 use cortex_shared::{DeadLetter, Heartbeat, Priority, TaskMessage, DLQ_STREAM, HEARTBEAT_STREAM};
 use redis::streams::StreamId;
 use redis::Value;
@@ -198,40 +199,22 @@ impl StreamKind {
 /// byte-string fields (fields a decoder does not know are ignored, whatever bytes they
 /// hold).
 pub fn decode_fields(stream: &str, map: &std::collections::HashMap<String, Value>) -> Decoded {
-    let pairs = || {
-        map.iter()
-            .filter_map(|(name, value)| Some((name.as_bytes(), crate::store::reply::bytes(value)?)))
-    };
+    let pairs = || map_pairs(map);
     let decoded = match StreamKind::of(stream) {
         StreamKind::Tasks => TaskMessage::from_raw_fields(pairs()).map(Decoded::Task),
         StreamKind::Heartbeats => Heartbeat::from_raw_fields(pairs()).map(Decoded::Heartbeat),
         StreamKind::DeadLetters => DeadLetter::from_raw_fields(pairs()).map(Decoded::DeadLetter),
         StreamKind::Other => {
             return Decoded::Raw {
-                fields: text_fields(map),
+                fields: text_map(map),
                 error: None,
             }
         }
     };
     decoded.unwrap_or_else(|e| Decoded::Raw {
-        fields: text_fields(map),
+        fields: text_map(map),
         error: Some(e.to_string()),
     })
-}
-
-/// An entry's fields as text, to show it raw (bytes that are not UTF-8 are replaced).
-fn text_fields(map: &std::collections::HashMap<String, Value>) -> BTreeMap<String, String> {
-    map.iter()
-        .map(|(name, value)| {
-            let text = match value {
-                Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-                Value::SimpleString(s) => s.clone(),
-                Value::Int(i) => i.to_string(),
-                other => format!("{other:?}"),
-            };
-            (name.clone(), text)
-        })
-        .collect()
 }
 
 #[cfg(test)]

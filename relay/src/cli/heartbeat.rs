@@ -1,9 +1,10 @@
 //! `cortex-relay heartbeat`: write an agent's heartbeat to `cortex:heartbeats`, in the
-//! plan's layout (`agent`, `time`, `status`), with the agent API's publisher.
+//! plan's layout (`agent`, `time`, `status`), as the relay writes one
+//! ([`crate::store::publish`]).
 
 use super::output::Output;
-use super::publish::{agent_error, connect};
-use super::{parse_agent, parse_object, CliError, OutputArgs, RedisArgs};
+use super::{parse_agent, parse_object, redis_connection, CliError, OutputArgs, RedisArgs};
+use crate::store::publish::{heartbeat_now, publish_heartbeat};
 use cortex_shared::{AgentName, JsonObject, HEARTBEAT_STREAM};
 use serde_json::json;
 
@@ -28,11 +29,11 @@ pub struct HeartbeatArgs {
 /// `{"agent","entry_id","stream","status"}`.
 pub async fn run(args: HeartbeatArgs, redis_url: &str) -> Result<(), CliError> {
     let out = Output::new(args.output.json);
-    let publisher = connect(redis_url).await?;
-    let entry_id = publisher
-        .heartbeat(args.agent.as_str(), args.status.clone())
+    let mut conn = redis_connection(redis_url).await?;
+    let heartbeat = heartbeat_now(args.agent.as_str(), args.status.clone());
+    let entry_id = publish_heartbeat(&mut conn, &heartbeat)
         .await
-        .map_err(|e| agent_error(redis_url, e))?;
+        .map_err(|e| CliError::redis(redis_url, e))?;
     out.item(
         || format!("heartbeat {}  entry {entry_id}", args.agent),
         &json!({"agent": args.agent.as_str(), "entry_id": entry_id,

@@ -272,21 +272,12 @@ pub(crate) fn parse_entry_id(text: &str) -> Result<String, String> {
     }
 }
 
-/// A task type: a word of `[A-Za-z0-9_-]`, 1 to 64 characters (as the relay's API
-/// takes it).
+/// A task type: a word of `[A-Za-z0-9_-]`, 1 to 64 characters (the publishing rule,
+/// [`cortex_shared::publish`], as the relay takes it).
 pub(crate) fn parse_word(text: &str) -> Result<String, String> {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    if text.is_empty() {
-        Err("empty".into())
-    } else if text.len() > 64 {
-        Err(format!("{} characters long; at most 64", text.len()))
-    } else if let Some(c) = text.chars().find(|c| !word(*c)) {
-        Err(format!(
-            "{text:?} contains {c:?}; a type is letters, digits, '_' and '-'"
-        ))
-    } else {
-        Ok(text.to_owned())
-    }
+    cortex_shared::publish::checked_type(text)
+        .map(|()| text.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// An `http://` URL of a relay, without a trailing slash.

@@ -1,12 +1,13 @@
 //! `cortex-relay publish`: write a task to its priority stream, in the plan's layout,
-//! with the agent API's [`Publisher`]; or, with `--relay`, through the relay's
-//! `POST /api/v1/tasks` (which always gives a new UUID id).
+//! as the relay writes one ([`crate::store::publish`]); or, with `--relay`, through the
+//! relay's `POST /api/v1/tasks` (which always gives a new UUID id). Its flags are
+//! checked by the publishing rule ([`cortex_shared::publish`]) while they are parsed.
 
 use super::http::RelayClient;
 use super::output::Output;
 use super::{parse_agent, parse_object, parse_priority, parse_target, parse_word};
-use super::{CliError, OutputArgs, RedisArgs, RelayArgs};
-use crate::agent::Publisher;
+use super::{redis_connection, CliError, OutputArgs, RedisArgs, RelayArgs};
+use crate::store::publish::publish_task;
 use axum::http::Method;
 use cortex_shared::rest::{PublishRequest, Published};
 use cortex_shared::{AgentName, JsonObject, Priority, SubscribeTarget, TaskMessage};
@@ -95,11 +96,10 @@ pub async fn run(args: PublishArgs, redis_url: &str) -> Result<(), CliError> {
             answer
         }
         None => {
-            let publisher = connect(redis_url).await?;
-            let entry_id = publisher
-                .publish_task(&task)
+            let mut conn = redis_connection(redis_url).await?;
+            let entry_id = publish_task(&mut conn, &task)
                 .await
-                .map_err(|e| agent_error(redis_url, e))?;
+                .map_err(|e| CliError::redis(redis_url, e))?;
             json!({"task_id": task.id, "entry_id": entry_id,
                    "stream": task.priority.stream(), "task": task})
         }
@@ -130,27 +130,5 @@ fn parse_task_id(text: &str) -> Result<String, String> {
         ))
     } else {
         Ok(text.to_owned())
-    }
-}
-
-/// A [`Publisher`] on `redis_url`, giving up after a few seconds.
-pub(crate) async fn connect(redis_url: &str) -> Result<Publisher, CliError> {
-    // A plain connection first: an unreachable Redis is reported at once, with its
-    // reason, rather than after the publisher's reconnection attempts.
-    super::redis_connection(redis_url).await?;
-    match tokio::time::timeout(super::CONNECT_TIMEOUT, Publisher::connect(redis_url)).await {
-        Ok(result) => result.map_err(|e| agent_error(redis_url, e)),
-        Err(_) => Err(CliError::redis(
-            redis_url,
-            format!("no connection after {:?}", super::CONNECT_TIMEOUT),
-        )),
-    }
-}
-
-/// An agent API error as a CLI error.
-pub(crate) fn agent_error(redis_url: &str, e: crate::agent::AgentError) -> CliError {
-    match e {
-        crate::agent::AgentError::Redis(source) => CliError::redis(redis_url, source),
-        other => CliError::redis(redis_url, other),
     }
 }

@@ -5,7 +5,8 @@
 use super::entry::Entry;
 use super::output::Output;
 use super::{redis_connection, CliError, OutputArgs, RedisArgs};
-use crate::store::reply::range;
+use crate::store::reply::Entry as RawEntry;
+use crate::store::streams::{xrange, xrevrange};
 use cortex_shared::{EntryId, Priority, DLQ_STREAM, HEARTBEAT_STREAM};
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamId;
@@ -63,16 +64,11 @@ pub async fn run(args: ReplayArgs, redis_url: &str) -> Result<(), CliError> {
             let mut left = args.count.unwrap_or(u64::MAX);
             while left > 0 {
                 let page = left.min(PAGE);
-                let reply: Vec<StreamId> = redis::cmd("XRANGE")
-                    .arg(&args.stream)
-                    .arg(&start)
-                    .arg(&args.end)
-                    .arg("COUNT")
-                    .arg(page)
-                    .query_async(&mut conn)
-                    .await
-                    .and_then(stream_ids)
-                    .map_err(|e| CliError::redis(redis_url, e))?;
+                let reply = stream_ids(
+                    xrange(&mut conn, &args.stream, &start, &args.end, Some(page))
+                        .await
+                        .map_err(|e| CliError::redis(redis_url, e))?,
+                );
                 for id in &reply {
                     let entry = Entry::decode(&args.stream, id);
                     out.item(|| entry.human(), &entry.json())?;
@@ -93,13 +89,10 @@ pub async fn run(args: ReplayArgs, redis_url: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The entries of an `XRANGE`/`XREVRANGE` reply, walked as Redis sent it (a field
+/// The entries of a range as maps, for decoding (walked as Redis sent them: a field
 /// whose name is not UTF-8 fails no read; see [`crate::store::reply`]).
-fn stream_ids(reply: redis::Value) -> redis::RedisResult<Vec<StreamId>> {
-    Ok(range(reply)?
-        .into_iter()
-        .map(crate::store::reply::Entry::into_stream_id)
-        .collect())
+fn stream_ids(entries: Vec<RawEntry>) -> Vec<StreamId> {
+    entries.into_iter().map(RawEntry::into_stream_id).collect()
 }
 
 /// The last `n` entries of the range, oldest first.
@@ -112,15 +105,7 @@ async fn read_last(
     let mut end = args.end.clone();
     while (entries.len() as u64) < n {
         let page = (n - entries.len() as u64).min(PAGE);
-        let reply: Vec<StreamId> = redis::cmd("XREVRANGE")
-            .arg(&args.stream)
-            .arg(&end)
-            .arg(&args.start)
-            .arg("COUNT")
-            .arg(page)
-            .query_async(conn)
-            .await
-            .and_then(stream_ids)?;
+        let reply = stream_ids(xrevrange(conn, &args.stream, &end, &args.start, page).await?);
         entries.extend(reply.iter().map(|id| Entry::decode(&args.stream, id)));
         match reply.last().and_then(|id| id.id.parse::<EntryId>().ok()) {
             Some(last) if (reply.len() as u64) == page => match before(last) {

@@ -16,10 +16,11 @@ use super::output::Output;
 use super::{mask_password, parse_agent, parse_target, CliError};
 use super::{OutputArgs, RedisArgs, RelayArgs, CONNECT_TIMEOUT};
 use crate::consume::{ConsumerCommand, ConsumerEvent, DeliverySettings, GroupConsumer};
-use crate::store::reply::{entries, range};
+use crate::store::keys;
+use crate::store::streams::{tails, xread};
 use cortex_shared::Backoff;
 use cortex_shared::{
-    AgentName, ClientFrame, Heartbeat, Priority, ServerFrame, SubscribeTarget, HEARTBEAT_STREAM,
+    AgentName, ClientFrame, Heartbeat, ServerFrame, SubscribeTarget, HEARTBEAT_STREAM,
 };
 use futures_util::{SinkExt, StreamExt};
 use redis::aio::MultiplexedConnection;
@@ -114,9 +115,9 @@ impl Budget {
 /// place) if Redis goes away after the start.
 async fn watch(args: &TailArgs, redis_url: &str, out: &Output) -> Result<(), CliError> {
     let client = redis::Client::open(redis_url).map_err(|e| CliError::redis(redis_url, e))?;
-    let mut streams: Vec<&'static str> = Priority::ALL.iter().map(|p| p.stream()).collect();
+    let mut streams = keys::task_streams().to_vec();
     if args.heartbeats {
-        streams.push(HEARTBEAT_STREAM);
+        streams.push(keys::HEARTBEATS);
     }
     let mut conn = connect_blocking(&client)
         .await
@@ -132,19 +133,8 @@ async fn watch(args: &TailArgs, redis_url: &str, out: &Output) -> Result<(), Cli
     let mut budget = Budget(args.count);
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
-        let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT")
-            .arg(BATCH)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(&streams)
-            .arg(&positions);
         // Walked as Redis sent it: a field whose name is not UTF-8 fails no read.
-        let read = cmd
-            .query_async(&mut conn)
-            .await
-            .and_then(|reply| entries(reply, |name| streams.iter().find(|s| **s == name).copied()));
+        let read = xread(&mut conn, &streams, &positions, BATCH, BLOCK).await;
         let reply = match read {
             Ok(reply) => reply,
             Err(e) => {
@@ -200,32 +190,6 @@ async fn connect_blocking(client: &redis::Client) -> redis::RedisResult<Multiple
     client
         .get_multiplexed_async_connection_with_config(&config)
         .await
-}
-
-/// The last entry id of each stream (`0-0` for an empty or missing one).
-async fn tails(
-    conn: &mut MultiplexedConnection,
-    streams: &[&str],
-) -> redis::RedisResult<Vec<String>> {
-    let mut positions = Vec::with_capacity(streams.len());
-    for stream in streams {
-        let last = range(
-            redis::cmd("XREVRANGE")
-                .arg(stream)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1)
-                .query_async(conn)
-                .await?,
-        )?;
-        positions.push(
-            last.into_iter()
-                .next()
-                .map_or_else(|| "0-0".to_owned(), |id| id.id),
-        );
-    }
-    Ok(positions)
 }
 
 /// Consume on Redis, with the relay's own consumer-group logic: print, then ack.

@@ -1,12 +1,11 @@
 //! The engine: what runs between Redis and the transports. The one watch reader
 //! ([`reader`]) and the [`hub`] that fans its entries out to sessions; resume and
-//! history reads ([`history`]); presence from heartbeats ([`presence`]); DLQ change
-//! events ([`events`]); stream trimming ([`trim`]). Consume mode is [`crate::consume`].
+//! history frames ([`history`]); presence from heartbeats ([`presence`]); stream
+//! trimming ([`trim`]). Consume mode is [`crate::consume`].
 //!
 //! It reaches Redis through [`crate::store`] and knows nothing of HTTP, WebSocket
 //! frames' transport, or the CLI.
 
-pub mod events;
 pub mod history;
 pub mod hub;
 pub mod presence;

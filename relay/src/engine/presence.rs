@@ -17,7 +17,7 @@
 
 use crate::engine::hub::{Audience, Hub};
 use cortex_shared::rest::Presence;
-use cortex_shared::{EntryId, Heartbeat, ServerFrame, HEARTBEAT_STREAM};
+use cortex_shared::{EntryId, ServerFrame};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 pub const PRESENCE_EVENTS: &str = "presence";
 
 /// Heartbeats read at start, newest first.
-const SEED_SCAN: usize = 10_000;
+const SEED_SCAN: u64 = 10_000;
 
 /// An agent not heard from for this long after going offline is forgotten (a later
 /// heartbeat makes it online again, announced as usual).
@@ -213,24 +213,8 @@ async fn newest_heartbeats(
     conn: &mut impl redis::aio::ConnectionLike,
     upto: &str,
 ) -> redis::RedisResult<Vec<(String, u64)>> {
-    let reply = crate::store::reply::range(
-        redis::cmd("XREVRANGE")
-            .arg(HEARTBEAT_STREAM)
-            .arg(upto)
-            .arg("-")
-            .arg("COUNT")
-            .arg(SEED_SCAN)
-            .query_async(conn)
-            .await?,
-    )?;
     let mut newest: HashMap<String, u64> = HashMap::new();
-    for entry in &reply {
-        let (Ok(id), Ok(hb)) = (
-            entry.id.parse::<EntryId>(),
-            Heartbeat::from_raw_fields(entry.raw_fields()),
-        ) else {
-            continue;
-        };
+    for (id, hb) in crate::store::streams::newest_heartbeats(conn, upto, SEED_SCAN).await? {
         newest.entry(hb.agent).or_insert(id.ms);
     }
     Ok(newest.into_iter().collect())

@@ -1,24 +1,25 @@
 //! The watch reader: one blocking `XREAD` loop per relay over every task stream and
 //! the heartbeat stream, publishing what it reads to the [`Hub`]. The same read
-//! covers the DLQ and the events stream ([`crate::engine::events`]), for the `dlq` frames
-//! every watcher gets, and feeds heartbeats to the [`PresenceTracker`].
+//! covers the DLQ and the events stream ([`crate::store::dlq::events`]), for the `dlq`
+//! frames every watcher gets, and feeds heartbeats to the [`PresenceTracker`].
 //!
 //! It never acks, claims or creates groups, so it cannot change what agents receive
 //! (SPEC §3, watch). It runs on a Redis connection of its own whose response timeout
 //! is longer than its `BLOCK`, so a quiet stream is not mistaken for a dead server;
 //! other commands use other connections (redis-rs issues #453, #1924).
 
-use crate::engine::events::EVENTS_STREAM;
 use crate::engine::hub::{Audience, Hub};
 use crate::engine::presence::PresenceTracker;
 use crate::metrics::Metrics;
-use crate::store::reply::{entries, text, Entry};
+use crate::store::keys::{self, DLQ, EVENTS, HEARTBEATS};
+use crate::store::reply::Entry;
+use crate::store::streams::{tails, xread};
+use crate::store::value::text;
 use cortex_shared::rest::DlqAction;
 use cortex_shared::Backoff;
-use cortex_shared::{EntryId, Priority, ServerFrame, DLQ_STREAM, HEARTBEAT_STREAM};
+use cortex_shared::{EntryId, ServerFrame};
 use redis::aio::MultiplexedConnection;
-use redis::streams::StreamId;
-use redis::{AsyncConnectionConfig, Value};
+use redis::AsyncConnectionConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -101,15 +102,15 @@ impl WatchReader {
         };
         let heartbeats = Self::read_streams()
             .iter()
-            .position(|s| *s == HEARTBEAT_STREAM)
+            .position(|s| *s == HEARTBEATS)
             .expect("heartbeats are read");
         presence.seed_from(conn, &positions[heartbeats]).await
     }
 
     /// The streams read: every task stream, most urgent first, then heartbeats.
     pub fn streams() -> Vec<&'static str> {
-        let mut streams: Vec<_> = Priority::ALL.iter().map(|p| p.stream()).collect();
-        streams.push(HEARTBEAT_STREAM);
+        let mut streams = keys::task_streams().to_vec();
+        streams.push(HEARTBEATS);
         streams
     }
 
@@ -117,8 +118,8 @@ impl WatchReader {
     /// stream, which only produce `dlq` frames (watchers keep no position in them).
     pub fn read_streams() -> Vec<&'static str> {
         let mut streams = Self::streams();
-        streams.push(DLQ_STREAM);
-        streams.push(EVENTS_STREAM);
+        streams.push(DLQ);
+        streams.push(EVENTS);
         streams
     }
 
@@ -157,7 +158,7 @@ impl WatchReader {
             loop {
                 let read = tokio::select! {
                     _ = cancel.cancelled() => return,
-                    read = xread(&mut conn, &streams, positions, self.block) => read,
+                    read = xread(&mut conn, &streams, positions, BATCH, self.block) => read,
                 };
                 match read {
                     Ok(entries) => {
@@ -195,15 +196,15 @@ impl WatchReader {
             tracing::warn!(stream, entry_id = %entry.id, "entry id Redis returned does not parse");
             return;
         };
-        if stream == DLQ_STREAM || stream == EVENTS_STREAM {
+        if stream == DLQ || stream == EVENTS {
             if self.hub.reaches(&Audience::Everyone) {
-                self.dispatch_dlq(stream, entry_id, entry.into_stream_id());
+                self.dispatch_dlq(stream, entry_id, &entry);
             }
             return;
         }
         // A task no session watches is not even decoded, nor are its fields put in a
         // map (heartbeats are, for presence).
-        if stream != HEARTBEAT_STREAM {
+        if stream != HEARTBEATS {
             let to = entry.field("to").and_then(text).unwrap_or_default();
             if !self.hub.reaches(&Audience::TaskFor(to.into_owned())) {
                 return;
@@ -224,16 +225,15 @@ impl WatchReader {
 impl WatchReader {
     /// A letter added to the DLQ, or an event saying letters were retried or deleted:
     /// a `dlq` frame for every watcher.
-    fn dispatch_dlq(&self, stream: &'static str, entry_id: EntryId, entry: StreamId) {
-        let frame = if stream == DLQ_STREAM {
-            let letter = crate::store::letters::decode_letter(&entry_id, &entry.map);
+    fn dispatch_dlq(&self, stream: &'static str, entry_id: EntryId, entry: &Entry) {
+        let frame = if stream == DLQ {
             ServerFrame::Dlq {
                 action: DlqAction::Added,
-                dlq_ids: vec![entry.id],
-                letter: Some(letter),
+                dlq_ids: vec![entry.id.clone()],
+                letter: Some(crate::store::dlq::letter_of(&entry_id, entry)),
             }
         } else {
-            let Some(event) = crate::engine::events::decode(&entry.map) else {
+            let Some(event) = crate::store::dlq::events::decode(entry) else {
                 tracing::debug!(entry_id = %entry.id, "event of an unknown kind ignored");
                 return;
             };
@@ -246,50 +246,4 @@ impl WatchReader {
         self.hub
             .publish(stream, entry_id, Audience::Everyone, &frame);
     }
-}
-
-/// The id of the newest entry of each stream, `0-0` for an empty or absent one.
-async fn tails(
-    conn: &mut MultiplexedConnection,
-    streams: &[&'static str],
-) -> redis::RedisResult<Vec<String>> {
-    let mut pipe = redis::pipe();
-    for stream in streams {
-        pipe.cmd("XREVRANGE")
-            .arg(*stream)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1);
-    }
-    let replies: Vec<Value> = pipe.query_async(conn).await?;
-    replies
-        .into_iter()
-        .map(|reply| {
-            Ok(crate::store::reply::range(reply)?
-                .into_iter()
-                .next()
-                .map_or_else(|| "0-0".to_owned(), |e| e.id))
-        })
-        .collect()
-}
-
-/// The entries added to `streams` after `positions`, waiting up to `block` for some.
-async fn xread(
-    conn: &mut MultiplexedConnection,
-    streams: &[&'static str],
-    positions: &[String],
-    block: Duration,
-) -> redis::RedisResult<Vec<(&'static str, Entry)>> {
-    let reply: Value = redis::cmd("XREAD")
-        .arg("COUNT")
-        .arg(BATCH)
-        .arg("BLOCK")
-        .arg(block.as_millis() as u64)
-        .arg("STREAMS")
-        .arg(streams)
-        .arg(positions)
-        .query_async(conn)
-        .await?;
-    entries(reply, |name| streams.iter().find(|s| **s == name).copied())
 }

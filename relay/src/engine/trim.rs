@@ -7,9 +7,12 @@
 //! Redis trims whole nodes below the id, never anything at or above it). The heartbeat
 //! stream and the DLQ have no groups and are cut at `MAXLEN ~`.
 
-use cortex_shared::entry::{DLQ_STREAM, HEARTBEAT_STREAM};
+use crate::store::groups::oldest_pending;
+use crate::store::keys::{self, DLQ, HEARTBEATS};
+use crate::store::streams::{trim_maxlen, trim_minid, xrevrange};
+use crate::store::xinfo::groups;
 use cortex_shared::Backoff;
-use cortex_shared::{EntryId, Priority};
+use cortex_shared::EntryId;
 use redis::aio::ConnectionManager;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -40,17 +43,11 @@ pub async fn run(mut redis: ConnectionManager, maxlen: u64, cancel: Cancellation
 
 /// One round over every stream.
 pub async fn trim_all(redis: &mut ConnectionManager, maxlen: u64) -> redis::RedisResult<()> {
-    for priority in Priority::ALL {
-        trim_task_stream(redis, priority.stream(), maxlen).await?;
+    for stream in keys::task_streams() {
+        trim_task_stream(redis, stream, maxlen).await?;
     }
-    for stream in [HEARTBEAT_STREAM, DLQ_STREAM] {
-        redis::cmd("XTRIM")
-            .arg(stream)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(maxlen)
-            .query_async::<u64>(redis)
-            .await?;
+    for stream in [HEARTBEATS, DLQ] {
+        trim_maxlen(redis, stream, maxlen).await?;
     }
     Ok(())
 }
@@ -63,16 +60,7 @@ pub async fn trim_task_stream(
     maxlen: u64,
 ) -> redis::RedisResult<Option<EntryId>> {
     // The oldest entry a plain MAXLEN would keep.
-    let newest = crate::store::reply::range(
-        redis::cmd("XREVRANGE")
-            .arg(stream)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(maxlen.max(1))
-            .query_async(redis)
-            .await?,
-    )?;
+    let newest = xrevrange(redis, stream, "+", "-", maxlen.max(1)).await?;
     if (newest.len() as u64) < maxlen.max(1) {
         return Ok(None);
     }
@@ -84,13 +72,7 @@ pub async fn trim_task_stream(
         Some(floor) => cut.min(floor),
         None => cut,
     };
-    redis::cmd("XTRIM")
-        .arg(stream)
-        .arg("MINID")
-        .arg("~")
-        .arg(minid.to_string())
-        .query_async::<u64>(redis)
-        .await?;
+    trim_minid(redis, stream, minid).await?;
     Ok(Some(minid))
 }
 
@@ -100,23 +82,12 @@ async fn oldest_needed(
     redis: &mut ConnectionManager,
     stream: &str,
 ) -> redis::RedisResult<Option<EntryId>> {
-    let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(stream)
-        .query_async(redis)
-        .await?;
     let mut oldest: Option<EntryId> = None;
-    for group in groups.groups {
+    for group in groups(redis, stream).await? {
         let last: EntryId = group.last_delivered_id.parse().unwrap_or(EntryId::ZERO);
         let mut needed = EntryId::new(last.ms, last.seq.saturating_add(1));
         if group.pending > 0 {
-            let summary: (u64, Option<String>, Option<String>, redis::Value) =
-                redis::cmd("XPENDING")
-                    .arg(stream)
-                    .arg(&group.name)
-                    .query_async(redis)
-                    .await?;
-            if let Some(first) = summary.1.and_then(|id| id.parse::<EntryId>().ok()) {
+            if let Some(first) = oldest_pending(redis, stream, &group.name).await? {
                 needed = needed.min(first);
             }
         }

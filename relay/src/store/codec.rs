@@ -3,16 +3,10 @@
 //! any other field a decoder does not know, is ignored; a known field whose value is
 //! not UTF-8 is [`Problem::NotUtf8`](cortex_shared::entry::Problem::NotUtf8)).
 
-use super::reply::bytes;
+use super::value::map_pairs as pairs;
 use cortex_shared::{DecodeError, Heartbeat, TaskMessage};
 use redis::Value;
 use std::collections::HashMap;
-
-/// A map's fields as byte strings (values that are not strings are left out).
-fn pairs(map: &HashMap<String, Value>) -> impl Iterator<Item = (&[u8], &[u8])> {
-    map.iter()
-        .filter_map(|(name, value)| Some((name.as_bytes(), bytes(value)?)))
-}
 
 /// Decodes a task entry.
 pub(crate) fn decode_task(map: &HashMap<String, Value>) -> Result<TaskMessage, DecodeError> {

@@ -1,15 +1,39 @@
-//! The store: the code that talks to Redis. Replies walked as Redis sent them
-//! ([`reply`]), task entries decoded ([`codec`]), `XINFO` and the stream scan
-//! ([`xinfo`]), dead letters written ([`dlq`]) and read ([`letters`]).
+//! The store: the only code in the relay that talks to Redis (apart from the consumer,
+//! `crate::consume`, which holds its own commands). Every key name ([`keys`], the
+//! README's "Redis layout"); reply values as text ([`value`]) and replies walked as
+//! Redis sent them ([`reply`]); task entries decoded ([`codec`]); tasks and heartbeats
+//! written ([`publish`]); ranges, reads and trimming ([`streams`]); `XINFO`
+//! ([`xinfo`]); groups' pending entries and consumers' alive keys ([`groups`]); the
+//! dead letter queue ([`dlq`]).
 //!
 //! Nothing here knows about HTTP, WebSocket or the CLI; the engine and the transports
-//! call it.
+//! call it, and turn its errors into theirs.
 
 pub(crate) mod codec;
 pub mod dlq;
-pub(crate) mod letters;
+pub(crate) mod groups;
+pub(crate) mod keys;
+pub(crate) mod publish;
 pub(crate) mod reply;
-pub(crate) mod xinfo;
+pub mod streams;
+pub(crate) mod value;
+pub mod xinfo;
+
+use redis::aio::ConnectionLike;
+use redis::RedisResult;
+
+/// `PING`: whether Redis answers.
+pub(crate) async fn ping<C: ConnectionLike>(conn: &mut C) -> RedisResult<()> {
+    redis::cmd("PING")
+        .query_async::<String>(conn)
+        .await
+        .map(drop)
+}
+
+/// `SHUTDOWN`: stops the server (its answer is the connection closing).
+pub(crate) async fn shutdown<C: ConnectionLike>(conn: &mut C) -> RedisResult<()> {
+    redis::cmd("SHUTDOWN").query_async::<()>(conn).await
+}
 
 /// `url` with its password replaced by `****`.
 pub fn mask_url(url: &str) -> String {

@@ -9,9 +9,9 @@
 //! hold. It also spares a map per entry (a third of the relay's work per consumed task
 //! went to those maps); one is built only for an entry somebody will be shown.
 
+pub(crate) use super::value::{bytes, text};
 use redis::streams::StreamId;
 use redis::Value;
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// One entry of a read: its id and its fields as Redis sent them (name, value, name,
@@ -30,7 +30,7 @@ impl Entry {
             .unwrap_or_default()
             .chunks_exact(2)
             .rev()
-            .find(|pair| text(&pair[0]).is_some_and(|n| n == name))
+            .find(|pair| bytes(&pair[0]) == Some(name.as_bytes()))
             .map(|pair| &pair[1])
     }
 
@@ -47,8 +47,8 @@ impl Entry {
         let mut map = HashMap::new();
         let mut fields = self.fields.unwrap_or_default().into_iter();
         while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-            if let Some(name) = text(&name) {
-                map.insert(name.into_owned(), value);
+            if let Some(name) = bytes(&name).and_then(|name| std::str::from_utf8(name).ok()) {
+                map.insert(name.to_owned(), value);
             }
         }
         StreamId {
@@ -190,31 +190,11 @@ pub(crate) fn raw_pairs(fields: &[Value]) -> impl Iterator<Item = (&[u8], &[u8])
         .filter_map(|pair| Some((bytes(&pair[0])?, bytes(&pair[1])?)))
 }
 
-/// A reply value's bytes, if it is a string.
-pub(crate) fn bytes(value: &Value) -> Option<&[u8]> {
-    match value {
-        Value::BulkString(bytes) => Some(bytes),
-        Value::SimpleString(s) => Some(s.as_bytes()),
-        Value::VerbatimString { text, .. } => Some(text.as_bytes()),
-        _ => None,
-    }
-}
-
 /// The two items of a two-item array.
 fn two(pair: Vec<Value>) -> Option<(Value, Value)> {
     let mut pair = pair.into_iter();
     match (pair.next(), pair.next(), pair.next()) {
         (Some(a), Some(b), None) => Some((a, b)),
-        _ => None,
-    }
-}
-
-/// A reply value as text, borrowed where it can be; `None` if it is not text.
-pub(crate) fn text(value: &Value) -> Option<Cow<'_, str>> {
-    match value {
-        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
-        Value::SimpleString(s) => Some(Cow::Borrowed(s)),
-        Value::Int(i) => Some(Cow::Owned(i.to_string())),
         _ => None,
     }
 }

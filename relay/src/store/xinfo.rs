@@ -1,31 +1,15 @@
-//! Reading `XINFO STREAM`, `XINFO GROUPS` and `XINFO CONSUMERS` replies (RESP2 flat
-//! arrays or RESP3 maps), and stream entries' fields as text. Fields a server does
-//! not send (Redis 7.2's `inactive`, Redis 7's `lag`) read as `None`.
+//! `XINFO STREAM`, `XINFO GROUPS` and `XINFO CONSUMERS`: the commands, and their
+//! replies read once (RESP2 flat arrays or RESP3 maps) for everyone who needs them:
+//! resume's [`StreamInfo`], the metrics' [`StreamMetrics`], the trimmer's groups.
+//! Fields a server does not send (Redis 7.2's `inactive`, Redis 7's `lag`,
+//! `entries-added`, `max-deleted-entry-id`) read as `None`.
 
+use super::value::{int, items, text};
 use cortex_shared::rest::{ConsumerMetrics, GroupMetrics, StreamMetrics};
+use cortex_shared::EntryId;
 use redis::aio::ConnectionLike;
 use redis::{RedisResult, Value};
-use std::collections::{BTreeMap, HashMap};
-
-/// The text of a reply value, if it is text or a number.
-pub(crate) fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Okay => Some("OK".into()),
-        _ => None,
-    }
-}
-
-/// An integer reply value (or text holding one).
-pub(crate) fn int(value: &Value) -> Option<i64> {
-    match value {
-        Value::Int(i) => Some(*i),
-        other => text(other)?.parse().ok(),
-    }
-}
+use std::collections::HashMap;
 
 /// A reply of name/value pairs (a flat array in RESP2, a map in RESP3), by name.
 #[derive(Debug, Default)]
@@ -40,14 +24,14 @@ impl Pairs {
                 let mut items = items.into_iter();
                 while let (Some(k), Some(v)) = (items.next(), items.next()) {
                     if let Some(k) = text(&k) {
-                        map.insert(k, v);
+                        map.insert(k.into_owned(), v);
                     }
                 }
             }
             Value::Map(pairs) => {
                 for (k, v) in pairs {
                     if let Some(k) = text(&k) {
-                        map.insert(k, v);
+                        map.insert(k.into_owned(), v);
                     }
                 }
             }
@@ -57,7 +41,7 @@ impl Pairs {
     }
 
     pub(crate) fn text(&self, key: &str) -> Option<String> {
-        self.0.get(key).and_then(text)
+        self.0.get(key).and_then(text).map(|t| t.into_owned())
     }
 
     pub(crate) fn int(&self, key: &str) -> Option<i64> {
@@ -72,25 +56,118 @@ impl Pairs {
     /// The id of an entry field such as `first-entry` (`[id, [fields…]]` or nil).
     pub(crate) fn entry_id(&self, key: &str) -> Option<String> {
         match self.0.get(key)? {
-            Value::Array(items) => items.first().and_then(text),
+            Value::Array(items) => items.first().and_then(text).map(|t| t.into_owned()),
             _ => None,
         }
     }
-}
 
-/// A stream entry's fields as text (values that are not UTF-8 are shown lossily).
-pub(crate) fn entry_fields(map: &HashMap<String, Value>) -> BTreeMap<String, String> {
-    map.iter()
-        .map(|(k, v)| (k.clone(), text(v).unwrap_or_default()))
-        .collect()
-}
-
-/// The list elements of an array reply.
-pub(crate) fn items(value: Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) | Value::Set(items) => items,
-        _ => Vec::new(),
+    /// An entry id field, parsed.
+    fn id(&self, key: &str) -> Option<EntryId> {
+        self.text(key)?.parse().ok()
     }
+}
+
+/// What `XINFO STREAM` says about a stream, as far as resuming needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Entries in the stream now.
+    pub length: u64,
+    /// The oldest entry still present; `None` when the stream is empty.
+    pub first: Option<EntryId>,
+    /// The newest entry still present; `None` when the stream is empty.
+    pub last: Option<EntryId>,
+    /// The newest id ever generated, present or not.
+    pub last_generated: EntryId,
+    /// The newest id removed by `XDEL` (Redis 7; `None` on older servers). Trimming
+    /// (`XTRIM`, `XADD … MAXLEN`) does not move it.
+    pub max_deleted: Option<EntryId>,
+    /// How many entries were ever added (Redis 7; `None` on older servers). With
+    /// `length` it tells whether anything was ever removed.
+    pub entries_added: Option<u64>,
+}
+
+impl StreamInfo {
+    /// An `XINFO STREAM` reply.
+    pub(crate) fn of(info: &Pairs) -> Self {
+        Self {
+            length: info.count("length").unwrap_or(0),
+            first: info.entry_id("first-entry").and_then(|id| id.parse().ok()),
+            last: info.entry_id("last-entry").and_then(|id| id.parse().ok()),
+            last_generated: info.id("last-generated-id").unwrap_or_default(),
+            max_deleted: info.id("max-deleted-entry-id"),
+            entries_added: info.count("entries-added"),
+        }
+    }
+
+    /// How many entries were ever removed (trimmed or deleted), when the server says.
+    pub fn removed(&self) -> Option<u64> {
+        self.entries_added
+            .map(|added| added.saturating_sub(self.length))
+    }
+
+    /// Whether entries after `after` may have been removed before a reader that had
+    /// read up to `after` could see them.
+    ///
+    /// Never for a stream nothing was ever removed from (Redis 7 counts). Otherwise yes
+    /// when an entry after `after` was deleted (`max-deleted-entry-id`), when `after`
+    /// itself is older than every entry still present (the head was trimmed past it),
+    /// or when the stream is empty although ids after `after` were generated. The one
+    /// false alarm left: trimming that removed `after` and nothing newer, which ids
+    /// alone cannot tell from trimming that removed more.
+    pub fn lost_after(&self, after: EntryId) -> bool {
+        if self.removed() == Some(0) {
+            return false;
+        }
+        let deleted_after = self.max_deleted.is_some_and(|m| m > after);
+        let trimmed_past = match self.first {
+            Some(first) => first > after,
+            None => self.last_generated > after,
+        };
+        deleted_after || trimmed_past
+    }
+}
+
+/// `XINFO STREAM stream`; `None` when the stream does not exist.
+pub(crate) async fn stream_info<C: ConnectionLike>(
+    conn: &mut C,
+    stream: &str,
+) -> RedisResult<Option<StreamInfo>> {
+    let reply: RedisResult<Value> = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(stream)
+        .query_async(conn)
+        .await;
+    match reply {
+        Ok(info) => Ok(Some(StreamInfo::of(&Pairs::of(info)))),
+        Err(e) if e.to_string().to_ascii_lowercase().contains("no such key") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// One group of an `XINFO GROUPS` reply (its consumers left empty).
+fn group_of(group: Value) -> GroupMetrics {
+    let g = Pairs::of(group);
+    GroupMetrics {
+        name: g.text("name").unwrap_or_default(),
+        pending: g.count("pending").unwrap_or(0),
+        lag: g.count("lag"),
+        last_delivered_id: g.text("last-delivered-id").unwrap_or_else(|| "0-0".into()),
+        entries_read: g.count("entries-read"),
+        consumers: Vec::new(),
+    }
+}
+
+/// `XINFO GROUPS stream`: its groups, without their consumers.
+pub(crate) async fn groups<C: ConnectionLike>(
+    conn: &mut C,
+    stream: &str,
+) -> RedisResult<Vec<GroupMetrics>> {
+    let reply: Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(conn)
+        .await?;
+    Ok(items(reply).into_iter().map(group_of).collect())
 }
 
 /// The metrics of `streams`: `XINFO STREAM` and `XINFO GROUPS` for each, then `XINFO
@@ -132,22 +209,7 @@ pub(crate) async fn stream_metrics<C: ConnectionLike>(
                 .text("last-generated-id")
                 .unwrap_or_else(|| "0-0".into()),
             entries_added: info.count("entries-added"),
-            groups: groups
-                .into_iter()
-                .map(|g| {
-                    let g = Pairs::of(g);
-                    GroupMetrics {
-                        name: g.text("name").unwrap_or_default(),
-                        pending: g.count("pending").unwrap_or(0),
-                        lag: g.count("lag"),
-                        last_delivered_id: g
-                            .text("last-delivered-id")
-                            .unwrap_or_else(|| "0-0".into()),
-                        entries_read: g.count("entries-read"),
-                        consumers: Vec::new(),
-                    }
-                })
-                .collect(),
+            groups: groups.into_iter().map(group_of).collect(),
         });
     }
 
@@ -219,6 +281,128 @@ mod tests {
 
         let resp3 = Value::Map(vec![(bulk("inactive"), Value::Int(-1))]);
         assert_eq!(Pairs::of(resp3).count("inactive"), None);
-        assert_eq!(int(&bulk("12")), Some(12));
+    }
+
+    fn id(s: &str) -> EntryId {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_xinfo_stream() {
+        let reply = Value::Array(vec![
+            bulk("length"),
+            Value::Int(2),
+            bulk("last-generated-id"),
+            bulk("9-0"),
+            bulk("max-deleted-entry-id"),
+            bulk("3-0"),
+            bulk("entries-added"),
+            Value::Int(9),
+            bulk("first-entry"),
+            Value::Array(vec![bulk("5-0"), Value::Array(vec![bulk("a"), bulk("1")])]),
+            bulk("last-entry"),
+            Value::Array(vec![bulk("9-0"), Value::Array(vec![])]),
+        ]);
+        let info = StreamInfo::of(&Pairs::of(reply));
+        assert_eq!(
+            info,
+            StreamInfo {
+                length: 2,
+                first: Some(id("5-0")),
+                last: Some(id("9-0")),
+                last_generated: id("9-0"),
+                max_deleted: Some(id("3-0")),
+                entries_added: Some(9),
+            }
+        );
+        assert_eq!(info.removed(), Some(7));
+
+        // RESP3, an empty stream of a Redis before 7.
+        let empty = Value::Map(vec![
+            (bulk("length"), Value::Int(0)),
+            (bulk("last-generated-id"), bulk("3-0")),
+            (bulk("first-entry"), Value::Nil),
+            (bulk("last-entry"), Value::Nil),
+        ]);
+        let info = StreamInfo::of(&Pairs::of(empty));
+        assert_eq!(
+            (info.first, info.last, info.max_deleted, info.entries_added),
+            (None, None, None, None)
+        );
+        assert_eq!(info.last_generated, id("3-0"));
+    }
+
+    #[test]
+    fn groups_read_as_the_metrics_show_them() {
+        let group = Value::Array(vec![
+            bulk("name"),
+            bulk("agent:pink"),
+            bulk("consumers"),
+            Value::Int(1),
+            bulk("pending"),
+            Value::Int(3),
+            bulk("last-delivered-id"),
+            bulk("7-1"),
+        ]);
+        let g = group_of(group);
+        assert_eq!(
+            (g.name.as_str(), g.pending, g.last_delivered_id.as_str()),
+            ("agent:pink", 3, "7-1")
+        );
+        assert_eq!((g.lag, g.entries_read), (None, None));
+    }
+
+    #[test]
+    fn losses_after_a_position() {
+        let never_trimmed = StreamInfo {
+            length: 3,
+            first: Some(id("5-0")),
+            last: Some(id("7-0")),
+            last_generated: id("7-0"),
+            max_deleted: Some(EntryId::ZERO),
+            entries_added: Some(3),
+        };
+        // Whatever the position, nothing was ever removed.
+        assert!(!never_trimmed.lost_after(EntryId::ZERO));
+        assert!(!never_trimmed.lost_after(id("6-0")));
+
+        let trimmed = StreamInfo {
+            entries_added: Some(6),
+            ..never_trimmed.clone()
+        };
+        assert!(
+            trimmed.lost_after(id("2-0")),
+            "the head was trimmed past it"
+        );
+        assert!(!trimmed.lost_after(id("5-0")), "still present");
+        assert!(
+            !trimmed.lost_after(id("7-0")),
+            "the newest entry, nothing after"
+        );
+
+        let deleted_in_the_middle = StreamInfo {
+            max_deleted: Some(id("6-5")),
+            ..trimmed.clone()
+        };
+        assert!(deleted_in_the_middle.lost_after(id("6-0")));
+        assert!(!deleted_in_the_middle.lost_after(id("6-5")));
+
+        let emptied = StreamInfo {
+            length: 0,
+            first: None,
+            last: None,
+            ..trimmed.clone()
+        };
+        assert!(emptied.lost_after(id("6-0")));
+        assert!(!emptied.lost_after(id("7-0")));
+
+        // Redis 6: no counts; the head test alone.
+        let old_server = StreamInfo {
+            max_deleted: None,
+            entries_added: None,
+            ..trimmed
+        };
+        assert!(old_server.lost_after(id("2-0")));
+        assert!(!old_server.lost_after(id("5-0")));
     }
 }

@@ -20,12 +20,14 @@
 
 use super::consume::Consumers;
 use super::watch::{WatchRequest, Watches};
-use crate::agent::{Publisher, TaskRequest};
 use crate::auth::Grant;
 use crate::engine::hub::{Feed, Lagged};
 use crate::state::{Services, SessionLimits};
+use crate::store::publish::{heartbeat_now, new_task, publish_heartbeat, publish_task};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use cortex_shared::frame::close_code;
+use cortex_shared::publish::PublishError;
+use cortex_shared::rest::PublishRequest;
 use cortex_shared::{
     AgentName, ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget,
     HEARTBEAT_STREAM,
@@ -361,6 +363,21 @@ fn reply_wait(ping_interval: Duration) -> Duration {
 }
 
 /// The `error` frame for a write Redis did not take; the detail goes to the log.
+/// The sender of a task published without `from`.
+pub const DEFAULT_FROM: &str = "relay";
+
+/// A task refused by the publishing rule ([`cortex_shared::publish`]), with the
+/// rule's code, as the HTTP API answers it.
+fn refused(error: &PublishError) -> ServerFrame {
+    let code = match error {
+        PublishError::InvalidAgent { .. } => ErrorCode::InvalidAgent,
+        PublishError::InvalidType(_) => ErrorCode::InvalidType,
+        // A frame's payload is an object by its type; any other is a bad frame.
+        PublishError::InvalidPayload(_) => ErrorCode::BadFrame,
+    };
+    ServerFrame::error(code, error.to_string())
+}
+
 fn redis_unavailable(error: impl std::fmt::Display) -> ServerFrame {
     tracing::warn!(%error, "write to redis failed");
     ServerFrame::error(
@@ -556,8 +573,8 @@ impl Session {
                         format!("this token may not send heartbeats as {agent}"),
                     ));
                 }
-                let publisher = Publisher::from_connection(self.ctx.redis.clone());
-                let reply = match publisher.heartbeat(&agent, status).await {
+                let heartbeat = heartbeat_now(&agent, status);
+                let reply = match publish_heartbeat(&mut self.ctx.redis.clone(), &heartbeat).await {
                     Ok(entry_id) => ServerFrame::Published {
                         task_id: String::new(),
                         stream: HEARTBEAT_STREAM.into(),
@@ -580,31 +597,22 @@ impl Session {
                         "publishing needs an admin token",
                     ));
                 }
-                for name in [Some(&to), from.as_ref()].into_iter().flatten() {
-                    if let (false, Err(e)) = (name.is_empty(), AgentName::parse(name)) {
-                        return self
-                            .reply(&ServerFrame::error(ErrorCode::InvalidAgent, e.to_string()));
-                    }
-                }
-                if task_type.is_empty() || task_type.chars().any(char::is_whitespace) {
-                    return self.reply(&ServerFrame::error(
-                        ErrorCode::BadFrame,
-                        "task_type must be one word, e.g. coding",
-                    ));
-                }
-                let request = TaskRequest {
+                let request = PublishRequest {
                     to,
                     priority,
                     task_type,
-                    payload,
+                    payload: Some(serde_json::Value::Object(payload)),
+                    from,
                 };
-                let publisher = Publisher::from_connection(self.ctx.redis.clone());
-                let from = from.unwrap_or_else(|| "relay".to_owned());
-                let reply = match publisher.publish(&from, request).await {
-                    Ok(sent) => ServerFrame::Published {
-                        task_id: sent.task_id,
+                let task = match new_task(request, DEFAULT_FROM) {
+                    Ok(task) => task,
+                    Err(e) => return self.reply(&refused(&e)),
+                };
+                let reply = match publish_task(&mut self.ctx.redis.clone(), &task).await {
+                    Ok(entry_id) => ServerFrame::Published {
+                        task_id: task.id,
                         stream: priority.stream().into(),
-                        entry_id: sent.entry_id,
+                        entry_id,
                     },
                     Err(e) => redis_unavailable(e),
                 };

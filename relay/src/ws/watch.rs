@@ -31,16 +31,17 @@
 //! # Gaps and caps
 //!
 //! Resuming after `after`, a stream whose entries after it may have been removed (see
-//! [`lost_after`](crate::engine::history::StreamInfo::lost_after)) gets a `gap` frame
+//! [`lost_after`](crate::store::xinfo::StreamInfo::lost_after)) gets a `gap` frame
 //! before its entries, with `resumed_from` the oldest entry still present after
 //! `after` (when none is left: the id after the newest ever generated). A resume needing more
 //! than [`FRAME_CAP`] frames, or more than [`SCAN_CAP`] entries read, sends the newest
 //! ones and a `gap` whose `resumed_from` is where they start: skipped entries are never
 //! silent. History is a window, not a promise: it never makes a gap.
 
-use crate::engine::history::{watch_frame, StreamSource};
+use crate::engine::history::watch_frame;
 use crate::engine::hub::Event;
 use crate::engine::reader::WatchReader;
+use crate::store::streams::StreamSource;
 use cortex_shared::{EntryId, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget};
 use redis::RedisResult;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -435,8 +436,8 @@ async fn replay<S: StreamSource>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::history::StreamInfo;
     use crate::engine::hub::Audience;
+    use crate::store::xinfo::StreamInfo;
     use redis::streams::StreamId;
     use redis::Value;
     use serde_json::{json, Value as Json};

@@ -3,7 +3,7 @@
 //! dead-lettered again later) but never acked without a letter, nor lettered twice for
 //! a malformed entry that several groups read.
 
-use cortex_shared::entry::DLQ_STREAM;
+use crate::store::keys;
 use cortex_shared::DeadLetter;
 use redis::aio::ConnectionLike;
 use std::sync::LazyLock;
@@ -47,8 +47,8 @@ pub async fn dead_letter<C: ConnectionLike>(
     letter: &DeadLetter,
     once: Once,
 ) -> redis::RedisResult<bool> {
-    let marker = format!("cortex:dlq:once:{stream}:{entry_id}");
-    let mut invocation = DEAD_LETTER.key(DLQ_STREAM);
+    let marker = keys::once_marker(stream, entry_id);
+    let mut invocation = DEAD_LETTER.key(keys::DLQ);
     invocation.key(stream);
     invocation.key(if once == Once::Global {
         marker.as_str()
