@@ -3,9 +3,9 @@
 //! tasks first on reconnect. Agents are the relay library's Rust agent API: tasks are
 //! published straight to Redis and consumed through the relay's `/ws`.
 
+use cortex_agent::{Delivery, Publisher, RelayConsumer, TaskRequest};
 use cortex_e2e::redis::{xadd, RedisServer};
 use cortex_e2e::relay::Relay;
-use cortex_relay::agent::{Delivery, Publisher, RelayConsumer, TaskRequest};
 use cortex_shared::{DeadLetter, Priority};
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;

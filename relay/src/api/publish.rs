@@ -1,6 +1,6 @@
 //! Publishing: `POST /api/v1/tasks` checks a [`PublishRequest`] and writes the plan's
 //! seven task fields, with a new UUID id, to its priority's stream (as
-//! [`crate::agent::Publisher`] does).
+//! [`cortex_agent::Publisher`] does).
 
 use super::ApiBody;
 use crate::error::ApiError;

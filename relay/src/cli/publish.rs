@@ -6,8 +6,8 @@ use super::http::RelayClient;
 use super::output::Output;
 use super::{parse_agent, parse_object, parse_priority, parse_target, parse_word};
 use super::{CliError, OutputArgs, RedisArgs, RelayArgs};
-use crate::agent::Publisher;
 use axum::http::Method;
+use cortex_agent::Publisher;
 use cortex_shared::rest::{PublishRequest, Published};
 use cortex_shared::{AgentName, JsonObject, Priority, SubscribeTarget, TaskMessage};
 use serde_json::json;
@@ -148,9 +148,9 @@ pub(crate) async fn connect(redis_url: &str) -> Result<Publisher, CliError> {
 }
 
 /// An agent API error as a CLI error.
-pub(crate) fn agent_error(redis_url: &str, e: crate::agent::AgentError) -> CliError {
+pub(crate) fn agent_error(redis_url: &str, e: cortex_agent::AgentError) -> CliError {
     match e {
-        crate::agent::AgentError::Redis(source) => CliError::redis(redis_url, source),
+        cortex_agent::AgentError::Redis(source) => CliError::redis(redis_url, source),
         other => CliError::redis(redis_url, other),
     }
 }

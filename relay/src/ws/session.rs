@@ -20,11 +20,11 @@
 
 use super::consume::Consumers;
 use super::watch::{WatchRequest, Watches};
-use crate::agent::{Publisher, TaskRequest};
 use crate::auth::Grant;
 use crate::engine::hub::{Feed, Lagged};
 use crate::state::{Services, SessionLimits};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use cortex_agent::{Publisher, TaskRequest};
 use cortex_shared::frame::close_code;
 use cortex_shared::{
     AgentName, ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget,

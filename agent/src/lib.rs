@@ -1,10 +1,11 @@
-//! A Rust API for agents, mirroring the plan's bridge: publish a task, send a
-//! heartbeat (both straight to Redis, in the plan's layout), and consume an agent's
-//! tasks through a relay (at least once, with ack and nack).
+//! `cortex-agent`: the Rust API for agents, mirroring the plan's bridge: publish a
+//! task, send a heartbeat (both straight to Redis, in the plan's layout), and consume
+//! an agent's tasks through a relay (at least once, with ack and nack). It stands on
+//! `cortex-shared`, redis and a WebSocket client only: no HTTP server, no dashboard.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), cortex_relay::agent::AgentError> {
-//! use cortex_relay::agent::{Publisher, RelayConsumer, TaskRequest};
+//! # async fn demo() -> Result<(), cortex_agent::AgentError> {
+//! use cortex_agent::{Publisher, RelayConsumer, TaskRequest};
 //! use cortex_shared::Priority;
 //! let harold = Publisher::connect("redis://127.0.0.1:6379/").await?;
 //! let sent = harold.publish("harold", TaskRequest::new("pink", Priority::High, "coding")).await?;
@@ -23,7 +24,13 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
+
+/// Seconds since the unix epoch, now.
+fn unix_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// How long an ack or nack waits for the relay's answer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,7 +133,7 @@ impl Publisher {
             priority: request.priority,
             task_type: request.task_type,
             payload: request.payload,
-            created: crate::metrics::unix_secs(),
+            created: unix_secs(),
         };
         let entry_id = self.publish_task(&task).await?;
         Ok(Published {
@@ -149,7 +156,7 @@ impl Publisher {
     pub async fn heartbeat(&self, agent: &str, status: JsonObject) -> Result<String, AgentError> {
         let heartbeat = Heartbeat {
             agent: agent.to_owned(),
-            time: crate::metrics::unix_secs(),
+            time: unix_secs(),
             status,
         };
         let mut cmd = redis::cmd("XADD");
@@ -186,7 +193,6 @@ enum Request {
 pub struct RelayConsumer {
     deliveries: mpsc::Receiver<Delivery>,
     requests: mpsc::Sender<Request>,
-    stop: CancellationToken,
 }
 
 impl std::fmt::Debug for Request {
@@ -204,7 +210,6 @@ impl RelayConsumer {
         let (deliveries_tx, deliveries) = mpsc::channel(256);
         let (requests, requests_rx) = mpsc::channel(256);
         let (ready_tx, ready) = oneshot::channel();
-        let stop = CancellationToken::new();
         let link = Link {
             url: ws_url.to_owned(),
             subscribe: ClientFrame::consume(agent, Some(consumer.to_owned())),
@@ -212,17 +217,15 @@ impl RelayConsumer {
             requests: requests_rx,
             ready: Some(ready_tx),
         };
-        tokio::spawn(link.run(stop.clone()));
+        // The link stops once `deliveries` is dropped: with this consumer, or on the
+        // way out of here when connecting fails.
+        tokio::spawn(link.run());
         match ready.await {
             Ok(Ok(())) => Ok(Self {
                 deliveries,
                 requests,
-                stop,
             }),
-            Ok(Err(e)) => {
-                stop.cancel();
-                Err(e)
-            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(AgentError::ConnectionLost),
         }
     }
@@ -265,12 +268,6 @@ impl RelayConsumer {
     }
 }
 
-impl Drop for RelayConsumer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
 /// The connection behind a [`RelayConsumer`].
 struct Link {
     url: String,
@@ -281,11 +278,13 @@ struct Link {
 }
 
 impl Link {
-    async fn run(mut self, stop: CancellationToken) {
+    /// Connects and reconnects until the [`RelayConsumer`] is dropped.
+    async fn run(mut self) {
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+        let dropped = self.deliveries.clone();
         loop {
             let result = tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = dropped.closed() => return,
                 r = self.connection() => r,
             };
             match result {
@@ -298,7 +297,7 @@ impl Link {
                 }
             }
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = dropped.closed() => return,
                 _ = tokio::time::sleep(backoff.next_delay()) => {}
             }
         }
