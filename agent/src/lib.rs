@@ -16,8 +16,11 @@
 //! # let _ = sent; Ok(()) }
 //! ```
 
+use cortex_shared::reference::encode_with_ref;
 use cortex_shared::Backoff;
-use cortex_shared::{ClientFrame, Heartbeat, JsonObject, Priority, ServerFrame, TaskMessage};
+use cortex_shared::{
+    read_ref, ClientFrame, Heartbeat, JsonObject, Priority, Ref, ServerFrame, TaskMessage,
+};
 use futures_util::{SinkExt, StreamExt};
 use redis::aio::ConnectionManager;
 use std::collections::VecDeque;
@@ -216,6 +219,7 @@ impl RelayConsumer {
             deliveries: deliveries_tx,
             requests: requests_rx,
             ready: Some(ready_tx),
+            next_ref: SUBSCRIBE_REF,
         };
         // The link stops once `deliveries` is dropped: with this consumer, or on the
         // way out of here when connecting fails.
@@ -275,6 +279,8 @@ struct Link {
     deliveries: mpsc::Sender<Delivery>,
     requests: mpsc::Receiver<Request>,
     ready: Option<oneshot::Sender<Result<(), AgentError>>>,
+    /// The ref of the last ack or nack sent.
+    next_ref: u64,
 }
 
 impl Link {
@@ -309,15 +315,13 @@ impl Link {
         let (mut socket, _) = tokio_tungstenite::connect_async_with_config(&self.url, None, true)
             .await
             .map_err(|e| AgentError::Connect(e.to_string()))?;
+        let subscribe_ref = Ref::number(SUBSCRIBE_REF);
+        let text = encode_with_ref(&self.subscribe, Some(&subscribe_ref));
         socket
-            .send(Message::Text(
-                serde_json::to_string(&self.subscribe)
-                    .expect("frame")
-                    .into(),
-            ))
+            .send(Message::Text(text.into()))
             .await
             .map_err(|_| AgentError::ConnectionLost)?;
-        let mut waiting: VecDeque<oneshot::Sender<Result<bool, AgentError>>> = VecDeque::new();
+        let mut waiting: Waiting<oneshot::Sender<Result<bool, AgentError>>> = Waiting::default();
         let result = loop {
             tokio::select! {
                 message = socket.next() => {
@@ -331,6 +335,8 @@ impl Link {
                     let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else {
                         continue;
                     };
+                    // A relay that echoes no refs (an older one) answers in order.
+                    let reference = read_ref(&text).ok().flatten();
                     match frame {
                         ServerFrame::Subscribed { .. } => {
                             if let Some(ready) = self.ready.take() {
@@ -344,22 +350,32 @@ impl Link {
                             }
                         }
                         ServerFrame::Acked { .. } => {
-                            if let Some(tx) = waiting.pop_front() {
+                            if let Some(tx) = waiting.take(reference.as_ref()) {
                                 let _ = tx.send(Ok(false));
                             }
                         }
                         ServerFrame::Nacked { dead_lettered, .. } => {
-                            if let Some(tx) = waiting.pop_front() {
+                            if let Some(tx) = waiting.take(reference.as_ref()) {
                                 let _ = tx.send(Ok(dead_lettered));
                             }
                         }
                         ServerFrame::Error { code, message } => {
                             let refused = AgentError::Refused { code, message };
-                            if let Some(ready) = self.ready.take() {
-                                let _ = ready.send(Err(refused));
-                                break Ok(());
+                            let about_subscribe = match &reference {
+                                Some(r) => *r == subscribe_ref,
+                                None => self.ready.is_some(),
+                            };
+                            if about_subscribe {
+                                match self.ready.take() {
+                                    Some(ready) => {
+                                        let _ = ready.send(Err(refused));
+                                        break Ok(());
+                                    }
+                                    None => tracing::warn!(error = %refused, "relay error"),
+                                }
+                                continue;
                             }
-                            match waiting.pop_front() {
+                            match waiting.take(reference.as_ref()) {
                                 Some(tx) => { let _ = tx.send(Err(refused)); }
                                 None => tracing::warn!(error = %refused, "relay error"),
                             }
@@ -373,18 +389,89 @@ impl Link {
                         Request::Ack(d, reply) => (ClientFrame::Ack { stream: d.stream, entry_id: d.entry_id }, reply),
                         Request::Nack(d, error, reply) => (ClientFrame::Nack { stream: d.stream, entry_id: d.entry_id, error }, reply),
                     };
-                    let text = serde_json::to_string(&frame).expect("frame");
+                    self.next_ref += 1;
+                    let reference = Ref::number(self.next_ref);
+                    let text = encode_with_ref(&frame, Some(&reference));
                     if socket.send(Message::Text(text.into())).await.is_err() {
                         let _ = reply.send(Err(AgentError::ConnectionLost));
                         break Err(AgentError::ConnectionLost);
                     }
-                    waiting.push_back(reply);
+                    waiting.push(reference, reply);
                 }
             }
         };
-        for tx in waiting {
+        for tx in waiting.drain() {
             let _ = tx.send(Err(AgentError::ConnectionLost));
         }
         result
+    }
+}
+
+/// The ref of every connection's `subscribe`; acks and nacks count up from it.
+const SUBSCRIBE_REF: u64 = 0;
+
+/// The acks and nacks sent on a connection and not yet answered, oldest first.
+#[derive(Debug)]
+struct Waiting<T> {
+    sent: VecDeque<(Ref, T)>,
+}
+
+impl<T> Default for Waiting<T> {
+    fn default() -> Self {
+        Self {
+            sent: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Waiting<T> {
+    fn push(&mut self, reference: Ref, waiter: T) {
+        self.sent.push_back((reference, waiter));
+    }
+
+    /// The waiter a reply answers: the one with its ref; without a ref (a relay that
+    /// echoes none answers in order), the oldest. A ref no waiter has answers nothing.
+    fn take(&mut self, reference: Option<&Ref>) -> Option<T> {
+        let i = match reference {
+            Some(reference) => self.sent.iter().position(|(r, _)| r == reference)?,
+            None => 0,
+        };
+        self.sent.remove(i).map(|(_, waiter)| waiter)
+    }
+
+    fn drain(self) -> impl Iterator<Item = T> {
+        self.sent.into_iter().map(|(_, waiter)| waiter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(refs: &[u64]) -> Waiting<u64> {
+        let mut waiting = Waiting::default();
+        for n in refs {
+            waiting.push(Ref::number(*n), *n);
+        }
+        waiting
+    }
+
+    #[test]
+    fn replies_are_matched_by_their_ref_in_any_order() {
+        let mut w = waiting(&[1, 2, 3]);
+        assert_eq!(w.take(Some(&Ref::number(2))), Some(2));
+        assert_eq!(w.take(Some(&Ref::number(3))), Some(3));
+        // Answered already, or never sent: nothing.
+        assert_eq!(w.take(Some(&Ref::number(3))), None);
+        assert_eq!(w.take(Some(&Ref::text("x").unwrap())), None);
+        assert_eq!(w.drain().collect::<Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn replies_without_a_ref_are_matched_in_order() {
+        let mut w = waiting(&[1, 2]);
+        assert_eq!(w.take(None), Some(1));
+        assert_eq!(w.take(None), Some(2));
+        assert_eq!(w.take(None), None);
     }
 }
