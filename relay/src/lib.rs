@@ -15,14 +15,13 @@
 //! - beneath all: [`auth`] (tokens, roles, origins), [`metrics`], [`error`].
 //!
 //! Beside them: [`config`] (file, environment, flags; it builds every layer's
-//! settings), [`redis_server`] (which Redis to use; the managed one), and [`agent`]
-//! (the Rust agent API).
+//! settings) and [`redis_server`] (which Redis to use; the managed one). The Rust
+//! agent API is its own crate, `cortex-agent`.
 //!
 //! [`Relay::new`] connects; [`Relay::serve`] serves a bound listener until a
 //! cancellation token fires. `main.rs` only parses the configuration, binds, and
 //! calls them.
 
-pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod cli;

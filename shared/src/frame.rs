@@ -3,7 +3,8 @@
 //! The plan's frames keep their shape: `subscribe`/`subscribed`, `unsubscribe`,
 //! `ping`/`pong`, `task` (`{"type":"task","data":{…TaskMessage}}`) and `heartbeat`
 //! (`{"type":"heartbeat","agent":…,"status":{…}}`). Ours add fields beside them (the
-//! stream and entry id a task came from) and an `error` frame.
+//! stream and entry id a task came from) and an `error` frame. Any client frame may
+//! also carry a `ref`, echoed in its replies (see [`crate::reference`]).
 
 use crate::agent::{AgentName, AgentNameError};
 use crate::entry::{DeadLetter, JsonObject, TaskMessage};

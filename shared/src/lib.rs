@@ -7,6 +7,7 @@
 //! - [`agent`]: agent names and their validation.
 //! - [`backoff`]: the capped exponential backoff between reconnection attempts.
 //! - [`entry_id`]: stream entry ids, ordered as Redis orders them.
+//! - [`reference`]: the `ref` a client frame may carry, echoed in its reply.
 //! - [`rest`]: the bodies of the HTTP API (`/api/v1`).
 //! - [`publish`]: the one rule for a task someone publishes, and its error codes.
 //! - [`strict`]: JSON decoding that refuses an array where an object belongs.
@@ -21,6 +22,7 @@ pub mod entry;
 pub mod entry_id;
 pub mod frame;
 pub mod publish;
+pub mod reference;
 pub mod rest;
 pub mod strict;
 pub mod url;
@@ -33,3 +35,4 @@ pub use entry::{
 };
 pub use entry_id::EntryId;
 pub use frame::{ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget, ALL_AGENTS};
+pub use reference::{read_ref, Ref, RefError};

@@ -5,10 +5,10 @@
 mod api_common;
 
 use api_common::*;
+use cortex_agent::{Publisher, RelayConsumer, TaskRequest};
 use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::Relay;
 use cortex_e2e::ws::WsClient;
-use cortex_relay::agent::{Publisher, RelayConsumer, TaskRequest};
 use cortex_shared::Priority;
 use serde_json::{json, Value};
 

@@ -3,9 +3,9 @@
 mod api_common;
 
 use api_common::*;
+use cortex_agent::{Publisher, RelayConsumer, TaskRequest};
 use cortex_e2e::redis::{xadd, RedisServer};
 use cortex_e2e::relay::Relay;
-use cortex_relay::agent::{Publisher, RelayConsumer, TaskRequest};
 use cortex_shared::Priority;
 use redis::aio::MultiplexedConnection;
 use serde_json::{json, Value};

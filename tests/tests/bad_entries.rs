@@ -5,12 +5,12 @@
 //! as a delivery is what was delivered, nothing stalls, and a dead letter keeps what it
 //! could not decode and is retried only with what it lacked.
 
+use cortex_agent::{Delivery, RelayConsumer};
 use cortex_e2e::fixtures::{self, HIGH};
 use cortex_e2e::http;
 use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::Relay;
 use cortex_e2e::ws::WsClient;
-use cortex_relay::agent::{Delivery, RelayConsumer};
 use redis::aio::MultiplexedConnection;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -24,11 +24,11 @@
 //! relay is killed once, before the warm-up, so that one process is measured throughout.
 //! `CORTEX_CHAOS_SEED=<n>` repeats a run's choices of targets and priorities.
 
+use cortex_agent::{AgentError, Delivery, Publisher, RelayConsumer, TaskRequest};
 use cortex_e2e::fixtures::{self, DLQ};
 use cortex_e2e::proxy::Proxy;
 use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::Relay;
-use cortex_relay::agent::{AgentError, Delivery, Publisher, RelayConsumer, TaskRequest};
 use cortex_shared::{ErrorCode, Priority};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

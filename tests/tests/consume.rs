@@ -3,9 +3,9 @@
 //! tasks first on reconnect. Agents are the relay library's Rust agent API: tasks are
 //! published straight to Redis and consumed through the relay's `/ws`.
 
+use cortex_agent::{Delivery, Publisher, RelayConsumer, TaskRequest};
 use cortex_e2e::redis::{xadd, RedisServer};
 use cortex_e2e::relay::Relay;
-use cortex_relay::agent::{Delivery, Publisher, RelayConsumer, TaskRequest};
 use cortex_shared::{DeadLetter, Priority};
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
@@ -664,4 +664,123 @@ async fn acks_for_every_stream_sent_at_once_are_all_confirmed_in_order() {
     for priority in Priority::ALL {
         assert_eq!(pending(&mut conn, priority.stream(), "pink").await, 0);
     }
+}
+
+/// `ref` (README, WebSocket protocol): each ack, nack and refusal is answered with the
+/// ref of the frame it answers, a frame without one without one; a `publish` and a
+/// `heartbeat` get theirs back on `published`.
+#[tokio::test]
+async fn replies_carry_the_ref_of_the_frame_they_answer() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let publisher = Publisher::connect(&redis.url()).await.unwrap();
+    for n in 0..4 {
+        let request = TaskRequest::new("pink", Priority::Normal, "coding").with_payload(payload(n));
+        publisher.publish("harold", request).await.unwrap();
+    }
+    let mut client = cortex_e2e::ws::WsClient::connect(&relay.ws_url()).await;
+    client
+        .send(serde_json::json!({
+            "type": "subscribe", "agent": "pink", "mode": "consume", "consumer": "p1",
+            "ref": "sub-1"
+        }))
+        .await;
+    assert_eq!(client.expect("subscribed").await["ref"], "sub-1");
+    let mut ids = Vec::new();
+    while ids.len() < 4 {
+        let task = client.expect("task").await;
+        assert!(
+            task.get("ref").is_none(),
+            "a delivery answers no frame: {task}"
+        );
+        ids.push(task["entry_id"].as_str().unwrap().to_owned());
+    }
+    let settle = |kind: &str, id: &str, reference: Option<serde_json::Value>| {
+        let mut frame =
+            serde_json::json!({"type": kind, "stream": "cortex:tasks:normal", "entry_id": id});
+        if kind == "nack" {
+            frame["error"] = "boom".into();
+        }
+        if let Some(reference) = reference {
+            frame["ref"] = reference;
+        }
+        frame
+    };
+    // Sent at once: the relay batches the acks, and answers every one with its ref.
+    let burst = [
+        (
+            settle("ack", &ids[0], Some(1.into())),
+            "acked",
+            Some(1.into()),
+        ),
+        (
+            settle("ack", "1-1", Some("bogus".into())),
+            "error",
+            Some("bogus".into()),
+        ),
+        (
+            settle("nack", &ids[1], Some(2.into())),
+            "nacked",
+            Some(2.into()),
+        ),
+        (settle("ack", &ids[2], None), "acked", None),
+        (
+            settle("ack", &ids[0], Some(3.into())),
+            "error",
+            Some(3.into()),
+        ),
+        (
+            settle("ack", &ids[3], Some("a-4".into())),
+            "acked",
+            Some("a-4".into()),
+        ),
+    ];
+    for (frame, ..) in &burst {
+        client.send(frame.clone()).await;
+    }
+    for (sent, kind, reference) in &burst {
+        // The nacked task comes back meanwhile; it is no reply.
+        let reply = loop {
+            let frame = client.next().await;
+            if frame["type"] != "task" {
+                break frame;
+            }
+        };
+        assert_eq!(reply["type"], *kind, "{sent} answered by {reply}");
+        assert_eq!(
+            reply.get("ref"),
+            reference.as_ref(),
+            "{sent} answered by {reply}"
+        );
+        if *kind == "error" {
+            assert_eq!(reply["code"], "unknown_delivery", "{reply}");
+        } else {
+            assert_eq!(reply["entry_id"], sent["entry_id"], "{reply}");
+        }
+    }
+    client
+        .send(serde_json::json!({
+            "type": "publish", "to": "pink", "priority": "high", "task_type": "coding",
+            "ref": "pub-1"
+        }))
+        .await;
+    let published = client.next_of_type("published").await;
+    assert_eq!(
+        (&published["ref"], &published["stream"]),
+        (
+            &serde_json::json!("pub-1"),
+            &serde_json::json!("cortex:tasks:high")
+        )
+    );
+    client
+        .send(serde_json::json!({"type": "heartbeat", "agent": "pink", "ref": 9}))
+        .await;
+    let published = client.next_of_type("published").await;
+    assert_eq!(
+        (&published["ref"], &published["stream"]),
+        (
+            &serde_json::json!(9),
+            &serde_json::json!("cortex:heartbeats")
+        )
+    );
 }

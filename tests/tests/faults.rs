@@ -3,10 +3,10 @@
 //! task published (and acknowledged by Redis) is acked at least once, or shown to
 //! watchers; none is lost.
 
+use cortex_agent::{Delivery, Publisher, RelayConsumer, TaskRequest};
 use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::Relay;
 use cortex_e2e::ws::WsClient;
-use cortex_relay::agent::{Delivery, Publisher, RelayConsumer, TaskRequest};
 use cortex_shared::Priority;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;

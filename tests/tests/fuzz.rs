@@ -21,11 +21,11 @@
 //! run's inputs (their interleaving across connections is the scheduler's), and
 //! `CORTEX_FUZZ_BATCHES=<n>` runs more batches (default 6; the file takes 10 to 30 s).
 
+use cortex_agent::{Publisher, TaskRequest};
 use cortex_e2e::fixtures::{self, DLQ, TASK_STREAMS};
 use cortex_e2e::redis::{xadd_bytes, RedisServer};
 use cortex_e2e::relay::Relay;
 use cortex_e2e::ws::WsClient;
-use cortex_relay::agent::{Publisher, TaskRequest};
 use cortex_shared::Priority;
 use fastrand::Rng;
 use futures_util::{SinkExt, StreamExt};

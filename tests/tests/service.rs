@@ -154,7 +154,7 @@ fn a_bad_configuration_stops_start_up_naming_the_key() {
 
 #[tokio::test]
 async fn sigterm_with_tasks_in_flight_loses_nothing() {
-    use cortex_relay::agent::{Publisher, RelayConsumer, TaskRequest};
+    use cortex_agent::{Publisher, RelayConsumer, TaskRequest};
     use cortex_shared::Priority;
     use std::collections::BTreeSet;
 

@@ -1,5 +1,6 @@
 //! A session's consumer (SPEC §3, consume): the [`GroupConsumer`] task of the agent
-//! the client consumes, and the routing of its acks and nacks.
+//! the client consumes, the routing of its acks and nacks, and the `ref` each of its
+//! replies carries back.
 //!
 //! One connection consumes at most one agent: a task for every agent has the same
 //! stream and entry id in each agent's group, so an ack on a connection consuming
@@ -8,11 +9,13 @@
 
 use crate::consume::{ConsumerCommand, ConsumerEvent, GroupConsumer};
 use crate::state::Services;
-use cortex_shared::{AgentName, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget};
+use cortex_shared::{AgentName, ErrorCode, Ref, ServerFrame, SubscribeMode, SubscribeTarget};
+use std::collections::VecDeque;
+use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Events queued from the consumer to the session.
+/// Events queued from a consumer to the session.
 const EVENTS: usize = 256;
 
 /// A consume request refused on the spot; sent to the client as an `error` frame.
@@ -39,41 +42,112 @@ impl Refusal {
     }
 }
 
-/// The consumer of one session, if it consumes.
+/// The consumer of one session, if it consumes, and those it stopped, whose last
+/// events (replies to acks sent before the stop) still reach the client.
 #[derive(Debug)]
 pub(crate) struct Consumers {
     current: Option<(AgentName, Handle)>,
-    events: mpsc::Sender<ConsumerEvent>,
+    /// Stopped, each until its task has ended and its events are drained.
+    stopped: Vec<Handle>,
     cancel: CancellationToken,
 }
 
+/// One consumer task: its commands, its events (a channel of its own, so that each
+/// event is known to be its reply, for its refs), its stop.
 #[derive(Debug)]
 struct Handle {
     commands: mpsc::Sender<ConsumerCommand>,
+    events: mpsc::Receiver<ConsumerEvent>,
     cancel: CancellationToken,
+    refs: Refs,
+}
+
+/// The refs a consumer's replies carry. A consumer answers the `subscribe` that
+/// started it first (`Failed` while Redis cannot be reached, then `Ready`), then each
+/// ack and nack it was given exactly once, in the order given (see
+/// [`GroupConsumer`]'s `handle`): the refs wait in that order.
+#[derive(Debug, Default)]
+struct Refs {
+    subscribe: Option<Ref>,
+    ready: bool,
+    /// One per ack or nack not yet answered, oldest first; `None` for one sent
+    /// without a ref.
+    commands: VecDeque<Option<Ref>>,
+}
+
+impl Refs {
+    /// The ref of the frame `event` answers (none for a delivery, which answers none).
+    fn of(&mut self, event: &ConsumerEvent) -> Option<Ref> {
+        match event {
+            ConsumerEvent::Delivery { .. } => None,
+            ConsumerEvent::Ready { .. } => {
+                self.ready = true;
+                self.subscribe.take()
+            }
+            ConsumerEvent::Failed { .. } if !self.ready => self.subscribe.clone(),
+            ConsumerEvent::Acked { .. }
+            | ConsumerEvent::Nacked { .. }
+            | ConsumerEvent::Failed { .. } => self.commands.pop_front().flatten(),
+        }
+    }
+}
+
+impl Handle {
+    /// The next event of this consumer, with the ref of the frame it answers; `None`
+    /// once the consumer has ended and its events are drained.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<(ConsumerEvent, Option<Ref>)>> {
+        self.events.poll_recv(cx).map(|event| {
+            event.map(|event| {
+                let reference = self.refs.of(&event);
+                (event, reference)
+            })
+        })
+    }
 }
 
 impl Consumers {
-    /// No consumers yet; their events arrive on the returned receiver. `cancel` stops
-    /// them all.
-    pub(crate) fn new(cancel: CancellationToken) -> (Self, mpsc::Receiver<ConsumerEvent>) {
-        let (events, rx) = mpsc::channel(EVENTS);
-        (
-            Self {
-                current: None,
-                events,
-                cancel,
+    /// No consumers yet. `cancel` stops them all.
+    pub(crate) fn new(cancel: CancellationToken) -> Self {
+        Self {
+            current: None,
+            stopped: Vec::new(),
+            cancel,
+        }
+    }
+
+    /// The next event of any consumer of the session, and the ref of the client's
+    /// frame it answers; pending while there is none. Cancel-safe.
+    pub(crate) async fn next(&mut self) -> (ConsumerEvent, Option<Ref>) {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<(ConsumerEvent, Option<Ref>)> {
+        let mut i = 0;
+        while i < self.stopped.len() {
+            match self.stopped[i].poll_event(cx) {
+                Poll::Ready(Some(event)) => return Poll::Ready(event),
+                Poll::Ready(None) => drop(self.stopped.swap_remove(i)),
+                Poll::Pending => i += 1,
+            }
+        }
+        match &mut self.current {
+            Some((_, handle)) => match handle.poll_event(cx) {
+                Poll::Ready(Some(event)) => Poll::Ready(event),
+                // A consumer ends only once stopped; until then, nothing more comes.
+                Poll::Ready(None) | Poll::Pending => Poll::Pending,
             },
-            rx,
-        )
+            None => Poll::Pending,
+        }
     }
 
     /// Starts consuming `target` as `consumer` (generated when `None`). The
-    /// `subscribed` reply comes as [`ConsumerEvent::Ready`] once the groups exist.
+    /// `subscribed` reply comes as [`ConsumerEvent::Ready`] once the groups exist,
+    /// carrying `reference`.
     pub(crate) fn subscribe(
         &mut self,
         target: SubscribeTarget,
         consumer: Option<String>,
+        reference: Option<Ref>,
         ctx: &Services,
     ) -> Result<(), Refusal> {
         let SubscribeTarget::Agent(agent) = target else {
@@ -101,6 +175,7 @@ impl Consumers {
             ));
         }
         let (commands, commands_rx) = mpsc::channel(ctx.delivery.prefetch.max(1) * 2);
+        let (events, events_rx) = mpsc::channel(EVENTS);
         let cancel = self.cancel.child_token();
         let worker = GroupConsumer::new(
             ctx.client.clone(),
@@ -110,8 +185,17 @@ impl Consumers {
             ctx.delivery,
             ctx.metrics.clone(),
         );
-        tokio::spawn(worker.run(self.events.clone(), commands_rx, cancel.clone()));
-        self.current = Some((agent, Handle { commands, cancel }));
+        tokio::spawn(worker.run(events, commands_rx, cancel.clone()));
+        let handle = Handle {
+            commands,
+            events: events_rx,
+            cancel,
+            refs: Refs {
+                subscribe: reference,
+                ..Refs::default()
+            },
+        };
+        self.current = Some((agent, handle));
         Ok(())
     }
 
@@ -129,32 +213,48 @@ impl Consumers {
         }
     }
 
-    /// Stops every consumer.
+    /// Stops every consumer; what they still send comes through [`Consumers::next`].
     pub(crate) fn stop_all(&mut self) {
         if let Some((_, handle)) = self.current.take() {
             handle.cancel.cancel();
+            self.stopped.push(handle);
         }
     }
 
-    /// Routes an ack to the consumer that delivered the task.
-    pub(crate) fn ack(&self, stream: &str, entry_id: &str) -> Result<(), Refusal> {
-        self.send(ConsumerCommand::Ack {
+    /// Routes an ack to the consumer that delivered the task; its reply will carry
+    /// `reference`.
+    pub(crate) fn ack(
+        &mut self,
+        stream: &str,
+        entry_id: &str,
+        reference: Option<Ref>,
+    ) -> Result<(), Refusal> {
+        let command = ConsumerCommand::Ack {
             stream: stream.to_owned(),
             entry_id: entry_id.to_owned(),
-        })
+        };
+        self.send(command, reference)
     }
 
-    /// Routes a nack to the consumer that delivered the task.
-    pub(crate) fn nack(&self, stream: &str, entry_id: &str, error: String) -> Result<(), Refusal> {
-        self.send(ConsumerCommand::Nack {
+    /// Routes a nack to the consumer that delivered the task; its reply will carry
+    /// `reference`.
+    pub(crate) fn nack(
+        &mut self,
+        stream: &str,
+        entry_id: &str,
+        error: String,
+        reference: Option<Ref>,
+    ) -> Result<(), Refusal> {
+        let command = ConsumerCommand::Nack {
             stream: stream.to_owned(),
             entry_id: entry_id.to_owned(),
             error,
-        })
+        };
+        self.send(command, reference)
     }
 
-    fn send(&self, command: ConsumerCommand) -> Result<(), Refusal> {
-        let Some((_, handle)) = &self.current else {
+    fn send(&mut self, command: ConsumerCommand, reference: Option<Ref>) -> Result<(), Refusal> {
+        let Some((_, handle)) = &mut self.current else {
             return Err(Refusal::new(
                 ErrorCode::UnknownDelivery,
                 "this connection consumes no agent",
@@ -163,7 +263,9 @@ impl Consumers {
         handle
             .commands
             .try_send(command)
-            .map_err(|_| Refusal::new(ErrorCode::Internal, "too many acks queued"))
+            .map_err(|_| Refusal::new(ErrorCode::Internal, "too many acks queued"))?;
+        handle.refs.commands.push_back(reference);
+        Ok(())
     }
 }
 
@@ -200,5 +302,120 @@ impl ConsumerEvent {
             },
             ConsumerEvent::Failed { code, message } => ServerFrame::Error { code, message },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acked(n: u64) -> ConsumerEvent {
+        ConsumerEvent::Acked {
+            stream: "cortex:tasks:high".into(),
+            entry_id: format!("{n}-0"),
+        }
+    }
+
+    fn failed() -> ConsumerEvent {
+        ConsumerEvent::Failed {
+            code: ErrorCode::RedisUnavailable,
+            message: "down".into(),
+        }
+    }
+
+    fn ready() -> ConsumerEvent {
+        ConsumerEvent::Ready {
+            agent: "pink".into(),
+            consumer: "pink-1".into(),
+        }
+    }
+
+    fn delivery() -> ConsumerEvent {
+        ConsumerEvent::Delivery {
+            task: cortex_shared::TaskMessage {
+                id: "t".into(),
+                from: "harold".into(),
+                to: "pink".into(),
+                priority: cortex_shared::Priority::High,
+                task_type: "coding".into(),
+                payload: Default::default(),
+                created: 1,
+            },
+            stream: "cortex:tasks:high",
+            entry_id: "9-0".into(),
+            count: 1,
+        }
+    }
+
+    /// A consumer's end of a handle, without a consumer task: its events go in here.
+    fn handle(subscribe: Option<Ref>) -> (Handle, mpsc::Sender<ConsumerEvent>) {
+        let (commands, _) = mpsc::channel(8);
+        let (events, rx) = mpsc::channel(8);
+        let handle = Handle {
+            commands,
+            events: rx,
+            cancel: CancellationToken::new(),
+            refs: Refs {
+                subscribe,
+                ..Refs::default()
+            },
+        };
+        (handle, events)
+    }
+
+    #[test]
+    fn each_reply_takes_the_ref_of_the_frame_it_answers() {
+        let mut refs = Refs {
+            subscribe: Some(Ref::text("sub").unwrap()),
+            ..Refs::default()
+        };
+        refs.commands
+            .extend([Some(Ref::number(1)), None, Some(Ref::number(3))]);
+        let sub = Some(Ref::text("sub").unwrap());
+        // Before `Ready`, failures answer the subscribe (once per retry).
+        assert_eq!(refs.of(&failed()), sub);
+        assert_eq!(refs.of(&failed()), sub);
+        assert_eq!(refs.of(&ready()), sub);
+        // Then acks and nacks, in order; deliveries answer nothing.
+        assert_eq!(refs.of(&acked(1)), Some(Ref::number(1)));
+        assert_eq!(refs.of(&delivery()), None);
+        assert_eq!(refs.of(&failed()), None);
+        let nacked = ConsumerEvent::Nacked {
+            stream: "cortex:tasks:high".into(),
+            entry_id: "3-0".into(),
+            dead_lettered: false,
+        };
+        assert_eq!(refs.of(&nacked), Some(Ref::number(3)));
+        assert!(refs.commands.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stopped_consumers_last_replies_keep_their_refs() {
+        let mut consumers = Consumers::new(CancellationToken::new());
+        let agent = AgentName::parse("pink").unwrap();
+        let (mut old, old_events) = handle(None);
+        old.refs.ready = true;
+        old.refs.commands.push_back(Some(Ref::number(7)));
+        consumers.current = Some((agent.clone(), old));
+        consumers.stop_all();
+        // A new consumer of the same agent, started with a ref of its own.
+        let (new, new_events) = handle(Some(Ref::number(8)));
+        consumers.current = Some((agent, new));
+        new_events.send(ready()).await.unwrap();
+        old_events.send(acked(5)).await.unwrap();
+        drop(old_events);
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let (event, reference) = consumers.next().await;
+            got.push((matches!(event, ConsumerEvent::Ready { .. }), reference));
+        }
+        got.sort();
+        assert_eq!(
+            got,
+            [(false, Some(Ref::number(7))), (true, Some(Ref::number(8)))]
+        );
+        // The stopped one, drained and ended, is gone.
+        assert!(futures::FutureExt::now_or_never(consumers.next()).is_none());
+        assert!(consumers.stopped.is_empty());
     }
 }

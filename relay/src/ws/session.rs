@@ -27,9 +27,10 @@ use crate::store::publish::{heartbeat_now, new_task, publish_heartbeat, publish_
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use cortex_shared::frame::close_code;
 use cortex_shared::publish::PublishError;
+use cortex_shared::reference::with_ref;
 use cortex_shared::rest::PublishRequest;
 use cortex_shared::{
-    AgentName, ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget,
+    read_ref, AgentName, ClientFrame, ErrorCode, Ref, ServerFrame, SubscribeMode, SubscribeTarget,
     HEARTBEAT_STREAM,
 };
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -84,7 +85,7 @@ where
     let (out, queue) = Outbox::new(&ctx.limits, cancel.clone());
     let (close_tx, close_rx) = oneshot::channel();
     let writer = tokio::spawn(write_loop(sink, queue, close_rx));
-    let (consumers, mut consumer_events) = Consumers::new(cancel.child_token());
+    let consumers = Consumers::new(cancel.child_token());
     let mut session = Session {
         watches: Watches::default(),
         feed,
@@ -142,8 +143,8 @@ where
             },
             // Deliveries are paced by the client's acks (prefetch), and the rest
             // answers its acks: replies, which wait for the writer.
-            Some(event) = consumer_events.recv() => {
-                if let Err(end) = session.answer(&event.into_frame()).await {
+            (event, reference) = session.consumers.next() => {
+                if let Err(end) = session.answer(&event.into_frame(), reference.as_ref()).await {
                     break end;
                 }
             }
@@ -435,42 +436,70 @@ impl Session {
         self.ctx.metrics.frames_in.inc();
         let max = self.ctx.limits.max_message_bytes;
         match message {
-            Message::Text(text) if text.len() > max => self.reply(&ServerFrame::error(
-                ErrorCode::FrameTooLarge,
-                format!(
-                    "message of {} bytes is larger than the {max} allowed",
-                    text.len()
+            // Not read: its ref, if any, is not echoed.
+            Message::Text(text) if text.len() > max => self.reply(
+                &ServerFrame::error(
+                    ErrorCode::FrameTooLarge,
+                    format!(
+                        "message of {} bytes is larger than the {max} allowed",
+                        text.len()
+                    ),
                 ),
-            )),
+                None,
+            ),
             // Every dropped frame is answered, so that clients matching replies to
             // requests stay in step; a flooder that does not read its errors stops
             // being read itself (TCP pushes back), and is closed as too slow once its
             // replies have waited `reply_wait` for it.
-            Message::Text(_) if !self.rate.take() => self.reply(&ServerFrame::error(
-                ErrorCode::RateLimited,
-                format!(
-                    "more than {} frames a second; this one was dropped",
-                    self.ctx.limits.max_frames_per_second
+            // Its ref says which call was dropped, so a client need not wait for it.
+            Message::Text(text) if !self.rate.take() => self.reply(
+                &ServerFrame::error(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "more than {} frames a second; this one was dropped",
+                        self.ctx.limits.max_frames_per_second
+                    ),
                 ),
-            )),
-            Message::Text(text) => match cortex_shared::strict::from_str::<ClientFrame>(&text) {
-                Ok(frame) => self.on_frame(frame).await,
-                Err(e) => self.reply(&ServerFrame::error(
-                    ErrorCode::BadFrame,
-                    format!("not a client frame: {e}"),
-                )),
-            },
-            Message::Binary(_) => self.reply(&ServerFrame::error(
-                ErrorCode::BinaryFrame,
-                "binary frames are not part of the protocol; send JSON text",
-            )),
+                read_ref(&text).ok().flatten().as_ref(),
+            ),
+            Message::Text(text) => {
+                // A ref the relay cannot echo is refused with the frame: a client that
+                // sent one waits for it.
+                let reference = match read_ref(&text) {
+                    Ok(reference) => reference,
+                    Err(e) => {
+                        return self.reply(
+                            &ServerFrame::error(ErrorCode::BadFrame, format!("bad ref: {e}")),
+                            None,
+                        )
+                    }
+                };
+                match cortex_shared::strict::from_str::<ClientFrame>(&text) {
+                    Ok(frame) => self.on_frame(frame, reference.as_ref()).await,
+                    Err(e) => self.reply(
+                        &ServerFrame::error(
+                            ErrorCode::BadFrame,
+                            format!("not a client frame: {e}"),
+                        ),
+                        reference.as_ref(),
+                    ),
+                }
+            }
+            Message::Binary(_) => self.reply(
+                &ServerFrame::error(
+                    ErrorCode::BinaryFrame,
+                    "binary frames are not part of the protocol; send JSON text",
+                ),
+                None,
+            ),
             Message::Close(_) => Err(End::ClientGone),
             // Protocol-level pings are answered by the WebSocket layer.
             Message::Ping(_) | Message::Pong(_) => Ok(()),
         }
     }
 
-    async fn on_frame(&mut self, frame: ClientFrame) -> Result<(), End> {
+    /// Carries out `frame`; each reply to it carries `r`, its ref.
+    async fn on_frame(&mut self, frame: ClientFrame, r: Option<&Ref>) -> Result<(), End> {
         let Some(grant) = self.grant.clone() else {
             // Only `auth` is taken before a valid token.
             let ClientFrame::Auth { token } = frame else {
@@ -483,14 +512,14 @@ impl Session {
                 .map_err(|_| End::Unauthorized)?;
             let role = format!("{:?}", grant.role).to_ascii_lowercase();
             self.grant = Some(grant);
-            return self.reply(&ServerFrame::Authenticated { role });
+            return self.reply(&ServerFrame::Authenticated { role }, r);
         };
         match frame {
-            ClientFrame::Ping => self.reply(&ServerFrame::Pong),
-            ClientFrame::Auth { .. } => self.reply(&ServerFrame::error(
-                ErrorCode::NotAllowed,
-                "already authenticated",
-            )),
+            ClientFrame::Ping => self.reply(&ServerFrame::Pong, r),
+            ClientFrame::Auth { .. } => self.reply(
+                &ServerFrame::error(ErrorCode::NotAllowed, "already authenticated"),
+                r,
+            ),
             ClientFrame::Subscribe {
                 agent,
                 mode,
@@ -501,28 +530,34 @@ impl Session {
                 let target = match SubscribeTarget::parse(&agent) {
                     Ok(target) => target,
                     Err(e) => {
-                        return self
-                            .reply(&ServerFrame::error(ErrorCode::InvalidAgent, e.to_string()))
+                        return self.reply(
+                            &ServerFrame::error(ErrorCode::InvalidAgent, e.to_string()),
+                            r,
+                        )
                     }
                 };
                 match mode {
                     SubscribeMode::Watch
                         if self.watches.len() >= self.ctx.limits.max_subscriptions =>
                     {
-                        self.reply(&ServerFrame::error(
-                            ErrorCode::TooManySubscriptions,
-                            format!(
-                                "a connection may watch {} targets at most",
-                                self.ctx.limits.max_subscriptions
+                        self.reply(
+                            &ServerFrame::error(
+                                ErrorCode::TooManySubscriptions,
+                                format!(
+                                    "a connection may watch {} targets at most",
+                                    self.ctx.limits.max_subscriptions
+                                ),
                             ),
-                        ))
+                            r,
+                        )
                     }
-                    SubscribeMode::Consume if !grant.can_act_as(target.as_str()) => {
-                        self.reply(&ServerFrame::error(
+                    SubscribeMode::Consume if !grant.can_act_as(target.as_str()) => self.reply(
+                        &ServerFrame::error(
                             ErrorCode::Forbidden,
                             format!("this token may not consume as {}", target.as_str()),
-                        ))
-                    }
+                        ),
+                        r,
+                    ),
                     SubscribeMode::Watch => {
                         // Routed to this session from now on, before any read, so
                         // that the read and the live feed leave nothing between them.
@@ -532,12 +567,16 @@ impl Session {
                             .watches
                             .subscribe(target, request, &self.ctx.redis)
                             .await;
-                        self.reply_all(&frames).await
+                        self.reply_all(&frames, r).await
                     }
                     SubscribeMode::Consume => {
-                        match self.consumers.subscribe(target, consumer, &self.ctx) {
+                        let reference = r.cloned();
+                        match self
+                            .consumers
+                            .subscribe(target, consumer, reference, &self.ctx)
+                        {
                             Ok(()) => Ok(()),
-                            Err(refusal) => self.reply(&refusal.into_frame()),
+                            Err(refusal) => self.reply(&refusal.into_frame(), r),
                         }
                     }
                 }
@@ -546,9 +585,8 @@ impl Session {
                 self.watches.unsubscribe(None);
                 self.feed.unwatch(None);
                 self.consumers.unsubscribe(None);
-                self.reply(&ServerFrame::Unsubscribed {
-                    agent: cortex_shared::ALL_AGENTS.into(),
-                })
+                let agent = cortex_shared::ALL_AGENTS.into();
+                self.reply(&ServerFrame::Unsubscribed { agent }, r)
             }
             ClientFrame::Unsubscribe { agent: Some(agent) } => {
                 match SubscribeTarget::parse(&agent) {
@@ -556,22 +594,27 @@ impl Session {
                         self.watches.unsubscribe(Some(&target));
                         self.feed.unwatch(Some(&target));
                         self.consumers.unsubscribe(Some(&target));
-                        self.reply(&ServerFrame::Unsubscribed { agent })
+                        self.reply(&ServerFrame::Unsubscribed { agent }, r)
                     }
-                    Err(e) => {
-                        self.reply(&ServerFrame::error(ErrorCode::InvalidAgent, e.to_string()))
-                    }
+                    Err(e) => self.reply(
+                        &ServerFrame::error(ErrorCode::InvalidAgent, e.to_string()),
+                        r,
+                    ),
                 }
             }
             ClientFrame::Heartbeat { agent, status } => {
                 if let Err(e) = AgentName::parse(&agent) {
-                    return self.reply(&ServerFrame::error(ErrorCode::InvalidAgent, e.to_string()));
+                    let error = ServerFrame::error(ErrorCode::InvalidAgent, e.to_string());
+                    return self.reply(&error, r);
                 }
                 if !grant.can_act_as(&agent) {
-                    return self.reply(&ServerFrame::error(
-                        ErrorCode::Forbidden,
-                        format!("this token may not send heartbeats as {agent}"),
-                    ));
+                    return self.reply(
+                        &ServerFrame::error(
+                            ErrorCode::Forbidden,
+                            format!("this token may not send heartbeats as {agent}"),
+                        ),
+                        r,
+                    );
                 }
                 let heartbeat = heartbeat_now(&agent, status);
                 let reply = match publish_heartbeat(&mut self.ctx.redis.clone(), &heartbeat).await {
@@ -582,7 +625,7 @@ impl Session {
                     },
                     Err(e) => redis_unavailable(e),
                 };
-                self.reply(&reply)
+                self.reply(&reply, r)
             }
             ClientFrame::Publish {
                 to,
@@ -592,10 +635,13 @@ impl Session {
                 payload,
             } => {
                 if !grant.can_administer() {
-                    return self.reply(&ServerFrame::error(
-                        ErrorCode::Forbidden,
-                        "publishing needs an admin token",
-                    ));
+                    return self.reply(
+                        &ServerFrame::error(
+                            ErrorCode::Forbidden,
+                            "publishing needs an admin token",
+                        ),
+                        r,
+                    );
                 }
                 let request = PublishRequest {
                     to,
@@ -606,7 +652,7 @@ impl Session {
                 };
                 let task = match new_task(request, DEFAULT_FROM) {
                     Ok(task) => task,
-                    Err(e) => return self.reply(&refused(&e)),
+                    Err(e) => return self.reply(&refused(&e), r),
                 };
                 let reply = match publish_task(&mut self.ctx.redis.clone(), &task).await {
                     Ok(entry_id) => ServerFrame::Published {
@@ -616,11 +662,11 @@ impl Session {
                     },
                     Err(e) => redis_unavailable(e),
                 };
-                self.reply(&reply)
+                self.reply(&reply, r)
             }
             ClientFrame::Ack { stream, entry_id } => {
-                if let Err(refusal) = self.consumers.ack(&stream, &entry_id) {
-                    return self.reply(&refusal.into_frame());
+                if let Err(refusal) = self.consumers.ack(&stream, &entry_id, r.cloned()) {
+                    return self.reply(&refusal.into_frame(), r);
                 }
                 Ok(())
             }
@@ -629,8 +675,8 @@ impl Session {
                 entry_id,
                 error,
             } => {
-                if let Err(refusal) = self.consumers.nack(&stream, &entry_id, error) {
-                    return self.reply(&refusal.into_frame());
+                if let Err(refusal) = self.consumers.nack(&stream, &entry_id, error, r.cloned()) {
+                    return self.reply(&refusal.into_frame(), r);
                 }
                 Ok(())
             }
@@ -638,25 +684,32 @@ impl Session {
     }
 
     /// Sends a burst the client asked for (a resume or history read), waiting for the
-    /// writer as any reply does.
-    async fn reply_all(&mut self, frames: &[ServerFrame]) -> Result<(), End> {
+    /// writer as any reply does. Its `subscribed` and `error` frames answer the
+    /// `subscribe` and carry its ref `r`; the entries it read are sent as they are live.
+    async fn reply_all(&mut self, frames: &[ServerFrame], r: Option<&Ref>) -> Result<(), End> {
         for frame in frames {
-            self.reply(frame)?;
+            let answers = matches!(
+                frame,
+                ServerFrame::Subscribed { .. } | ServerFrame::Error { .. }
+            );
+            self.reply(frame, r.filter(|_| answers))?;
         }
         self.out.flush().await
     }
 
     /// [`Session::reply`], then waits until it is queued.
-    async fn answer(&mut self, frame: &ServerFrame) -> Result<(), End> {
-        self.reply(frame)?;
+    async fn answer(&mut self, frame: &ServerFrame, r: Option<&Ref>) -> Result<(), End> {
+        self.reply(frame, r)?;
         self.out.flush().await
     }
 
-    /// Queues `frame` as a reply to the client's frames: it may wait for the writer
-    /// (see [`Outbox::flush`], which the reader calls before it reads on).
-    fn reply(&mut self, frame: &ServerFrame) -> Result<(), End> {
+    /// Queues `frame` as a reply to the client's frames, with `r` (the ref of the frame
+    /// it answers) spliced in: it may wait for the writer (see [`Outbox::flush`], which
+    /// the reader calls before it reads on).
+    fn reply(&mut self, frame: &ServerFrame, r: Option<&Ref>) -> Result<(), End> {
         self.ctx.metrics.frames_out.inc();
-        self.out.reply(Message::Text(frame.to_json().into()))
+        self.out
+            .reply(Message::Text(with_ref(frame.to_json(), r).into()))
     }
 
     /// Queues a frame the relay pushes (a live event, a ping).
@@ -823,6 +876,134 @@ mod tests {
         );
         h.send(r#"{"type":"ping"}"#);
         assert_eq!(h.next_json().await, json!({"type":"pong"}));
+    }
+
+    /// The raw text of the next frame.
+    async fn next_text(h: &mut Harness) -> String {
+        match h.next().await {
+            Message::Text(t) => t.to_string(),
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_without_a_ref_are_answered_byte_for_byte_as_before() {
+        let mut h = start(16);
+        h.send(r#"{"type":"subscribe","agent":"pink"}"#);
+        assert_eq!(
+            next_text(&mut h).await,
+            r#"{"type":"subscribed","agent":"pink","status":"ok"}"#
+        );
+        h.send(r#"{"type":"ping"}"#);
+        assert_eq!(next_text(&mut h).await, r#"{"type":"pong"}"#);
+        // A `ref` deeper in the frame is not the frame's.
+        h.send(r#"{"type":"heartbeat","agent":"bad name","status":{"ref":1}}"#);
+        assert!(!next_text(&mut h).await.contains("ref"));
+    }
+
+    #[tokio::test]
+    async fn every_reply_and_error_carries_the_frames_ref() {
+        let mut h = start(16);
+        for (text, reply) in [
+            (r#"{"type":"ping","ref":1}"#, json!({"ref":1,"type":"pong"})),
+            (
+                r#"{"ref":"w-1","type":"subscribe","agent":"pink"}"#,
+                json!({"ref":"w-1","type":"subscribed","agent":"pink","status":"ok"}),
+            ),
+            (
+                r#"{"type":"unsubscribe","agent":"pink","ref":2}"#,
+                json!({"ref":2,"type":"unsubscribed","agent":"pink"}),
+            ),
+            (
+                r#"{"type":"unsubscribe","ref":-3.5}"#,
+                json!({"ref":-3.5,"type":"unsubscribed","agent":"*"}),
+            ),
+        ] {
+            h.send(text);
+            assert_eq!(h.next_json().await, reply, "{text}");
+        }
+        for (text, code) in [
+            (r#"{"type":"teleport","ref":4}"#, "bad_frame"),
+            (r#"{"type":"subscribe","ref":4}"#, "bad_frame"),
+            (r#"["ping",{"ref":4}]"#, "bad_frame"),
+            (
+                r#"{"type":"subscribe","agent":"bad name","ref":4}"#,
+                "invalid_agent",
+            ),
+            (
+                r#"{"type":"subscribe","agent":"*","mode":"consume","ref":4}"#,
+                "not_allowed",
+            ),
+            (r#"{"type":"auth","token":"t","ref":4}"#, "not_allowed"),
+            (
+                r#"{"type":"ack","stream":"cortex:tasks:high","entry_id":"1-0","ref":4}"#,
+                "unknown_delivery",
+            ),
+            (
+                r#"{"type":"nack","stream":"s","entry_id":"1-0","error":"e","ref":4}"#,
+                "unknown_delivery",
+            ),
+            (
+                r#"{"type":"heartbeat","agent":"bad name","ref":4}"#,
+                "invalid_agent",
+            ),
+            (
+                r#"{"type":"publish","priority":"high","task_type":"two words","ref":4}"#,
+                "bad_frame",
+            ),
+        ] {
+            h.send(text);
+            let reply = h.next_json().await;
+            assert_eq!(reply["type"], "error", "{text}: {reply}");
+            assert_eq!(reply["code"], code, "{text}: {reply}");
+            // The array is no frame at all, so its ref is no frame's either.
+            let echoed = if text.starts_with('[') {
+                Value::Null
+            } else {
+                json!(4)
+            };
+            assert_eq!(reply["ref"], echoed, "{text}: {reply}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_consumers_answer_to_its_subscribe_carries_the_subscribes_ref() {
+        // Redis cannot be reached: the consumer says so, for the subscribe that
+        // started it, with its ref (and says it again at each retry).
+        let mut h = start(16);
+        h.send(r#"{"type":"subscribe","agent":"pink","mode":"consume","ref":"c-1"}"#);
+        let reply = h.next_json().await;
+        assert_eq!(
+            (&reply["type"], &reply["code"], &reply["ref"]),
+            (&json!("error"), &json!("redis_unavailable"), &json!("c-1")),
+            "{reply}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_ref_is_a_bad_frame_that_echoes_nothing() {
+        let mut h = start(16);
+        let long = format!(r#"{{"type":"ping","ref":"{}"}}"#, "x".repeat(63));
+        for text in [
+            r#"{"type":"ping","ref":null}"#,
+            r#"{"type":"ping","ref":true}"#,
+            r#"{"type":"ping","ref":{"n":1}}"#,
+            r#"{"type":"ping","ref":[1]}"#,
+            r#"{"type":"ping","ref":1,"ref":2}"#,
+            &long,
+        ] {
+            h.send(text);
+            let reply = h.next_json().await;
+            assert_eq!(reply["code"], "bad_frame", "{text}: {reply}");
+            assert!(reply.get("ref").is_none(), "{text}: {reply}");
+            assert!(
+                reply["message"].as_str().unwrap().contains("ref"),
+                "{reply}"
+            );
+        }
+        // Not carried out (no pong), and the session goes on.
+        h.send(r#"{"type":"ping","ref":"ok"}"#);
+        assert_eq!(h.next_json().await, json!({"ref":"ok","type":"pong"}));
     }
 
     #[tokio::test]

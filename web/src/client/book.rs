@@ -3,18 +3,24 @@
 //! the [`Effect`]s the `#[wasm_bindgen]` layer then carries out (send a frame, settle a
 //! promise, call a callback), so all of it is unit-tested on the host.
 //!
-//! The relay's replies carry no request id, so a reply is matched to its call by what
-//! it names: `subscribed` by agent and mode, `acked`/`nacked` by stream and entry id, a
-//! heartbeat's `published` (the only `published` this client asks for over the socket)
-//! in order. An `error` frame is matched by its code and what its message names; one
-//! that matches no call goes to `onError`. Every call that waits on the socket also has
-//! a timeout, so none waits forever on a frame the relay dropped (`rate_limited`).
+//! Every frame a call sends carries a `ref` (its [`RequestId`]), which the relay echoes
+//! in the frame's replies and errors (README, WebSocket protocol): a reply with a ref
+//! settles the call of that ref, and an `error` with the ref of a `subscribe` refuses
+//! that subscription. `subscribed` is matched by agent and mode in any case, as the
+//! `subscribe` frames the connection replays after a reconnect carry no ref.
+//!
+//! A relay that echoes no refs (an older one) is matched by what its replies name:
+//! `acked`/`nacked` by stream and entry id, a heartbeat's `published` (the only
+//! `published` this client asks for over the socket) in order, an `error` by its code
+//! and what its message names. An error that matches no call goes to `onError`. Every
+//! call that waits on the socket also has a timeout, so none waits forever on a frame
+//! the relay dropped.
 
 use super::error::{code, ClientError};
 use crate::connection::{ConnEvent, ConnState};
 use cortex_shared::frame::close_code;
 use cortex_shared::{
-    AgentName, ClientFrame, EntryId, ErrorCode, JsonObject, ServerFrame, SubscribeMode,
+    AgentName, ClientFrame, EntryId, ErrorCode, JsonObject, Ref, ServerFrame, SubscribeMode,
     SubscribeTarget, TaskMessage, ALL_AGENTS, HEARTBEAT_STREAM,
 };
 use serde_json::{json, Value};
@@ -22,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Identifies one `watch` or `consume` callback.
 pub(crate) type ListenerId = u32;
-/// Identifies one call waiting for a reply on the socket.
+/// Identifies one call waiting for a reply on the socket; its frame's `ref`.
 pub(crate) type RequestId = u64;
 
 /// How many entry ids per stream each watch callback remembers, to be given an entry
@@ -35,6 +41,8 @@ const SEEN_PER_STREAM: usize = 256;
 pub(crate) enum Effect<R, L> {
     /// Send this frame on the connection.
     Send(ClientFrame),
+    /// Send this frame with this `ref`.
+    Request(ClientFrame, Ref),
     /// Fulfil a promise with this value.
     Resolve(R, Value),
     /// Fulfil a `watch`/`consume` promise with its subscription.
@@ -135,6 +143,8 @@ struct Sub {
     mode: Mode,
     /// The relay answered `subscribed` on the current connection.
     confirmed: bool,
+    /// The ref the `subscribe` went with, on this connection (a replayed one has none).
+    sent_as: Option<RequestId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +231,12 @@ impl<R, L: Clone> Book<R, L> {
         self.closed.then(ClientError::closed)
     }
 
+    fn request_id(&mut self) -> RequestId {
+        let id = self.next_request;
+        self.next_request += 1;
+        id
+    }
+
     fn listener_id(&mut self) -> ListenerId {
         let id = self.next_listener;
         self.next_listener += 1;
@@ -280,21 +296,24 @@ impl<R, L: Clone> Book<R, L> {
                 Vec::new()
             }
             None => {
+                let reference = self.request_id();
                 self.subs.insert(
                     agent.to_owned(),
                     Sub {
                         mode: Mode::Watch,
                         confirmed: false,
+                        sent_as: Some(reference),
                     },
                 );
                 self.wait_subscribed(agent, Mode::Watch, id, resolver);
-                vec![Effect::Send(ClientFrame::Subscribe {
+                let frame = ClientFrame::Subscribe {
                     agent: agent.to_owned(),
                     mode: SubscribeMode::Watch,
                     consumer: None,
                     resume: None,
                     history: Some(history),
-                })]
+                };
+                vec![Effect::Request(frame, Ref::number(reference))]
             }
         }
     }
@@ -351,18 +370,18 @@ impl<R, L: Clone> Book<R, L> {
             agent: agent.to_owned(),
             on_task,
         });
+        let reference = self.request_id();
         self.subs.insert(
             agent.to_owned(),
             Sub {
                 mode: Mode::Consume,
                 confirmed: false,
+                sent_as: Some(reference),
             },
         );
         self.wait_subscribed(agent, Mode::Consume, id, resolver);
-        vec![Effect::Send(ClientFrame::consume(
-            agent,
-            Some(consumer.to_owned()),
-        ))]
+        let frame = ClientFrame::consume(agent, Some(consumer.to_owned()));
+        vec![Effect::Request(frame, Ref::number(reference))]
     }
 
     fn wait_subscribed(&mut self, agent: &str, mode: Mode, listener: ListenerId, resolver: R) {
@@ -445,11 +464,10 @@ impl<R, L: Clone> Book<R, L> {
         if let Some(error) = self.gone() {
             return vec![Effect::Reject(resolver, error)];
         }
-        let id = self.next_request;
-        self.next_request += 1;
+        let id = self.request_id();
         let mut effects = vec![Effect::Timer(id)];
         let unsent = if self.ready {
-            effects.push(Effect::Send(frame));
+            effects.push(Effect::Request(frame, Ref::number(id)));
             None
         } else {
             Some(frame)
@@ -518,6 +536,7 @@ impl<R, L: Clone> Book<R, L> {
                 self.ready = false;
                 for sub in self.subs.values_mut() {
                     sub.confirmed = false;
+                    sub.sent_as = None;
                 }
                 // What was sent is lost with the socket; what was not waits for the next.
                 let lost = drain(&mut self.requests, |p| p.unsent.is_none());
@@ -550,22 +569,44 @@ impl<R, L: Clone> Book<R, L> {
             ConnEvent::Closed { .. }
             | ConnEvent::Undecodable { .. }
             | ConnEvent::Retrying { .. } => {}
-            ConnEvent::Frame(frame) => {
-                if self.open && !self.ready {
-                    // Any answer on the new socket means the relay took the token.
-                    self.ready = true;
-                    effects.extend(self.report(ConnState::Connected.as_str(), None));
-                    for pending in &mut self.requests {
-                        effects.extend(pending.unsent.take().map(Effect::Send));
-                    }
-                }
-                self.on_frame(frame, &mut effects);
+            ConnEvent::Frame(frame) => self.on_reply(frame, None, &mut effects),
+            ConnEvent::Reply(frame, reference) => {
+                self.on_reply(frame, Some(&reference), &mut effects)
             }
         }
         effects
     }
 
-    fn on_frame(&mut self, frame: ServerFrame, effects: &mut Effects<R, L>) {
+    /// A frame from the relay, with the `ref` it carries.
+    fn on_reply(
+        &mut self,
+        frame: ServerFrame,
+        reference: Option<&Ref>,
+        effects: &mut Effects<R, L>,
+    ) {
+        if self.open && !self.ready {
+            // Any answer on the new socket means the relay took the token.
+            self.ready = true;
+            effects.extend(self.report(ConnState::Connected.as_str(), None));
+            for pending in &mut self.requests {
+                let reference = Ref::number(pending.id);
+                effects.extend(
+                    pending
+                        .unsent
+                        .take()
+                        .map(|frame| Effect::Request(frame, reference)),
+                );
+            }
+        }
+        self.on_frame(frame, reference, effects);
+    }
+
+    fn on_frame(
+        &mut self,
+        frame: ServerFrame,
+        reference: Option<&Ref>,
+        effects: &mut Effects<R, L>,
+    ) {
         match frame {
             ServerFrame::Subscribed {
                 agent,
@@ -633,7 +674,11 @@ impl<R, L: Clone> Book<R, L> {
                 }
             }
             ServerFrame::Acked { stream, entry_id } => {
-                if let Some(p) = self.take_settle(&stream, &entry_id, false) {
+                let call = match reference {
+                    Some(reference) => self.take_ref(reference),
+                    None => self.take_settle(&stream, &entry_id, false),
+                };
+                if let Some(p) = call {
                     let value = json!({"stream": stream, "entry_id": entry_id});
                     effects.push(Effect::Resolve(p.resolver, value));
                 }
@@ -643,7 +688,11 @@ impl<R, L: Clone> Book<R, L> {
                 entry_id,
                 dead_lettered,
             } => {
-                if let Some(p) = self.take_settle(&stream, &entry_id, true) {
+                let call = match reference {
+                    Some(reference) => self.take_ref(reference),
+                    None => self.take_settle(&stream, &entry_id, true),
+                };
+                if let Some(p) = call {
                     let value = json!({"stream": stream, "entry_id": entry_id,
                                        "dead_lettered": dead_lettered});
                     effects.push(Effect::Resolve(p.resolver, value));
@@ -651,18 +700,61 @@ impl<R, L: Clone> Book<R, L> {
             }
             ServerFrame::Published {
                 stream, entry_id, ..
-            } if stream == HEARTBEAT_STREAM => {
-                if let Some(p) = self.take_request(|r| *r == Request::Heartbeat) {
+            } => {
+                let call = match reference {
+                    Some(reference) => self.take_ref(reference),
+                    None if stream == HEARTBEAT_STREAM => {
+                        self.take_request(|r| *r == Request::Heartbeat)
+                    }
+                    None => None,
+                };
+                if let Some(p) = call {
                     let value = json!({"stream": stream, "entry_id": entry_id});
                     effects.push(Effect::Resolve(p.resolver, value));
                 }
             }
-            ServerFrame::Error { code, message } => self.on_error(code, message, effects),
+            ServerFrame::Error { code, message } => match reference {
+                Some(reference) => self.on_error_about(reference, code, message, effects),
+                None => self.on_error(code, message, effects),
+            },
             _ => {}
         }
     }
 
-    /// Matches an `error` frame to the call it answers (see the module's comment).
+    /// An `error` frame about the frame sent with `reference`: that call fails, or that
+    /// subscription is refused. Redis being unreachable refuses no subscription: a
+    /// watch goes on with live entries, a consumer retries until it can say
+    /// `subscribed`.
+    fn on_error_about(
+        &mut self,
+        reference: &Ref,
+        code: ErrorCode,
+        message: String,
+        effects: &mut Effects<R, L>,
+    ) {
+        let error = ClientError::new(code.as_str(), message);
+        if let Some(p) = self.take_ref(reference) {
+            effects.push(Effect::Reject(p.resolver, error));
+            return;
+        }
+        let id = reference.as_u64();
+        let sub = self
+            .subs
+            .iter()
+            .find(|(_, sub)| id.is_some() && sub.sent_as == id)
+            .map(|(agent, sub)| (agent.clone(), sub.mode));
+        if let Some((agent, mode)) = sub {
+            if code != ErrorCode::RedisUnavailable
+                && self.refuse_subscription(&agent, mode, &error, effects)
+            {
+                return;
+            }
+        }
+        effects.push(Effect::Unattributed(error));
+    }
+
+    /// Matches an `error` frame without a ref to the call it answers (see the module's
+    /// comment).
     fn on_error(&mut self, code: ErrorCode, message: String, effects: &mut Effects<R, L>) {
         let error = ClientError::new(code.as_str(), message.clone());
         let has = |needle: &str| message.contains(needle);
@@ -756,12 +848,22 @@ impl<R, L: Clone> Book<R, L> {
         self.take_request(|r| *r == wanted)
     }
 
+    /// The sent call whose frame went with `reference`, removed.
+    fn take_ref(&mut self, reference: &Ref) -> Option<Pending<R>> {
+        let id = reference.as_u64()?;
+        self.take_request_where(|p| p.id == id)
+    }
+
     /// The oldest sent call that `matches`, removed.
     fn take_request(&mut self, matches: impl Fn(&Request) -> bool) -> Option<Pending<R>> {
+        self.take_request_where(|p| matches(&p.request))
+    }
+
+    fn take_request_where(&mut self, matches: impl Fn(&Pending<R>) -> bool) -> Option<Pending<R>> {
         let i = self
             .requests
             .iter()
-            .position(|p| p.unsent.is_none() && matches(&p.request))?;
+            .position(|p| p.unsent.is_none() && matches(p))?;
         Some(self.requests.remove(i))
     }
 }
@@ -856,13 +958,16 @@ mod tests {
         let effects = book.watch("pink", 50, "on-pink", None, "p1");
         assert_eq!(
             effects,
-            [E::Send(ClientFrame::Subscribe {
-                agent: "pink".into(),
-                mode: SubscribeMode::Watch,
-                consumer: None,
-                resume: None,
-                history: Some(50),
-            })]
+            [E::Request(
+                ClientFrame::Subscribe {
+                    agent: "pink".into(),
+                    mode: SubscribeMode::Watch,
+                    consumer: None,
+                    resume: None,
+                    history: Some(50),
+                },
+                Ref::number(1)
+            )]
         );
         let effects = book.on_event(frame(
             json!({"type":"subscribed","agent":"pink","status":"ok"}),
@@ -972,11 +1077,14 @@ mod tests {
         assert_eq!(
             effects,
             [
-                E::Timer(1),
-                E::Send(ClientFrame::Ack {
-                    stream: "cortex:tasks:high".into(),
-                    entry_id: "5-0".into()
-                })
+                E::Timer(2),
+                E::Request(
+                    ClientFrame::Ack {
+                        stream: "cortex:tasks:high".into(),
+                        entry_id: "5-0".into()
+                    },
+                    Ref::number(2)
+                )
             ]
         );
         book.settle("cortex:tasks:low", "9-0", Some("boom".into()), "nack");
@@ -1031,6 +1139,103 @@ mod tests {
         assert!(matches!(&effects[..], [Effect::Unattributed(e)] if e.code == "rate_limited"));
     }
 
+    /// A frame from the relay as the connection reports it: a reply when it has a ref.
+    fn reply(value: Value) -> ConnEvent {
+        let event = crate::connection::decode(value.to_string());
+        assert!(matches!(event, ConnEvent::Reply(..)), "{event:?}");
+        event
+    }
+
+    #[test]
+    fn replies_with_refs_settle_their_own_calls_in_any_order() {
+        let mut book = ready(true);
+        book.heartbeat("pink", JsonObject::new(), "hb1");
+        book.heartbeat("pink", JsonObject::new(), "hb2");
+        // The second answered first: only its ref says so.
+        let effects = book.on_event(reply(json!({"ref":2,"type":"published","task_id":"",
+            "stream":"cortex:heartbeats","entry_id":"4-0"})));
+        assert_eq!(
+            effects,
+            [E::Resolve(
+                "hb2",
+                json!({"stream":"cortex:heartbeats","entry_id":"4-0"})
+            )]
+        );
+        // An error that names nothing is still the call's of its ref.
+        let effects = book.on_event(reply(json!({"ref":1,"type":"error",
+            "code":"rate_limited","message":"slow down"})));
+        assert!(matches!(&effects[..], [Effect::Reject("hb1", e)] if e.code == "rate_limited"));
+        // A ref no call waits for: the error goes to onError.
+        let effects = book.on_event(reply(json!({"ref":1,"type":"error",
+            "code":"internal","message":"late"})));
+        assert!(matches!(&effects[..], [Effect::Unattributed(e)] if e.code == "internal"));
+    }
+
+    #[test]
+    fn acks_and_nacks_are_settled_by_their_ref_not_by_what_the_reply_names() {
+        let mut book = ready(false);
+        book.consume("pink", "pink-1", "on-task", "p1");
+        let effects = book.on_event(reply(json!({"ref":1,"type":"subscribed","agent":"pink",
+            "status":"ok","mode":"consume","consumer":"pink-1"})));
+        assert!(matches!(&effects[..], [Effect::Subscribed("p1", _)]));
+        // The same task acked twice: matched by content, the refusal would go to the
+        // first call; its ref says it is the second's.
+        book.settle("cortex:tasks:high", "5-0", None, "first");
+        book.settle("cortex:tasks:high", "5-0", None, "second");
+        let effects = book.on_event(reply(json!({"ref":3,"type":"error",
+            "code":"unknown_delivery","message":"cortex:tasks:high 5-0 is not a task \
+            delivered to this consumer and not yet acked"})));
+        assert!(
+            matches!(&effects[..], [Effect::Reject("second", e)] if e.code == "unknown_delivery")
+        );
+        let effects = book.on_event(reply(json!({"ref":2,"type":"acked",
+            "stream":"cortex:tasks:high","entry_id":"5-0"})));
+        assert!(matches!(&effects[..], [Effect::Resolve("first", _)]));
+        book.settle("cortex:tasks:low", "9-0", Some("boom".into()), "nack");
+        let effects = book.on_event(reply(json!({"ref":4,"type":"nacked",
+            "stream":"cortex:tasks:low","entry_id":"9-0","dead_lettered":false})));
+        assert_eq!(
+            effects,
+            [E::Resolve(
+                "nack",
+                json!({"stream":"cortex:tasks:low","entry_id":"9-0","dead_lettered":false})
+            )]
+        );
+        // A reply with a ref no call has settles nothing, not even the call it names.
+        book.settle("cortex:tasks:low", "10-0", None, "waits");
+        let stray = json!({"ref":99,"type":"acked","stream":"cortex:tasks:low","entry_id":"10-0"});
+        assert!(book.on_event(reply(stray)).is_empty());
+        let effects = book.on_event(reply(json!({"ref":5,"type":"acked",
+            "stream":"cortex:tasks:low","entry_id":"10-0"})));
+        assert!(matches!(&effects[..], [Effect::Resolve("waits", _)]));
+    }
+
+    #[test]
+    fn a_subscribe_error_refuses_the_subscription_of_its_ref() {
+        let mut book = ready(false);
+        book.watch("pink", 50, "on-pink", None, "pink");
+        book.watch("harold", 50, "on-harold", None, "harold");
+        // Harold's, by its ref; by content it would have been the oldest waiting (pink).
+        let effects = book.on_event(reply(json!({"ref":2,"type":"error",
+            "code":"too_many_subscriptions","message":"a connection may watch 1 targets at most"})));
+        assert!(
+            matches!(&effects[0], Effect::Reject("harold", e) if e.code == "too_many_subscriptions")
+        );
+        assert_eq!(
+            effects[1..],
+            [E::Send(ClientFrame::Unsubscribe {
+                agent: Some("harold".into())
+            })]
+        );
+        // Redis unreachable for pink's history: said, but no refusal; the watch goes on.
+        let effects = book.on_event(reply(json!({"ref":1,"type":"error",
+            "code":"redis_unavailable","message":"could not read the entries asked for"})));
+        assert!(matches!(&effects[..], [Effect::Unattributed(e)] if e.code == "redis_unavailable"));
+        let effects = book.on_event(reply(json!({"ref":1,"type":"subscribed","agent":"pink",
+            "status":"ok"})));
+        assert!(matches!(&effects[..], [Effect::Subscribed("pink", _)]));
+    }
+
     #[test]
     fn a_refused_consume_is_dropped_and_not_replayed() {
         let mut book = ready(false);
@@ -1058,7 +1263,10 @@ mod tests {
         book.on_event(ConnEvent::State(ConnState::Connected));
         let effects = book.on_event(pong());
         assert_eq!(effects[0], E::State("connected", None));
-        assert!(matches!(effects[1], E::Send(ClientFrame::Heartbeat { .. })));
+        assert!(matches!(
+            effects[1],
+            E::Request(ClientFrame::Heartbeat { .. }, ref r) if *r == Ref::number(1)
+        ));
         // Sent, then the socket is lost: rejected as disconnected.
         let effects = book.on_event(ConnEvent::State(ConnState::Reconnecting));
         assert!(matches!(&effects[0], Effect::Reject("early", e) if e.code == "disconnected"));

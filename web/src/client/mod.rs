@@ -69,6 +69,7 @@ impl Inner {
         for effect in effects {
             match effect {
                 Effect::Send(frame) => self.connection.send(frame),
+                Effect::Request(frame, reference) => self.connection.request(frame, reference),
                 Effect::Resolve(resolver, value) => resolver.resolve(&js::to_js(&value)),
                 Effect::Subscribed(resolver, info) => {
                     let subscription = Subscription {

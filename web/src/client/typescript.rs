@@ -17,6 +17,16 @@ export type ConnectionState = "connecting" | "connected" | "reconnecting" | "off
 export type JsonObject = { [key: string]: unknown };
 
 /**
+ * The `ref` of a WebSocket frame to the relay (cortex-shared `Ref`): a string or a
+ * number, at most 64 bytes as JSON. The relay echoes it in its replies to that frame
+ * and in its `error` frames about it. The client gives one to every frame it waits on
+ * (`watch`, `consume`, `heartbeat`, `ack`, `nack`) and settles each promise with the
+ * reply that carries its ref, whatever the order; against a relay that echoes none,
+ * by what the replies name and their order.
+ */
+export type FrameRef = string | number;
+
+/**
  * A task as the relay delivers it (cortex-shared `TaskMessage`): the plan's seven
  * fields, and the stream entry it was read from.
  */
@@ -174,7 +184,8 @@ export interface Deleted {
 
 /**
  * Every promise of the client rejects with one of these: the relay's `code` and
- * `message` (e.g. `unauthorized`, `forbidden`, `not_found`, `unknown_delivery`), or the
+ * `message` (e.g. `unauthorized`, `forbidden`, `not_found`, `unknown_delivery`,
+ * `rate_limited` for the call whose frame the relay dropped, by its `FrameRef`), or the
  * client's own (`invalid_url`, `invalid_argument`, `invalid_agent`, `not_allowed`,
  * `network`, `bad_response`, `disconnected`, `timeout`, `closed`).
  */

@@ -20,7 +20,7 @@ pub use session::{
     decode, Connector, Socket, SocketError, Subscriptions, CONNECT_TIMEOUT, HISTORY, IDLE_PING,
 };
 
-use cortex_shared::{ClientFrame, ServerFrame};
+use cortex_shared::{ClientFrame, Ref, ServerFrame};
 use std::rc::Rc;
 use yew::platform::pinned::mpsc::{unbounded, UnboundedSender};
 
@@ -60,6 +60,9 @@ pub enum ConnEvent {
     State(ConnState),
     /// A frame from the relay.
     Frame(ServerFrame),
+    /// A frame from the relay that carries a `ref`: the reply to the frame sent with
+    /// it by [`RelayConnection::request`].
+    Reply(ServerFrame, Ref),
     /// A text frame that is not a [`ServerFrame`] this client knows.
     Undecodable {
         /// The frame as received.
@@ -91,6 +94,8 @@ pub enum ConnEvent {
 pub(crate) enum Command {
     /// Send a frame (remembering its effect on the subscriptions).
     Send(ClientFrame),
+    /// [`Command::Send`] with a `ref`, which the relay echoes in the replies.
+    Request(ClientFrame, Ref),
     /// Make this agent (or `*`) the only subscription.
     Watch(String),
     /// Close the connection for good.
@@ -145,6 +150,13 @@ impl RelayConnection {
     /// take effect at the next connection and other frames are dropped.
     pub fn send(&self, frame: ClientFrame) {
         self.command(Command::Send(frame));
+    }
+
+    /// As [`RelayConnection::send`], with `reference` as the frame's `ref`: its replies
+    /// come as [`ConnEvent::Reply`] with it. A `subscribe` replayed on a later
+    /// connection goes without it.
+    pub fn request(&self, frame: ClientFrame, reference: Ref) {
+        self.command(Command::Request(frame, reference));
     }
 
     /// Watches `agent` (or `*`) alone: unsubscribes from any other agent, then

@@ -6,8 +6,10 @@
 
 use super::{Backoff, Command, ConnEvent, ConnState};
 use cortex_shared::frame::close_code;
+use cortex_shared::reference::encode_with_ref;
 use cortex_shared::{
-    ClientFrame, EntryId, ServerFrame, SubscribeMode, SubscribeTarget, HEARTBEAT_STREAM,
+    read_ref, ClientFrame, EntryId, Ref, ServerFrame, SubscribeMode, SubscribeTarget,
+    HEARTBEAT_STREAM,
 };
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
@@ -244,10 +246,15 @@ impl Subscriptions {
     }
 }
 
-/// Turns a text frame from the relay into an event.
+/// Turns a text frame from the relay into an event: a [`ConnEvent::Reply`] when it
+/// carries a `ref`.
 pub fn decode(text: String) -> ConnEvent {
     match serde_json::from_str::<ServerFrame>(&text) {
-        Ok(frame) => ConnEvent::Frame(frame),
+        Ok(frame) => match read_ref(&text) {
+            Ok(Some(reference)) => ConnEvent::Reply(frame, reference),
+            // The relay echoes only refs it took; any other is not ours to match.
+            Ok(None) | Err(_) => ConnEvent::Frame(frame),
+        },
         Err(error) => ConnEvent::Undecodable {
             text,
             error: error.to_string(),
@@ -255,9 +262,9 @@ pub fn decode(text: String) -> ConnEvent {
     }
 }
 
-fn encode(frame: &ClientFrame) -> String {
-    // A client frame holds only strings: it always serializes.
-    serde_json::to_string(frame).expect("client frames serialize")
+/// `frame` as JSON text, with `reference` as its `ref`.
+fn encode(frame: &ClientFrame, reference: Option<&Ref>) -> String {
+    encode_with_ref(frame, reference)
 }
 
 /// How a session ended.
@@ -339,7 +346,9 @@ async fn take_commands_until<F: Future + Unpin>(
     loop {
         match select(&mut fut, commands.next()).await {
             Either::Left((output, _)) => return Some(output),
-            Either::Right((Some(Command::Send(frame)), _)) => subscriptions.apply(&frame),
+            Either::Right((Some(Command::Send(frame) | Command::Request(frame, _)), _)) => {
+                subscriptions.apply(&frame)
+            }
             Either::Right((Some(Command::Watch(agent)), _)) => {
                 subscriptions.switch_to(&agent);
             }
@@ -376,7 +385,7 @@ async fn session<C: Connector>(
         .chain([ClientFrame::Ping])
         .collect();
     for frame in &opening {
-        if socket.send(encode(frame)).await.is_err() {
+        if socket.send(encode(frame, None)).await.is_err() {
             return End::Lost;
         }
     }
@@ -408,7 +417,7 @@ async fn session<C: Connector>(
                 pinged = false;
                 idle.set(connector.sleep(IDLE_PING));
                 let event = decode(text);
-                if let ConnEvent::Frame(frame) = &event {
+                if let ConnEvent::Frame(frame) | ConnEvent::Reply(frame, _) = &event {
                     subscriptions.observe(frame);
                 }
                 on_event(event);
@@ -417,18 +426,30 @@ async fn session<C: Connector>(
             Input::Command(None | Some(Command::Close)) => return End::Stopped,
             Input::Command(Some(Command::Send(frame))) => {
                 subscriptions.apply(&frame);
-                vec![frame]
+                vec![(frame, None)]
             }
-            Input::Command(Some(Command::Watch(agent))) => subscriptions.switch_to(&agent),
+            Input::Command(Some(Command::Request(frame, reference))) => {
+                subscriptions.apply(&frame);
+                vec![(frame, Some(reference))]
+            }
+            Input::Command(Some(Command::Watch(agent))) => subscriptions
+                .switch_to(&agent)
+                .into_iter()
+                .map(|frame| (frame, None))
+                .collect(),
             Input::Idle if pinged => return End::Lost,
             Input::Idle => {
                 pinged = true;
                 idle.set(connector.sleep(IDLE_PING));
-                vec![ClientFrame::Ping]
+                vec![(ClientFrame::Ping, None)]
             }
         };
-        for frame in &outgoing {
-            if socket.send(encode(frame)).await.is_err() {
+        for (frame, reference) in &outgoing {
+            if socket
+                .send(encode(frame, reference.as_ref()))
+                .await
+                .is_err()
+            {
                 return End::Lost;
             }
         }
@@ -689,6 +710,34 @@ mod tests {
                 consumer: None,
             }))
         );
+    }
+
+    #[test]
+    fn a_request_goes_with_its_ref_and_its_reply_comes_back_with_it() {
+        let mut h = Harness::new(|_| {});
+        h.command(Command::Request(ClientFrame::watch("pink"), Ref::number(7)));
+        assert_eq!(
+            h.sent(0)[1],
+            r#"{"ref":7,"type":"subscribe","agent":"pink"}"#
+        );
+        h.receive(
+            0,
+            r#"{"ref":7,"type":"subscribed","agent":"pink","status":"ok"}"#,
+        );
+        let subscribed = ServerFrame::Subscribed {
+            agent: "pink".into(),
+            status: "ok".into(),
+            mode: SubscribeMode::Watch,
+            consumer: None,
+        };
+        assert_eq!(
+            h.events.borrow().last(),
+            Some(&ConnEvent::Reply(subscribed, Ref::number(7)))
+        );
+        // Recorded like any subscribe: replayed, without the ref, after a reconnect.
+        h.drop_wire(0);
+        h.advance(h.last_sleep());
+        assert_eq!(h.sent(1)[0], r#"{"type":"subscribe","agent":"pink"}"#);
     }
 
     #[test]
@@ -954,7 +1003,7 @@ mod tests {
             positions("harold").is_empty(),
             "consumers resume by their group"
         );
-        let replay: Vec<String> = subs.replay().map(|f| encode(&f)).collect();
+        let replay: Vec<String> = subs.replay().map(|f| encode(&f, None)).collect();
         assert_eq!(
             replay,
             [

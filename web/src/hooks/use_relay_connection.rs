@@ -107,7 +107,8 @@ pub fn use_relay_connection(url: Option<AttrValue>) -> RelayHandle {
         let queue = batcher(dispatcher.clone());
         RelayConnection::open_with_token(url, token.clone(), move |event| match event {
             ConnEvent::State(state) => queue(Action::Connection(state)),
-            ConnEvent::Frame(frame) => queue(Action::Frame(frame)),
+            // The dashboard sends no refs; a reply with one is a frame all the same.
+            ConnEvent::Frame(frame) | ConnEvent::Reply(frame, _) => queue(Action::Frame(frame)),
             ConnEvent::Retrying { delay } => {
                 let at_ms = js_sys::Date::now() as u64 + delay.as_millis() as u64;
                 queue(Action::Retrying(at_ms));

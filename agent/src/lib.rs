@@ -1,10 +1,11 @@
-//! A Rust API for agents, mirroring the plan's bridge: publish a task, send a
-//! heartbeat (both straight to Redis, in the plan's layout), and consume an agent's
-//! tasks through a relay (at least once, with ack and nack).
+//! `cortex-agent`: the Rust API for agents, mirroring the plan's bridge: publish a
+//! task, send a heartbeat (both straight to Redis, in the plan's layout), and consume
+//! an agent's tasks through a relay (at least once, with ack and nack). It stands on
+//! `cortex-shared`, redis and a WebSocket client only: no HTTP server, no dashboard.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), cortex_relay::agent::AgentError> {
-//! use cortex_relay::agent::{Publisher, RelayConsumer, TaskRequest};
+//! # async fn demo() -> Result<(), cortex_agent::AgentError> {
+//! use cortex_agent::{Publisher, RelayConsumer, TaskRequest};
 //! use cortex_shared::Priority;
 //! let harold = Publisher::connect("redis://127.0.0.1:6379/").await?;
 //! let sent = harold.publish("harold", TaskRequest::new("pink", Priority::High, "coding")).await?;
@@ -15,15 +16,24 @@
 //! # let _ = sent; Ok(()) }
 //! ```
 
+use cortex_shared::reference::encode_with_ref;
 use cortex_shared::Backoff;
-use cortex_shared::{ClientFrame, Heartbeat, JsonObject, Priority, ServerFrame, TaskMessage};
+use cortex_shared::{
+    read_ref, ClientFrame, Heartbeat, JsonObject, Priority, Ref, ServerFrame, TaskMessage,
+};
 use futures_util::{SinkExt, StreamExt};
 use redis::aio::ConnectionManager;
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
+
+/// Seconds since the unix epoch, now.
+fn unix_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// How long an ack or nack waits for the relay's answer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,7 +136,7 @@ impl Publisher {
             priority: request.priority,
             task_type: request.task_type,
             payload: request.payload,
-            created: crate::metrics::unix_secs(),
+            created: unix_secs(),
         };
         let entry_id = self.publish_task(&task).await?;
         Ok(Published {
@@ -149,7 +159,7 @@ impl Publisher {
     pub async fn heartbeat(&self, agent: &str, status: JsonObject) -> Result<String, AgentError> {
         let heartbeat = Heartbeat {
             agent: agent.to_owned(),
-            time: crate::metrics::unix_secs(),
+            time: unix_secs(),
             status,
         };
         let mut cmd = redis::cmd("XADD");
@@ -186,7 +196,6 @@ enum Request {
 pub struct RelayConsumer {
     deliveries: mpsc::Receiver<Delivery>,
     requests: mpsc::Sender<Request>,
-    stop: CancellationToken,
 }
 
 impl std::fmt::Debug for Request {
@@ -204,25 +213,23 @@ impl RelayConsumer {
         let (deliveries_tx, deliveries) = mpsc::channel(256);
         let (requests, requests_rx) = mpsc::channel(256);
         let (ready_tx, ready) = oneshot::channel();
-        let stop = CancellationToken::new();
         let link = Link {
             url: ws_url.to_owned(),
             subscribe: ClientFrame::consume(agent, Some(consumer.to_owned())),
             deliveries: deliveries_tx,
             requests: requests_rx,
             ready: Some(ready_tx),
+            next_ref: SUBSCRIBE_REF,
         };
-        tokio::spawn(link.run(stop.clone()));
+        // The link stops once `deliveries` is dropped: with this consumer, or on the
+        // way out of here when connecting fails.
+        tokio::spawn(link.run());
         match ready.await {
             Ok(Ok(())) => Ok(Self {
                 deliveries,
                 requests,
-                stop,
             }),
-            Ok(Err(e)) => {
-                stop.cancel();
-                Err(e)
-            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(AgentError::ConnectionLost),
         }
     }
@@ -265,12 +272,6 @@ impl RelayConsumer {
     }
 }
 
-impl Drop for RelayConsumer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
 /// The connection behind a [`RelayConsumer`].
 struct Link {
     url: String,
@@ -278,14 +279,18 @@ struct Link {
     deliveries: mpsc::Sender<Delivery>,
     requests: mpsc::Receiver<Request>,
     ready: Option<oneshot::Sender<Result<(), AgentError>>>,
+    /// The ref of the last ack or nack sent.
+    next_ref: u64,
 }
 
 impl Link {
-    async fn run(mut self, stop: CancellationToken) {
+    /// Connects and reconnects until the [`RelayConsumer`] is dropped.
+    async fn run(mut self) {
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+        let dropped = self.deliveries.clone();
         loop {
             let result = tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = dropped.closed() => return,
                 r = self.connection() => r,
             };
             match result {
@@ -298,7 +303,7 @@ impl Link {
                 }
             }
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = dropped.closed() => return,
                 _ = tokio::time::sleep(backoff.next_delay()) => {}
             }
         }
@@ -310,15 +315,13 @@ impl Link {
         let (mut socket, _) = tokio_tungstenite::connect_async_with_config(&self.url, None, true)
             .await
             .map_err(|e| AgentError::Connect(e.to_string()))?;
+        let subscribe_ref = Ref::number(SUBSCRIBE_REF);
+        let text = encode_with_ref(&self.subscribe, Some(&subscribe_ref));
         socket
-            .send(Message::Text(
-                serde_json::to_string(&self.subscribe)
-                    .expect("frame")
-                    .into(),
-            ))
+            .send(Message::Text(text.into()))
             .await
             .map_err(|_| AgentError::ConnectionLost)?;
-        let mut waiting: VecDeque<oneshot::Sender<Result<bool, AgentError>>> = VecDeque::new();
+        let mut waiting: Waiting<oneshot::Sender<Result<bool, AgentError>>> = Waiting::default();
         let result = loop {
             tokio::select! {
                 message = socket.next() => {
@@ -332,6 +335,8 @@ impl Link {
                     let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else {
                         continue;
                     };
+                    // A relay that echoes no refs (an older one) answers in order.
+                    let reference = read_ref(&text).ok().flatten();
                     match frame {
                         ServerFrame::Subscribed { .. } => {
                             if let Some(ready) = self.ready.take() {
@@ -345,22 +350,32 @@ impl Link {
                             }
                         }
                         ServerFrame::Acked { .. } => {
-                            if let Some(tx) = waiting.pop_front() {
+                            if let Some(tx) = waiting.take(reference.as_ref()) {
                                 let _ = tx.send(Ok(false));
                             }
                         }
                         ServerFrame::Nacked { dead_lettered, .. } => {
-                            if let Some(tx) = waiting.pop_front() {
+                            if let Some(tx) = waiting.take(reference.as_ref()) {
                                 let _ = tx.send(Ok(dead_lettered));
                             }
                         }
                         ServerFrame::Error { code, message } => {
                             let refused = AgentError::Refused { code, message };
-                            if let Some(ready) = self.ready.take() {
-                                let _ = ready.send(Err(refused));
-                                break Ok(());
+                            let about_subscribe = match &reference {
+                                Some(r) => *r == subscribe_ref,
+                                None => self.ready.is_some(),
+                            };
+                            if about_subscribe {
+                                match self.ready.take() {
+                                    Some(ready) => {
+                                        let _ = ready.send(Err(refused));
+                                        break Ok(());
+                                    }
+                                    None => tracing::warn!(error = %refused, "relay error"),
+                                }
+                                continue;
                             }
-                            match waiting.pop_front() {
+                            match waiting.take(reference.as_ref()) {
                                 Some(tx) => { let _ = tx.send(Err(refused)); }
                                 None => tracing::warn!(error = %refused, "relay error"),
                             }
@@ -374,18 +389,89 @@ impl Link {
                         Request::Ack(d, reply) => (ClientFrame::Ack { stream: d.stream, entry_id: d.entry_id }, reply),
                         Request::Nack(d, error, reply) => (ClientFrame::Nack { stream: d.stream, entry_id: d.entry_id, error }, reply),
                     };
-                    let text = serde_json::to_string(&frame).expect("frame");
+                    self.next_ref += 1;
+                    let reference = Ref::number(self.next_ref);
+                    let text = encode_with_ref(&frame, Some(&reference));
                     if socket.send(Message::Text(text.into())).await.is_err() {
                         let _ = reply.send(Err(AgentError::ConnectionLost));
                         break Err(AgentError::ConnectionLost);
                     }
-                    waiting.push_back(reply);
+                    waiting.push(reference, reply);
                 }
             }
         };
-        for tx in waiting {
+        for tx in waiting.drain() {
             let _ = tx.send(Err(AgentError::ConnectionLost));
         }
         result
+    }
+}
+
+/// The ref of every connection's `subscribe`; acks and nacks count up from it.
+const SUBSCRIBE_REF: u64 = 0;
+
+/// The acks and nacks sent on a connection and not yet answered, oldest first.
+#[derive(Debug)]
+struct Waiting<T> {
+    sent: VecDeque<(Ref, T)>,
+}
+
+impl<T> Default for Waiting<T> {
+    fn default() -> Self {
+        Self {
+            sent: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Waiting<T> {
+    fn push(&mut self, reference: Ref, waiter: T) {
+        self.sent.push_back((reference, waiter));
+    }
+
+    /// The waiter a reply answers: the one with its ref; without a ref (a relay that
+    /// echoes none answers in order), the oldest. A ref no waiter has answers nothing.
+    fn take(&mut self, reference: Option<&Ref>) -> Option<T> {
+        let i = match reference {
+            Some(reference) => self.sent.iter().position(|(r, _)| r == reference)?,
+            None => 0,
+        };
+        self.sent.remove(i).map(|(_, waiter)| waiter)
+    }
+
+    fn drain(self) -> impl Iterator<Item = T> {
+        self.sent.into_iter().map(|(_, waiter)| waiter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(refs: &[u64]) -> Waiting<u64> {
+        let mut waiting = Waiting::default();
+        for n in refs {
+            waiting.push(Ref::number(*n), *n);
+        }
+        waiting
+    }
+
+    #[test]
+    fn replies_are_matched_by_their_ref_in_any_order() {
+        let mut w = waiting(&[1, 2, 3]);
+        assert_eq!(w.take(Some(&Ref::number(2))), Some(2));
+        assert_eq!(w.take(Some(&Ref::number(3))), Some(3));
+        // Answered already, or never sent: nothing.
+        assert_eq!(w.take(Some(&Ref::number(3))), None);
+        assert_eq!(w.take(Some(&Ref::text("x").unwrap())), None);
+        assert_eq!(w.drain().collect::<Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn replies_without_a_ref_are_matched_in_order() {
+        let mut w = waiting(&[1, 2]);
+        assert_eq!(w.take(None), Some(1));
+        assert_eq!(w.take(None), Some(2));
+        assert_eq!(w.take(None), None);
     }
 }
