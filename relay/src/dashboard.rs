@@ -3,10 +3,11 @@
 //! get `index.html`, so deep links into the app work. Responses are gzipped for a
 //! browser that accepts it (the wasm goes over the network at about 40% of its size).
 
+use axum::extract::Request;
 use axum::response::{Html, IntoResponse};
-use axum::routing::any_service;
 use axum::Router;
 use std::path::Path;
+use tower::ServiceExt;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -16,8 +17,22 @@ pub fn attach(router: Router, dir: &Path) -> Router {
     let index = dir.join("index.html");
     if index.is_file() {
         tracing::info!(dir = %dir.display(), "serving the dashboard from a directory");
-        let files = ServeDir::new(dir).fallback(ServeFile::new(index));
-        return router.fallback_service(any_service(files).layer(compression()));
+        let files = ServeDir::new(dir).fallback(ServeFile::new(index.clone()));
+        let index = ServeFile::new(index);
+        // A path the file system cannot look up (a name longer than it allows) would
+        // be a 500 from ServeDir; no file of the build has one, so it is a deep link.
+        let serve = move |request: Request| {
+            let files = files.clone();
+            let index = index.clone();
+            async move {
+                if unservable(request.uri().path()) {
+                    index.oneshot(request).await.into_response()
+                } else {
+                    files.oneshot(request).await.into_response()
+                }
+            }
+        };
+        return router.fallback_service(axum::routing::any(serve).layer(compression()));
     }
     #[cfg(feature = "embed-dashboard")]
     if embedded_available() {
@@ -26,6 +41,11 @@ pub fn attach(router: Router, dir: &Path) -> Router {
     }
     tracing::warn!(dir = %dir.display(), "dashboard not built; serving a notice at /");
     router.fallback(missing)
+}
+
+/// Whether `path` is longer, or has a segment longer, than a file system looks up.
+fn unservable(path: &str) -> bool {
+    path.len() > 1024 || path.split('/').any(|segment| segment.len() > 255)
 }
 
 /// gzip for the dashboard's files, when the request accepts it (tower-http's

@@ -317,6 +317,13 @@ mod tests {
         assert_eq!(body, "js");
         let (status, body) = get(router(state("redis://127.0.0.1:1"), &dir), "/agents/pink").await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "<h1>dash</h1>"));
+        // A name longer than the file system looks up (ServeDir's 500 before).
+        let long = format!("/{}", "a".repeat(8000));
+        let (status, body) = get(router(state("redis://127.0.0.1:1"), &dir), &long).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "<h1>dash</h1>"));
+        let long = format!("/x/{}/y", "b".repeat(300));
+        let (status, _) = get(router(state("redis://127.0.0.1:1"), &dir), &long).await;
+        assert_eq!(status, StatusCode::OK);
         std::fs::remove_dir_all(&dir).unwrap();
 
         // Without the directory: the copy in the binary, or a notice when there is none.

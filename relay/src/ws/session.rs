@@ -949,7 +949,7 @@ mod tests {
             ),
             (
                 r#"{"type":"publish","priority":"high","task_type":"two words","ref":4}"#,
-                "bad_frame",
+                "invalid_type",
             ),
         ] {
             h.send(text);
