@@ -162,6 +162,7 @@ where
         End::Unresponsive => Some((close_code::UNRESPONSIVE, "no answer to pings")),
         End::Unauthorized => Some((close_code::UNAUTHORIZED, "a valid token is required")),
     };
+    let closing = close.is_some();
     if let Some((code, reason)) = close {
         let _ = close_tx.send(CloseFrame {
             code,
@@ -177,6 +178,19 @@ where
     {
         // The client is not reading at all; its socket is dropped unflushed.
         writer.abort();
+    }
+    if closing {
+        // Read on until the client answers the close (or goes): a socket dropped with
+        // the client's answer unread is reset, and the reset can reach the client
+        // before it has read the close frame, which it then never sees.
+        let answered = async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(WRITER_GRACE, answered).await;
     }
     end
 }
