@@ -1,5 +1,5 @@
-//! `cortex-agent`: the Rust API for agents, mirroring the plan's bridge: publish a
-//! task, send a heartbeat (both straight to Redis, in the plan's layout), and consume
+//! `cortex-agent`: the Rust API for agents, mirroring the original agents' bridge: publish a
+//! task, send a heartbeat (both straight to Redis, in the README's Redis layout), and consume
 //! an agent's tasks through a relay (at least once, with ack and nack). It stands on
 //! `cortex-shared`, redis and a WebSocket client only: no HTTP server, no dashboard.
 //!
@@ -16,6 +16,7 @@
 //! # let _ = sent; Ok(()) }
 //! ```
 
+use cortex_shared::publish::{checked_from, checked_to, PublishError};
 use cortex_shared::reference::encode_with_ref;
 use cortex_shared::Backoff;
 use cortex_shared::{
@@ -44,6 +45,12 @@ pub enum AgentError {
     /// Redis refused or did not answer.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// The task or heartbeat breaks the publishing rule every way in shares
+    /// ([`cortex_shared::publish`]); nothing was written. Its
+    /// [`code`](PublishError::code) is the one the relay's HTTP API and WebSocket
+    /// protocol answer with.
+    #[error("refused: {0}")]
+    Invalid(#[from] PublishError),
     /// The relay answered with an error frame.
     #[error("relay refused: {code}: {message}")]
     Refused {
@@ -101,7 +108,7 @@ pub struct Published {
     pub entry_id: String,
 }
 
-/// Writes tasks and heartbeats to Redis, as the plan's agents do.
+/// Writes tasks and heartbeats to Redis, as the original agents do (README, Redis layout).
 #[derive(Clone)]
 pub struct Publisher {
     redis: ConnectionManager,
@@ -128,16 +135,10 @@ impl Publisher {
     }
 
     /// Publishes a new task from `from`: a fresh UUID id, `created` now.
+    /// `to` may be empty or `*` (every agent, written empty), and the rule of
+    /// [`cortex_shared::publish`] holds: a refusal is [`AgentError::Invalid`].
     pub async fn publish(&self, from: &str, request: TaskRequest) -> Result<Published, AgentError> {
-        let task = TaskMessage {
-            id: uuid::Uuid::new_v4().to_string(),
-            from: from.to_owned(),
-            to: request.to,
-            priority: request.priority,
-            task_type: request.task_type,
-            payload: request.payload,
-            created: unix_secs(),
-        };
+        let task = new_task(from, request, uuid::Uuid::new_v4().to_string(), unix_secs())?;
         let entry_id = self.publish_task(&task).await?;
         Ok(Published {
             task_id: task.id,
@@ -145,8 +146,11 @@ impl Publisher {
         })
     }
 
-    /// Publishes `task` as it is to its priority's stream; returns the entry id.
+    /// Publishes `task` as it is to its priority's stream; returns the entry id. A task
+    /// that breaks the publishing rule ([`TaskMessage::check`]) is refused with
+    /// [`AgentError::Invalid`] and not written.
     pub async fn publish_task(&self, task: &TaskMessage) -> Result<String, AgentError> {
+        task.check()?;
         let mut cmd = redis::cmd("XADD");
         cmd.arg(task.priority.stream()).arg("*");
         for (field, value) in task.to_fields() {
@@ -155,8 +159,13 @@ impl Publisher {
         Ok(cmd.query_async(&mut self.redis.clone()).await?)
     }
 
-    /// Sends `agent`'s heartbeat; returns the entry id.
+    /// Sends `agent`'s heartbeat; returns the entry id. An `agent` that is not an agent
+    /// name is refused with [`AgentError::Invalid`] and not written.
     pub async fn heartbeat(&self, agent: &str, status: JsonObject) -> Result<String, AgentError> {
+        cortex_shared::AgentName::parse(agent).map_err(|error| PublishError::InvalidAgent {
+            field: "agent",
+            error,
+        })?;
         let heartbeat = Heartbeat {
             agent: agent.to_owned(),
             time: unix_secs(),
@@ -169,6 +178,26 @@ impl Publisher {
         }
         Ok(cmd.query_async(&mut self.redis.clone()).await?)
     }
+}
+
+/// The task `from` publishes with `request`, checked by the publishing rule.
+fn new_task(
+    from: &str,
+    request: TaskRequest,
+    id: String,
+    created: i64,
+) -> Result<TaskMessage, PublishError> {
+    let task = TaskMessage {
+        id,
+        from: checked_from(from)?,
+        to: checked_to(&request.to)?,
+        priority: request.priority,
+        task_type: request.task_type,
+        payload: request.payload,
+        created,
+    };
+    task.check()?;
+    Ok(task)
 }
 
 /// A task delivered to a consumer; ack or nack it.
@@ -454,6 +483,39 @@ mod tests {
             waiting.push(Ref::number(*n), *n);
         }
         waiting
+    }
+
+    #[test]
+    fn tasks_are_checked_by_the_one_publishing_rule() {
+        let task = |from: &str, to: &str, task_type: &str| {
+            new_task(
+                from,
+                TaskRequest::new(to, Priority::High, task_type),
+                "id-1".into(),
+                7,
+            )
+        };
+        let ok = task("harold", "pink", "coding").unwrap();
+        assert_eq!((ok.from.as_str(), ok.to.as_str()), ("harold", "pink"));
+        assert_eq!((ok.id.as_str(), ok.created), ("id-1", 7));
+        // `*` is every agent, written empty.
+        assert_eq!(task("harold", "*", "coding").unwrap().to, "");
+        assert_eq!(task("harold", "", "coding").unwrap().to, "");
+        // The codes the relay answers with.
+        let code = |r: Result<TaskMessage, PublishError>| r.unwrap_err().code();
+        assert_eq!(code(task("harold", "pink", "two words")), "invalid_type");
+        assert_eq!(code(task("harold", "pink", "")), "invalid_type");
+        assert_eq!(
+            code(task("harold", "pink", &"t".repeat(65))),
+            "invalid_type"
+        );
+        assert_eq!(code(task("harold", "pi nk", "coding")), "invalid_agent");
+        assert_eq!(code(task("", "pink", "coding")), "invalid_agent");
+        assert_eq!(code(task("har/old", "pink", "coding")), "invalid_agent");
+        // A task built by hand is held to the same rule.
+        let mut by_hand = ok.clone();
+        by_hand.task_type = "a b".into();
+        assert_eq!(by_hand.check().unwrap_err().code(), "invalid_type");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `cortex-bench`: the benchmark of issue 8 (SPEC §9). `cortex-bench run [--quick]` is
+//! `cortex-bench`: the benchmark (README, Benchmarks). `cortex-bench run [--quick]` is
 //! the driver: it starts a fresh `redis-server` and the release relay for each
 //! scenario, spawns this same program as the load processes (`publish`, `watch`,
 //! `consume`, `poll`), and prints and writes the results. `cargo xtask bench` builds

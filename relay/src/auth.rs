@@ -1,4 +1,4 @@
-//! Bearer tokens and roles (SPEC §7), and the WebSocket origin check.
+//! Bearer tokens and roles (README, Configuration: Tokens and roles), and the WebSocket origin check.
 //!
 //! Without tokens configured the relay is open (every caller is an admin) and listens
 //! on loopback only unless told otherwise (see `config`). With tokens, every API

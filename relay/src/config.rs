@@ -1,4 +1,4 @@
-//! The relay's configuration, in three layers: a YAML file (`--config`; the plan's
+//! The relay's configuration, in three layers: a YAML file (`--config`; the original
 //! `messaging:` section is accepted as it is, our keys sit in `relay:`), overridden by
 //! environment variables, overridden by flags. Every field documents its default and
 //! its variable. An unknown key or a bad value stops start-up with a message naming it.
@@ -301,7 +301,7 @@ pub enum ConfigError {
     },
 }
 
-/// The config file: the plan's `messaging:` section and our `relay:` section.
+/// The config file: the original `messaging:` section (README, Configuration) and our `relay:` section.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
@@ -311,7 +311,7 @@ struct FileConfig {
     relay: Option<RelaySection>,
 }
 
-/// The plan's `messaging:` section of `config.yaml`, accepted as it is.
+/// The original `messaging:` section of `config.yaml`, accepted as it is.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SeedMessaging {
@@ -742,7 +742,7 @@ mod tests {
     }
 
     #[test]
-    fn the_plans_config_yaml_is_accepted_as_it_is() {
+    fn the_original_config_yaml_is_accepted_as_it_is() {
         let file = write(
             "messaging:\n  enabled: true\n  redis_addr: \"127.0.0.1:6379\"\n  redis_password: \"\"\n  \
              redis_db: 0\n  websocket_port: 18889\n  enable_dlq: true\n  enable_metrics: true\n  \

@@ -1,4 +1,4 @@
-//! Agent names: `[A-Za-z0-9_.-]`, 1 to 64 characters (SPEC §7).
+//! Agent names: `[A-Za-z0-9_.-]`, 1 to 64 characters (README, Redis layout).
 
 use std::fmt;
 

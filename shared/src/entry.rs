@@ -1,6 +1,6 @@
-//! Redis stream entries (SPEC §2) and their field/value encoding.
+//! Redis stream entries (README, Redis layout) and their field/value encoding.
 //!
-//! The layout is the original plan's, kept so that agents written to it in any language
+//! The layout is the README's "Redis layout", kept so that agents written to it in any language
 //! interoperate unchanged. Every value is a string in Redis; numbers are decimal text
 //! and JSON objects are JSON text. Readers ignore fields they do not know, so writers
 //! may add their own (for example `created_ms`).
@@ -216,7 +216,7 @@ fn text_fields<'a>(
 
 /// A task one agent hands another: an entry of `cortex:tasks:<priority>`.
 ///
-/// JSON (the plan's `TaskMessage`):
+/// JSON (the original agents' `TaskMessage`):
 /// ```json
 /// {"id":"task-001","from":"harold","to":"pink","priority":"high","type":"coding",
 ///  "payload":{"description":"Fix auth bug"},"created":1704556800}
@@ -225,7 +225,7 @@ fn text_fields<'a>(
 /// decimal unix seconds. An empty `to` addresses every agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskMessage {
-    /// The task's id, chosen by its publisher (a UUID in the plan). Never empty.
+    /// The task's id, chosen by its publisher (a UUID from the relay and the original agents). Never empty.
     pub id: String,
     /// The agent that sent it.
     pub from: String,
@@ -243,7 +243,7 @@ pub struct TaskMessage {
 }
 
 impl TaskMessage {
-    /// The fields of a task entry in Redis, in the plan's order.
+    /// The fields of a task entry in Redis, in the README's Redis layout order.
     pub const FIELDS: [&'static str; 7] =
         ["id", "from", "to", "priority", "type", "payload", "created"];
 
@@ -252,7 +252,7 @@ impl TaskMessage {
         self.to.is_empty() || self.to == agent
     }
 
-    /// The stream field/value pairs, in the plan's order.
+    /// The stream field/value pairs, in the README's Redis layout order.
     pub fn to_fields(&self) -> Vec<(&'static str, String)> {
         vec![
             ("id", self.id.clone()),
@@ -460,7 +460,7 @@ mod base64_map {
 }
 
 impl DeadLetter {
-    /// The fields of a dead letter in Redis: the plan's ten, then the optional extras.
+    /// The fields of a dead letter in Redis: the README's ten, then the optional extras.
     pub const FIELDS: [&'static str; 20] = [
         "original_id",
         "original_from",
@@ -484,7 +484,7 @@ impl DeadLetter {
         BASE64_FIELDS[6].1,
     ];
 
-    /// The stream field/value pairs, in the plan's order, then the optional extras.
+    /// The stream field/value pairs, in the README's Redis layout order, then the optional extras.
     pub fn to_fields(&self) -> Vec<(&'static str, String)> {
         use base64::Engine;
         let mut fields = vec![
@@ -736,7 +736,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The plan's `TestTaskMessage_FromRedisValues` entry, verbatim.
+    /// The original Go agents' `TestTaskMessage_FromRedisValues` entry, verbatim.
     const SEED_TASK_FIELDS: [(&str, &str); 7] = [
         ("id", "task-001"),
         ("from", "harold"),
@@ -809,7 +809,7 @@ mod tests {
     }
 
     #[test]
-    fn task_golden_json_is_the_plans_task_message() {
+    fn task_golden_json_is_the_original_task_message() {
         let value = serde_json::to_value(seed_task()).unwrap();
         assert_eq!(
             value,

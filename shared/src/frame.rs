@@ -1,4 +1,4 @@
-//! The `/ws` WebSocket protocol (SPEC §4): JSON text frames tagged by `type`.
+//! The `/ws` WebSocket protocol (README, WebSocket protocol): JSON text frames tagged by `type`.
 //!
 //! The plan's frames keep their shape: `subscribe`/`subscribed`, `unsubscribe`,
 //! `ping`/`pong`, `task` (`{"type":"task","data":{…TaskMessage}}`) and `heartbeat`
@@ -33,7 +33,7 @@ pub mod close_code {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    /// Subscribe to an agent: `{"type":"subscribe","agent":"pink"}` (the plan's frame)
+    /// Subscribe to an agent: `{"type":"subscribe","agent":"pink"}` (the original agents' frame)
     /// watches it. Replied with [`ServerFrame::Subscribed`].
     ///
     /// Watch (the default): tasks addressed to the agent (or to all) and its
@@ -153,7 +153,7 @@ impl ClientFrame {
     }
 }
 
-/// How a `subscribe` takes an agent's tasks (SPEC §3).
+/// How a `subscribe` takes an agent's tasks (README, Delivery).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscribeMode {
@@ -180,7 +180,7 @@ pub enum ServerFrame {
     Subscribed {
         /// The agent now watched, or `*`.
         agent: String,
-        /// Always `ok` (the plan's field).
+        /// Always `ok` (the original agents' field).
         status: String,
         /// `consume` for a consumer; absent for a watcher.
         #[serde(default, skip_serializing_if = "SubscribeMode::is_watch")]
@@ -214,7 +214,7 @@ pub enum ServerFrame {
     /// A task for a watched agent:
     /// `{"type":"task","data":{…},"stream":"cortex:tasks:high","entry_id":"1704556800000-0"}`.
     Task {
-        /// The task, in the plan's `TaskMessage` shape.
+        /// The task, in the original agents' `TaskMessage` shape.
         data: TaskMessage,
         /// The stream it was read from.
         stream: String,

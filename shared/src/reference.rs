@@ -4,7 +4,7 @@
 //! requests by it instead of by content and order.
 //!
 //! [`ClientFrame`](crate::ClientFrame) and [`ServerFrame`](crate::ServerFrame) have no
-//! such field (they ignore it when decoding), so frames without a ref, the plan's, are
+//! such field (they ignore it when decoding), so frames without a ref, the original agents', are
 //! decoded and encoded exactly as before: [`read_ref`] reads it from a frame's text
 //! (only when the text can hold one, so frames without it cost a scan for `"ref"`),
 //! and [`with_ref`] splices it into an encoded frame, after its opening `{`.

@@ -1,4 +1,4 @@
-//! `cortex-bench run`: the scenarios of issue 8, in order, each on a fresh
+//! `cortex-bench run`: the scenarios of the README's Benchmarks section, in order, each on a fresh
 //! `redis-server` and relay; a table on stdout and JSON under the output directory.
 //!
 //! 1. Latency: watch and consume, 1,000 and 10,000 tasks/s, 100 clients.
@@ -52,7 +52,7 @@ pub(crate) struct RunArgs {
     /// first of its selected steps not sustained.
     #[arg(long)]
     scenario: Vec<String>,
-    /// Instead of the plan: one consume run (32 consumers of one agent, `--callgrind-tasks`
+    /// Instead of the scenarios: one consume run (32 consumers of one agent, `--callgrind-tasks`
     /// tasks published at once, so the relay drains a backlog) with the relay under
     /// `valgrind --tool=callgrind`; reports the relay's instructions per task, counted
     /// from when the consumers are up to when every task is acked. Repeatable where

@@ -1,5 +1,5 @@
 //! The results: the machine they ran on, one table row per run, the targets of
-//! issue 8 met or missed, and the JSON written under the output directory.
+//! the README's Benchmarks targets met or missed, and the JSON written under the output directory.
 
 use super::scenario::{Env, Mode, Outcome};
 use super::{thousands, Ran};
@@ -73,7 +73,7 @@ impl Machine {
     }
 }
 
-/// A target of issue 8, and how the run did against it.
+/// A target of the README's Benchmarks section, and how the run did against it.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Target {
     /// What is promised.

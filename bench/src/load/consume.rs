@@ -1,6 +1,6 @@
 //! `cortex-bench consume`: WebSocket consumers sharing one agent's work. Each task is
 //! acked as soon as it arrives; the process stops once the relay has confirmed an ack
-//! for every task of the plan (or at the deadline). It records publish-to-delivery and
+//! for every task of the run (or at the deadline). It records publish-to-delivery and
 //! publish-to-`acked` latency.
 
 use super::conn::{fleet, Dialer, Ws};
@@ -24,7 +24,7 @@ pub(crate) struct ConsumeArgs {
     /// The relay (`127.0.0.1:<port>`).
     #[arg(long)]
     relay: SocketAddr,
-    /// Consumer connections, all for the plan's one agent.
+    /// Consumer connections, all for the run's one agent.
     #[arg(long)]
     connections: u64,
     /// Seconds to run at most once the connections are up.

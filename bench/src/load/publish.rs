@@ -1,4 +1,4 @@
-//! `cortex-bench publish`: XADDs the plan's tasks straight to Redis, as the plan's
+//! `cortex-bench publish`: XADDs tasks straight to Redis, as the original
 //! agents do, on an open-loop schedule (task `k` is due at `k / rate` seconds), so a
 //! slow relay cannot slow the offered load down. Each task's payload carries the time
 //! of its XADD, read just before the command is sent.

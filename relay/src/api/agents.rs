@@ -121,21 +121,3 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentsReply>, Ap
         consumer_dead_after_ms: dead_after,
     }))
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::store::keys;
-    use cortex_shared::AgentName;
-
-    /// The consumer writes its own keys and group names (it is split out and will take
-    /// them from the store); until then the API must read the same ones.
-    #[test]
-    fn the_keys_read_here_are_those_the_consumer_writes() {
-        let pink = AgentName::parse("pink").unwrap();
-        assert_eq!(keys::group(&pink), crate::consume::group_name(&pink));
-        assert_eq!(
-            keys::consumer_alive("pink", "p-1"),
-            crate::consume::alive_key("pink", "p-1")
-        );
-    }
-}

@@ -1,5 +1,5 @@
 //! Publishing: `POST /api/v1/tasks` checks a [`PublishRequest`] by the one rule for
-//! published tasks ([`cortex_shared::publish`]) and writes the plan's seven task
+//! published tasks ([`cortex_shared::publish`]) and writes the seven task
 //! fields, with a new UUID id, to its priority's stream ([`crate::store::publish`]).
 
 use super::ApiBody;
@@ -58,7 +58,7 @@ mod tests {
     }
 
     #[test]
-    fn a_valid_request_becomes_the_plans_task() {
+    fn a_valid_request_becomes_a_task_in_the_redis_layout() {
         let task = new_task(request(|_| {}), DEFAULT_FROM).unwrap();
         assert_eq!(task.to, "pink");
         assert_eq!(task.from, DEFAULT_FROM);

@@ -1,5 +1,5 @@
 //! `cortex-relay heartbeat`: write an agent's heartbeat to `cortex:heartbeats`, in the
-//! plan's layout (`agent`, `time`, `status`), as the relay writes one
+//! README's Redis layout (`agent`, `time`, `status`), as the relay writes one
 //! ([`crate::store::publish`]).
 
 use super::output::Output;

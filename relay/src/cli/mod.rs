@@ -1,5 +1,5 @@
 //! The operator CLI: subcommands of the `cortex-relay` binary that act on Redis
-//! directly (in the plan's layout, like any agent) or on a running relay, then exit.
+//! directly (in the README's Redis layout, like any agent) or on a running relay, then exit.
 //! `cortex-relay` without a subcommand is the server.
 //!
 //! - [`publish`]: write a task to its priority stream.

@@ -1,4 +1,4 @@
-//! `cortex-relay publish`: write a task to its priority stream, in the plan's layout,
+//! `cortex-relay publish`: write a task to its priority stream, in the README's Redis layout,
 //! as the relay writes one ([`crate::store::publish`]); or, with `--relay`, through the
 //! relay's `POST /api/v1/tasks` (which always gives a new UUID id). Its flags are
 //! checked by the publishing rule ([`cortex_shared::publish`]) while they are parsed.

@@ -138,7 +138,7 @@ fn before(id: EntryId) -> Option<String> {
     }
 }
 
-/// A stream key, or a short name for one of the plan's streams.
+/// A stream key, or a short name for one of the task streams.
 pub(crate) fn parse_stream(text: &str) -> Result<String, String> {
     let key = match text {
         "heartbeats" => HEARTBEAT_STREAM.to_owned(),

@@ -9,8 +9,8 @@
 //! answered `redis_unavailable`, its task stays in flight (the client may ack it
 //! again) and pending in Redis, and the consumer reconnects.
 
-use super::group_store::GroupStore;
-use super::{key, rank, ByPriority, Consumer, ConsumerCommand, ConsumerEvent, Events, Stop};
+use super::{key, rank, Consumer, ConsumerCommand, ConsumerEvent, Events, Stop};
+use crate::store::consumer::{ByPriority, GroupStore};
 use cortex_shared::{EntryId, ErrorCode, Priority, TaskMessage};
 use std::time::Instant;
 use tokio::sync::mpsc;

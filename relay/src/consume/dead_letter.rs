@@ -6,8 +6,8 @@
 //! per agent that failed it; a malformed entry's once in all, whichever group saw it
 //! first.
 
-use super::group_store::GroupStore;
 use super::Consumer;
+use crate::store::consumer::GroupStore;
 use crate::store::dlq::Once;
 use crate::store::reply::Entry;
 use cortex_shared::{DeadLetter, DecodeError, Priority, TaskMessage};

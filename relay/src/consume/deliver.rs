@@ -9,12 +9,12 @@
 //! delivered too; the group reads every entry, and acking one addressed to another
 //! agent only affects this agent's group.
 
-use super::group_store::GroupStore;
-use super::{rank, ByPriority, Consumer, ConsumerEvent, Events, Stop};
+use super::{rank, Consumer, ConsumerEvent, Events, Stop};
 use crate::metrics::unix_ms;
-use crate::store::reply::{raw_pairs, Entry};
-use cortex_shared::{DecodeError, EntryId, Priority, TaskMessage};
-use redis::Value;
+use crate::store::codec::decode_task_fields;
+use crate::store::consumer::{ByPriority, GroupStore};
+use crate::store::reply::Entry;
+use cortex_shared::{EntryId, Priority};
 use std::time::{Duration, Instant};
 
 impl<S: GroupStore> Consumer<S> {
@@ -54,7 +54,7 @@ impl<S: GroupStore> Consumer<S> {
             self.skipped.push(key);
             return Ok(());
         };
-        let task = match decode_fields(fields) {
+        let task = match decode_task_fields(fields) {
             Ok(task) => task,
             Err(e) => {
                 self.dead_letter_malformed(priority, &entry, &e, count)
@@ -109,10 +109,4 @@ impl<S: GroupStore> Consumer<S> {
         self.skipped.clear();
         Ok(())
     }
-}
-
-/// Decodes a task from an entry's fields as Redis sent them, without copying them
-/// (see [`TaskMessage::from_raw_fields`]).
-pub(super) fn decode_fields(fields: &[Value]) -> Result<TaskMessage, DecodeError> {
-    TaskMessage::from_raw_fields(raw_pairs(fields))
 }

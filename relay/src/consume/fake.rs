@@ -5,8 +5,8 @@
 //! test allowed, and can fail one chosen command, carry it out and lose its reply, or
 //! never answer it.
 
-use super::group_store::{GroupReader, GroupStore, Pending};
-use super::{rank, ByPriority, Key};
+use super::{rank, Key};
+use crate::store::consumer::{ByPriority, GroupReader, GroupStore, Pending};
 use crate::store::dlq::Once;
 use crate::store::reply::{AutoClaim, Entry};
 use cortex_shared::{DeadLetter, EntryId, Priority};

@@ -1,4 +1,4 @@
-//! Consume mode (SPEC §3): one consumer of one agent's consumer group, on every task
+//! Consume mode (README, Delivery): one consumer of one agent's consumer group, on every task
 //! stream, delivering at least once. This file owns what the rest of the relay sees of
 //! it (the settings, the commands and events it exchanges with its client, the names
 //! it uses in Redis) and the consumer's state; each step of the delivery order lives,
@@ -18,17 +18,15 @@
 //! - [`recover`]: on (re)connect, taking back this consumer's own pending entries
 //!   without Redis counting a delivery that is not made.
 //!
-//! Every Redis command goes through [`group_store::GroupStore`]; the real one is
-//! [`redis_store`], and the order above is unit-tested against a fake of it.
+//! Every Redis command goes through [`GroupStore`] (in the store layer); the real one is
+//! [`RedisGroupStore`], and the order above is unit-tested against a fake of it.
 
 mod acks;
 mod dead_letter;
 mod deliver;
-mod group_store;
 mod names;
 mod reclaim;
 mod recover;
-mod redis_store;
 mod run;
 mod schedule;
 
@@ -38,11 +36,11 @@ mod fake;
 mod tests;
 
 use crate::metrics::Metrics;
+use crate::store::consumer::GroupStore;
+use crate::store::consumer::RedisGroupStore;
 use crate::store::reply::Entry;
 use cortex_shared::{AgentName, EntryId, ErrorCode, Priority, TaskMessage};
-use group_store::GroupStore;
 use redis::aio::ConnectionManager;
-use redis_store::RedisGroupStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,24 +71,10 @@ impl Default for DeliverySettings {
     }
 }
 
-/// The consumer group of `agent`.
-pub fn group_name(agent: &AgentName) -> String {
-    format!("agent:{agent}")
-}
-
-/// The key where a consumer of the relay's says it is alive: its last sign of life in
-/// unix milliseconds, refreshed every [`ALIVE_EVERY`] while it runs and gone
-/// [`ALIVE_TTL`] after it stopped. `XINFO CONSUMERS` cannot say it before Redis 7.2,
-/// where only reads that return entries reset a consumer's idle time.
-pub fn alive_key(agent: &str, consumer: &str) -> String {
-    format!("cortex:consumers:alive:{agent}:{consumer}")
-}
-
-/// How often a running consumer refreshes its [`alive_key`].
+/// How often a running consumer refreshes its alive key
+/// ([`crate::store::keys::consumer_alive`]; it is gone ten minutes after the consumer
+/// stopped).
 pub const ALIVE_EVERY: Duration = Duration::from_secs(1);
-
-/// How long an [`alive_key`] outlives its consumer's last refresh.
-const ALIVE_TTL: Duration = Duration::from_secs(600);
 
 /// What a client asks of its consumer.
 #[derive(Debug)]
@@ -174,7 +158,7 @@ impl GroupConsumer {
         settings: DeliverySettings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let store = RedisGroupStore::new(client, redis, &agent, &consumer, &settings);
+        let store = RedisGroupStore::new(client, redis, &agent, &consumer, settings.block);
         Self(Consumer::new(store, agent, consumer, settings, metrics))
     }
 
@@ -232,7 +216,7 @@ impl<S: GroupStore> Consumer<S> {
     ) -> Self {
         Self {
             store,
-            group: group_name(&agent),
+            group: crate::store::keys::group(&agent),
             agent,
             consumer,
             settings,
@@ -281,19 +265,9 @@ fn rank(priority: Priority) -> usize {
     priority as usize
 }
 
-/// Entry ids by the priority of their stream (see [`rank`]).
-type ByPriority = [Vec<EntryId>; 4];
-
 #[cfg(test)]
 mod unit {
     use super::*;
-
-    #[test]
-    fn groups_are_per_agent_and_apart_from_the_plans_shared_group() {
-        let pink = AgentName::parse("pink").unwrap();
-        assert_eq!(group_name(&pink), "agent:pink");
-        assert_ne!(group_name(&AgentName::parse("agents").unwrap()), "agents");
-    }
 
     #[test]
     fn keys_are_task_streams_and_entry_ids() {

@@ -4,8 +4,8 @@
 //! consumer whose client went, are made due at once: they stay pending, marked idle for
 //! a whole visibility timeout, and no delivery is counted until one is made.
 
-use super::group_store::GroupStore;
-use super::{rank, ByPriority, Consumer, Events, Stop};
+use super::{rank, Consumer, Events, Stop};
+use crate::store::consumer::{ByPriority, GroupStore};
 use cortex_shared::{EntryId, Priority};
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,8 @@
 //! not in flight on it, and delivers (or skips, or dead-letters) them, without Redis
 //! counting a delivery that is not made.
 
-use super::group_store::{GroupStore, Pending};
 use super::{Consumer, Events, Stop};
+use crate::store::consumer::{GroupStore, Pending};
 use cortex_shared::{EntryId, Priority};
 use std::collections::HashMap;
 

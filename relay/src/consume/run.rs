@@ -3,10 +3,10 @@
 //! entries, then reads new ones (most urgent first, as much as [`super::schedule`]
 //! allows), reclaims, refreshes its alive key, and handles acks while a read blocks.
 
-use super::group_store::{GroupReader, GroupStore};
 use super::names::NameLock;
 use super::schedule::{self, Load, TopUp};
 use super::{Consumer, ConsumerCommand, ConsumerEvent, Events, Stop, ALIVE_EVERY};
+use crate::store::consumer::{GroupReader, GroupStore};
 use crate::store::reply::Entry;
 use cortex_shared::{Backoff, ErrorCode, Priority};
 use std::time::{Duration, Instant};

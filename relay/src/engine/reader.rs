@@ -4,7 +4,7 @@
 //! frames every watcher gets, and feeds heartbeats to the [`PresenceTracker`].
 //!
 //! It never acks, claims or creates groups, so it cannot change what agents receive
-//! (SPEC §3, watch). It runs on a Redis connection of its own whose response timeout
+//! (README, Delivery: watch). It runs on a Redis connection of its own whose response timeout
 //! is longer than its `BLOCK`, so a quiet stream is not mistaken for a dead server;
 //! other commands use other connections (redis-rs issues #453, #1924).
 

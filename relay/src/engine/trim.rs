@@ -1,4 +1,4 @@
-//! Stream trimming (SPEC §7): keeps each stream near `trim_maxlen` entries, without ever
+//! Stream trimming (README, Configuration: `--trim-maxlen`): keeps each stream near `trim_maxlen` entries, without ever
 //! removing a task that some agent's group has not delivered yet or that is still
 //! pending (delivered, not acked) — such a task would be lost.
 //!

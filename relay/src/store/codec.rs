@@ -13,6 +13,12 @@ pub(crate) fn decode_task(map: &HashMap<String, Value>) -> Result<TaskMessage, D
     TaskMessage::from_raw_fields(pairs(map))
 }
 
+/// Decodes a task from an entry's fields as Redis sent them, without copying them
+/// (see [`TaskMessage::from_raw_fields`]).
+pub(crate) fn decode_task_fields(fields: &[Value]) -> Result<TaskMessage, DecodeError> {
+    TaskMessage::from_raw_fields(super::reply::raw_pairs(fields))
+}
+
 /// Decodes a heartbeat entry.
 pub(crate) fn decode_heartbeat(map: &HashMap<String, Value>) -> Result<Heartbeat, DecodeError> {
     Heartbeat::from_raw_fields(pairs(map))
@@ -31,7 +37,7 @@ mod tests {
     }
 
     #[test]
-    fn decodes_the_plans_task_entry() {
+    fn decodes_the_original_task_entry() {
         let task = decode_task(&map(&[
             ("id", b"task-001"),
             ("from", b"harold"),

@@ -33,11 +33,9 @@ pub(crate) const ALL: &str = "cortex:*";
 /// The prefix of an agent's consumer group.
 pub(crate) const GROUP_PREFIX: &str = "agent:";
 
-/// The consumer group of `agent` on every task stream: `agent:<name>`. (The plan's
+/// The consumer group of `agent` on every task stream: `agent:<name>`. (The original
 /// shared `agents` group is never touched: no agent name makes `agent:<name>` equal
 /// it.)
-// The consumer (`crate::consume`, being split apart) still names its groups itself.
-#[allow(dead_code)]
 pub(crate) fn group(agent: &AgentName) -> String {
     format!("{GROUP_PREFIX}{agent}")
 }
@@ -48,7 +46,8 @@ pub(crate) fn agent_of_group(group: &str) -> Option<&str> {
 }
 
 /// A relay consumer's last sign of life (unix ms as text):
-/// `cortex:consumers:alive:<agent>:<consumer>`.
+/// `cortex:consumers:alive:<agent>:<consumer>`. `XINFO CONSUMERS` cannot say it before
+/// Redis 7.2, where only reads that return entries reset a consumer's idle time.
 pub(crate) fn consumer_alive(agent: &str, consumer: &str) -> String {
     format!("cortex:consumers:alive:{agent}:{consumer}")
 }
@@ -126,6 +125,8 @@ mod tests {
         assert_eq!(group(&pink), "agent:pink");
         assert_eq!(agent_of_group("agent:pink"), Some("pink"));
         assert_eq!(agent_of_group("agents"), None);
+        // The original shared group is no agent's.
+        assert_ne!(group(&AgentName::parse("agents").unwrap()), "agents");
         assert_eq!(
             consumer_alive("pink", "p1"),
             "cortex:consumers:alive:pink:p1"

@@ -1,15 +1,16 @@
-//! The store: the only code in the relay that talks to Redis (apart from the consumer,
-//! `crate::consume`, which holds its own commands). Every key name ([`keys`], the
+//! The store: the only code in the relay that talks to Redis. Every key name ([`keys`], the
 //! README's "Redis layout"); reply values as text ([`value`]) and replies walked as
 //! Redis sent them ([`reply`]); task entries decoded ([`codec`]); tasks and heartbeats
 //! written ([`publish`]); ranges, reads and trimming ([`streams`]); `XINFO`
-//! ([`xinfo`]); groups' pending entries and consumers' alive keys ([`groups`]); the
-//! dead letter queue ([`dlq`]).
+//! ([`xinfo`]); groups' pending entries and consumers' alive keys ([`groups`]); one
+//! consumer's commands ([`consumer`], a trait the engine's consumer is tested through);
+//! the dead letter queue ([`dlq`]).
 //!
 //! Nothing here knows about HTTP, WebSocket or the CLI; the engine and the transports
 //! call it, and turn its errors into theirs.
 
 pub(crate) mod codec;
+pub(crate) mod consumer;
 pub mod dlq;
 pub(crate) mod groups;
 pub(crate) mod keys;

@@ -1,4 +1,4 @@
-//! Writing tasks and heartbeats (`XADD`, in the plan's layout), for every way in: the
+//! Writing tasks and heartbeats (`XADD`, in the README's Redis layout), for every way in: the
 //! HTTP API's `POST /api/v1/tasks`, the WebSocket `publish` and `heartbeat` frames, and
 //! the CLI's `publish` and `heartbeat`. What may be published is
 //! [`cortex_shared::publish`]'s one rule; the callers check it.

@@ -1,4 +1,4 @@
-//! A session's consumer (SPEC §3, consume): the [`GroupConsumer`] task of the agent
+//! A session's consumer (README, Delivery: consume): the [`GroupConsumer`] task of the agent
 //! the client consumes, the routing of its acks and nacks, and the `ref` each of its
 //! replies carries back.
 //!

@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
-/// `GET /ws`: upgrades to the WebSocket protocol of SPEC §4, after the checks a
+/// `GET /ws`: upgrades to the WebSocket protocol of the README's "WebSocket protocol", after the checks a
 /// handshake can fail: its `Origin` (403), its token when it sends one (401), and the
 /// connection limit (503).
 pub(crate) async fn handler(

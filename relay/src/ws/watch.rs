@@ -1,4 +1,4 @@
-//! A session's watch subscriptions (SPEC §3, watch): which agents it watches, and per
+//! A session's watch subscriptions (README, Delivery: watch): which agents it watches, and per
 //! stream how far it has got, so that resume and history reads and the live feed
 //! together send every entry at most once, in stream order.
 //!
@@ -26,7 +26,7 @@
 //! asked for (live, resumed, or within its history) at least once.
 //!
 //! A `subscribe` without either reads nothing and is live from the entries the session
-//! has not judged yet, as in the plan.
+//! has not judged yet, as the original agents expect (README, Redis layout).
 //!
 //! # Gaps and caps
 //!

@@ -875,7 +875,7 @@ fn drain<T>(items: &mut Vec<T>, matches: impl Fn(&T) -> bool) -> std::vec::IntoI
     taken.into_iter()
 }
 
-/// A task as JavaScript sees it: the plan's seven fields, `stream` and `entry_id`, and
+/// A task as JavaScript sees it: the seven task fields, `stream` and `entry_id`, and
 /// for a consumed task its `delivery_count`.
 pub(crate) fn task_json(
     task: &TaskMessage,

@@ -1,6 +1,6 @@
 //! The TypeScript types of the plain objects the client takes and gives, added to the
 //! declarations wasm-bindgen writes (`cortex_client.d.ts`), so that none is `any`.
-//! Field names are the wire's (the plan's task fields, snake_case elsewhere); the
+//! Field names are the wire's (the task fields of the README's Redis layout, snake_case elsewhere); the
 //! `cortex-shared` type each mirrors is named beside it.
 
 use wasm_bindgen::prelude::*;
@@ -27,7 +27,7 @@ export type JsonObject = { [key: string]: unknown };
 export type FrameRef = string | number;
 
 /**
- * A task as the relay delivers it (cortex-shared `TaskMessage`): the plan's seven
+ * A task as the relay delivers it (cortex-shared `TaskMessage`): the seven
  * fields, and the stream entry it was read from.
  */
 export interface Task {

@@ -3,18 +3,23 @@
 //! the reads, so that one can block while acks go on. Each speaks for one consumer of
 //! one group, named when the store is made.
 //!
-//! The real ones are in [`super::redis_store`]; the consumer's order of operations
+//! The real ones are in [`on_redis`]; the consumer's order of operations
 //! (read, send, ack; letter and ack together; nothing counted that was not sent) is
 //! unit-tested against a fake of them.
 
 use crate::store::dlq::Once;
 use crate::store::reply::{AutoClaim, Entry};
-use cortex_shared::{DeadLetter, Priority};
+use cortex_shared::{DeadLetter, EntryId, Priority};
 use redis::RedisResult;
 use std::future::Future;
 use std::time::Duration;
 
-use super::ByPriority;
+mod on_redis;
+
+pub(crate) use on_redis::RedisGroupStore;
+
+/// Entry ids by the priority of their stream (`Priority as usize`).
+pub(crate) type ByPriority = [Vec<EntryId>; 4];
 
 /// One of this consumer's pending entries, as `XPENDING` tells it (which counts no
 /// delivery).
@@ -134,6 +139,6 @@ pub(crate) trait GroupStore: Send {
         entry_id: &str,
     ) -> impl Future<Output = RedisResult<Option<Entry>>> + Send;
 
-    /// Refreshes this consumer's [`super::alive_key`].
+    /// Refreshes this consumer's alive key ([`super::keys::consumer_alive`]).
     fn say_alive(&mut self) -> impl Future<Output = RedisResult<()>> + Send;
 }

@@ -3,15 +3,18 @@
 //! [`ConnectionManager`]. Replies are walked as Redis sent them
 //! ([`crate::store::reply`]); the DLQ write is the store's script.
 
-use super::group_store::{GroupReader, GroupStore, Pending};
-use super::{alive_key, ByPriority, DeliverySettings, ALIVE_TTL};
+use super::{ByPriority, GroupReader, GroupStore, Pending};
 use crate::store::dlq::{dead_letter, Once};
+use crate::store::keys;
 use crate::store::reply::{AutoClaim, Entry};
 use cortex_shared::{AgentName, DeadLetter, Priority};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::StreamPendingCountReply;
 use redis::{AsyncConnectionConfig, RedisResult, Value};
 use std::time::Duration;
+
+/// How long a consumer's alive key outlives its last refresh.
+pub(crate) const ALIVE_TTL: Duration = Duration::from_secs(600);
 
 /// One consumer's commands on Redis.
 #[derive(Debug)]
@@ -27,20 +30,20 @@ pub(crate) struct RedisGroupStore {
 
 impl RedisGroupStore {
     /// The commands of `consumer` in `agent`'s group.
-    pub(super) fn new(
+    pub(crate) fn new(
         client: redis::Client,
         redis: ConnectionManager,
         agent: &AgentName,
         consumer: &str,
-        settings: &DeliverySettings,
+        block: Duration,
     ) -> Self {
         Self {
             client,
             redis,
-            group: super::group_name(agent),
+            group: keys::group(agent),
             consumer: consumer.to_owned(),
-            alive_key: alive_key(agent.as_str(), consumer),
-            response_timeout: settings.block + Duration::from_secs(5),
+            alive_key: keys::consumer_alive(agent.as_str(), consumer),
+            response_timeout: block + Duration::from_secs(5),
         }
     }
 
@@ -345,9 +348,8 @@ fn entries(reply: Value) -> RedisResult<Vec<(Priority, Entry)>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::deliver::decode_fields;
     use super::*;
-    use crate::store::codec::decode_task;
+    use crate::store::codec::{decode_task, decode_task_fields};
     use crate::store::reply::text;
     use std::collections::HashMap;
 
@@ -416,7 +418,7 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, Priority::High);
         assert_eq!(got[0].1.id, "5-0");
-        let task = decode_fields(got[0].1.fields.as_deref().unwrap()).unwrap();
+        let task = decode_task_fields(got[0].1.fields.as_deref().unwrap()).unwrap();
         assert_eq!(task.id, "t1");
         assert_eq!(task.payload["a"], 1);
         assert_eq!(got[1].1.id, "6-0");
@@ -452,7 +454,7 @@ mod tests {
                 .chunks_exact(2)
                 .map(|pair| (text(&pair[0]).unwrap().into_owned(), pair[1].clone()))
                 .collect();
-            assert_eq!(decode_fields(&fields), decode_task(&map), "{fields:?}");
+            assert_eq!(decode_task_fields(&fields), decode_task(&map), "{fields:?}");
         }
     }
 }
