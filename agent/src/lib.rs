@@ -79,6 +79,10 @@ pub struct TaskRequest {
     pub task_type: String,
     /// Its data.
     pub payload: JsonObject,
+    /// The task that spawned it (`parent_id`).
+    pub parent_id: Option<String>,
+    /// The trace it belongs to (`correlation_id`).
+    pub correlation_id: Option<String>,
 }
 
 impl TaskRequest {
@@ -89,12 +93,23 @@ impl TaskRequest {
             priority,
             task_type: task_type.to_owned(),
             payload: JsonObject::new(),
+            parent_id: None,
+            correlation_id: None,
         }
     }
 
     /// The same request with `payload`.
     pub fn with_payload(mut self, payload: JsonObject) -> Self {
         self.payload = payload;
+        self
+    }
+
+    /// The same request as a child of task `parent_id` in trace `correlation_id`: a
+    /// task spawned while working on another passes that one's `id` and
+    /// `correlation_id` (or its `id`, starting the trace).
+    pub fn in_trace(mut self, parent_id: Option<&str>, correlation_id: &str) -> Self {
+        self.parent_id = parent_id.map(str::to_owned);
+        self.correlation_id = Some(correlation_id.to_owned());
         self
     }
 }
@@ -195,6 +210,8 @@ fn new_task(
         task_type: request.task_type,
         payload: request.payload,
         created,
+        parent_id: request.parent_id,
+        correlation_id: request.correlation_id,
     };
     task.check()?;
     Ok(task)

@@ -161,6 +161,10 @@ impl<'a> Fields<'a> {
             .map_err(|_| DecodeError::new(field, Problem::NotInteger(v.to_owned())))
     }
 
+    fn optional(&self, field: &'static str) -> Option<String> {
+        self.get(field).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
     fn object(&self, field: &'static str) -> Result<JsonObject, DecodeError> {
         parse_object(self.required(field)?).map_err(|p| DecodeError::new(field, p))
     }
@@ -191,11 +195,13 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 ///
 /// A field whose name is not UTF-8 is not one the decoder knows and is ignored, as is
 /// any other field it does not know, whatever its value. The last of a repeated field
-/// wins; when its value is not UTF-8 the entry does not decode ([`Problem::NotUtf8`],
-/// the first such field in `known`'s order).
+/// wins; when the value of one of the first `strict` of `known` is not UTF-8 the entry
+/// does not decode ([`Problem::NotUtf8`], the first such field in `known`'s order); a
+/// later (optional) field whose value is not UTF-8 is left out.
 fn text_fields<'a>(
     pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     known: &[&'static str],
+    strict: usize,
 ) -> Result<Vec<(&'static str, &'a str)>, DecodeError> {
     let mut last: Vec<Option<&'a [u8]>> = vec![None; known.len()];
     for (name, value) in pairs {
@@ -204,11 +210,13 @@ fn text_fields<'a>(
         }
     }
     let mut fields = Vec::with_capacity(known.len());
-    for (field, value) in known.iter().zip(last) {
+    for (at, (field, value)) in known.iter().zip(last).enumerate() {
         if let Some(value) = value {
-            let text = std::str::from_utf8(value)
-                .map_err(|_| DecodeError::new(field, Problem::NotUtf8))?;
-            fields.push((*field, text));
+            match std::str::from_utf8(value) {
+                Ok(text) => fields.push((*field, text)),
+                Err(_) if at >= strict => {}
+                Err(_) => return Err(DecodeError::new(field, Problem::NotUtf8)),
+            }
         }
     }
     Ok(fields)
@@ -223,6 +231,10 @@ fn text_fields<'a>(
 /// ```
 /// In Redis, the same seven fields, each a string: `payload` is JSON text and `created`
 /// decimal unix seconds. An empty `to` addresses every agent.
+///
+/// A task may also carry `parent_id` (the task that spawned it) and `correlation_id`
+/// (the trace it belongs to): in JSON and in Redis only when set, so readers that do
+/// not know them are unaffected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskMessage {
     /// The task's id, chosen by its publisher (a UUID from the relay and the original agents). Never empty.
@@ -240,6 +252,12 @@ pub struct TaskMessage {
     pub payload: JsonObject,
     /// When it was created, unix seconds.
     pub created: i64,
+    /// The `id` of the task that spawned this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// The trace this task belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 impl TaskMessage {
@@ -247,14 +265,41 @@ impl TaskMessage {
     pub const FIELDS: [&'static str; 7] =
         ["id", "from", "to", "priority", "type", "payload", "created"];
 
+    /// The optional fields a task entry may also have (only when set).
+    pub const TRACE_FIELDS: [&'static str; 2] = ["parent_id", "correlation_id"];
+
+    /// A task with no trace fields.
+    pub fn new(
+        id: String,
+        from: String,
+        to: String,
+        priority: Priority,
+        task_type: String,
+        payload: JsonObject,
+        created: i64,
+    ) -> Self {
+        Self {
+            id,
+            from,
+            to,
+            priority,
+            task_type,
+            payload,
+            created,
+            parent_id: None,
+            correlation_id: None,
+        }
+    }
+
     /// Whether this task is addressed to `agent` (directly, or to every agent).
     pub fn is_for(&self, agent: &str) -> bool {
         self.to.is_empty() || self.to == agent
     }
 
-    /// The stream field/value pairs, in the README's Redis layout order.
+    /// The stream field/value pairs, in the README's Redis layout order, then the trace
+    /// fields that are set.
     pub fn to_fields(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut fields = vec![
             ("id", self.id.clone()),
             ("from", self.from.clone()),
             ("to", self.to.clone()),
@@ -265,12 +310,20 @@ impl TaskMessage {
                 serde_json::Value::Object(self.payload.clone()).to_string(),
             ),
             ("created", self.created.to_string()),
-        ]
+        ];
+        if let Some(parent) = &self.parent_id {
+            fields.push(("parent_id", parent.clone()));
+        }
+        if let Some(correlation) = &self.correlation_id {
+            fields.push(("correlation_id", correlation.clone()));
+        }
+        fields
     }
 
     /// Decodes stream field/value pairs. All seven fields must be present; `id` must not
     /// be empty, `priority` must be known, `payload` must be a JSON object and
-    /// `created` an integer. Unknown fields are ignored.
+    /// `created` an integer. An empty trace field is as good as none. Unknown fields are
+    /// ignored.
     pub fn from_fields<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, DecodeError> {
@@ -286,17 +339,30 @@ impl TaskMessage {
             task_type: f.required("type")?.to_owned(),
             payload: f.object("payload")?,
             created: f.integer("created")?,
+            parent_id: f.optional("parent_id"),
+            correlation_id: f.optional("correlation_id"),
         })
     }
 
     /// Decodes an entry's fields as Redis holds them, byte strings: as
     /// [`TaskMessage::from_fields`], after [`Problem::NotUtf8`] for one of the seven
-    /// fields whose value is not UTF-8. Other fields are ignored, whatever bytes their
-    /// names and values hold.
+    /// fields whose value is not UTF-8 (a trace field that is not UTF-8 is left out).
+    /// Other fields are ignored, whatever bytes their names and values hold.
     pub fn from_raw_fields<'a>(
         pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     ) -> Result<Self, DecodeError> {
-        Self::from_fields(text_fields(pairs, &Self::FIELDS)?)
+        const KNOWN: [&str; 9] = [
+            "id",
+            "from",
+            "to",
+            "priority",
+            "type",
+            "payload",
+            "created",
+            "parent_id",
+            "correlation_id",
+        ];
+        Self::from_fields(text_fields(pairs, &KNOWN, TaskMessage::FIELDS.len())?)
     }
 }
 
@@ -348,7 +414,7 @@ impl Heartbeat {
     pub fn from_raw_fields<'a>(
         pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     ) -> Result<Self, DecodeError> {
-        Self::from_fields(text_fields(pairs, &Self::FIELDS)?)
+        Self::from_fields(text_fields(pairs, &Self::FIELDS, Self::FIELDS.len())?)
     }
 }
 
@@ -568,7 +634,7 @@ impl DeadLetter {
     pub fn from_raw_fields<'a>(
         pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     ) -> Result<Self, DecodeError> {
-        Self::from_fields(text_fields(pairs, &Self::FIELDS)?)
+        Self::from_fields(text_fields(pairs, &Self::FIELDS, Self::FIELDS.len())?)
     }
 
     /// A DLQ entry's fields as Redis holds them, read as the relay shows a letter: never
@@ -759,6 +825,8 @@ mod tests {
                 .unwrap()
                 .clone(),
             created: 1_704_556_800,
+            parent_id: None,
+            correlation_id: None,
         }
     }
 

@@ -106,6 +106,12 @@ pub enum ClientFrame {
         /// Its data.
         #[serde(default)]
         payload: JsonObject,
+        /// The task that spawned this one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent_id: Option<String>,
+        /// The trace it belongs to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        correlation_id: Option<String>,
     },
     /// Consume: the task is done.
     /// `{"type":"ack","stream":"cortex:tasks:high","entry_id":"1704556800000-0"}`.
@@ -316,6 +322,8 @@ pub enum ErrorCode {
     InvalidAgent,
     /// A task type is not a word (`[A-Za-z0-9_-]{1,64}`; see [`crate::publish`]).
     InvalidType,
+    /// A `parent_id` or `correlation_id` is not an id (see [`crate::publish`]).
+    InvalidTrace,
     /// The frame is larger than the relay accepts.
     FrameTooLarge,
     /// An `ack`/`nack` for a task not delivered to this connection, or already acked.
@@ -345,6 +353,7 @@ impl ErrorCode {
             ErrorCode::BinaryFrame => "binary_frame",
             ErrorCode::InvalidAgent => "invalid_agent",
             ErrorCode::InvalidType => "invalid_type",
+            ErrorCode::InvalidTrace => "invalid_trace",
             ErrorCode::FrameTooLarge => "frame_too_large",
             ErrorCode::UnknownDelivery => "unknown_delivery",
             ErrorCode::RedisUnavailable => "redis_unavailable",
@@ -470,6 +479,8 @@ mod tests {
                 priority: Priority::High,
                 task_type: "coding".into(),
                 payload: json!({"a":1}).as_object().unwrap().clone(),
+                parent_id: None,
+                correlation_id: None,
             },
             json!({"type":"publish","to":"pink","priority":"high","task_type":"coding",
                    "payload":{"a":1}}),
@@ -519,6 +530,8 @@ mod tests {
                     task_type: "coding".into(),
                     payload: json!({"test":"websocket"}).as_object().unwrap().clone(),
                     created: 1_704_556_800,
+                    parent_id: None,
+                    correlation_id: None,
                 },
                 stream: "cortex:tasks:high".into(),
                 entry_id: "1704556800000-0".into(),

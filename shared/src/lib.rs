@@ -4,6 +4,7 @@
 //!   `cortex:tasks:dlq`), encoded to and decoded from stream field/value pairs in the
 //!   layout of the original plan, so agents written to it interoperate unchanged.
 //! - [`frame`]: the JSON frames of the `/ws` WebSocket protocol.
+//! - [`lifecycle`]: task states per agent, the lifecycle record, the task and trace API.
 //! - [`agent`]: agent names and their validation.
 //! - [`backoff`]: the capped exponential backoff between reconnection attempts.
 //! - [`entry_id`]: stream entry ids, ordered as Redis orders them.
@@ -21,6 +22,7 @@ pub mod backoff;
 pub mod entry;
 pub mod entry_id;
 pub mod frame;
+pub mod lifecycle;
 pub mod publish;
 pub mod reference;
 pub mod rest;

@@ -2,7 +2,8 @@
 //! /api/v1/tasks`, the WebSocket `publish` frame, the edits of a DLQ retry, the CLI,
 //! the agent API. `to` is empty or `*` (every agent, written empty) or an agent name;
 //! `from` an agent name; `type` a word (`[A-Za-z0-9_-]`, 1 to [`MAX_TYPE_LEN`]);
-//! `payload` a JSON object. A refusal carries the stable code both the HTTP API and
+//! `payload` a JSON object; `parent_id` and `correlation_id`, when given, an id
+//! ([`MAX_TRACE_LEN`] bytes at most, no whitespace or control characters). A refusal carries the stable code both the HTTP API and
 //! the WebSocket protocol answer with ([`PublishError::code`]).
 
 use crate::rest::PublishRequest;
@@ -10,6 +11,9 @@ use crate::{AgentName, AgentNameError, JsonObject, TaskMessage, ALL_AGENTS};
 
 /// The longest task type accepted.
 pub const MAX_TYPE_LEN: usize = 64;
+
+/// The longest `parent_id` or `correlation_id` accepted, in bytes.
+pub const MAX_TRACE_LEN: usize = 128;
 
 /// Why a task was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,15 +32,20 @@ pub enum PublishError {
     /// The payload is not a JSON object (its JSON text).
     #[error("payload must be a JSON object, not {0}")]
     InvalidPayload(String),
+    /// `parent_id` or `correlation_id` is not an id.
+    #[error("{0}: an id of 1 to {MAX_TRACE_LEN} bytes without whitespace or control characters")]
+    InvalidTrace(&'static str),
 }
 
 impl PublishError {
-    /// The stable code: `invalid_agent`, `invalid_type` or `invalid_payload`.
+    /// The stable code: `invalid_agent`, `invalid_type`, `invalid_payload` or
+    /// `invalid_trace`.
     pub fn code(&self) -> &'static str {
         match self {
             PublishError::InvalidAgent { .. } => "invalid_agent",
             PublishError::InvalidType(_) => "invalid_type",
             PublishError::InvalidPayload(_) => "invalid_payload",
+            PublishError::InvalidTrace(_) => "invalid_trace",
         }
     }
 }
@@ -69,6 +78,25 @@ pub fn checked_type(task_type: &str) -> Result<(), PublishError> {
     Ok(())
 }
 
+/// A task's `parent_id` or `correlation_id` (`field`), checked: absent, or an id of 1
+/// to [`MAX_TRACE_LEN`] bytes without whitespace or control characters.
+pub fn checked_trace(
+    field: &'static str,
+    id: Option<&str>,
+) -> Result<Option<String>, PublishError> {
+    match id {
+        None => Ok(None),
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= MAX_TRACE_LEN
+                && !id.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(Some(id.to_owned()))
+        }
+        Some(_) => Err(PublishError::InvalidTrace(field)),
+    }
+}
+
 /// A task's payload, checked: a JSON object; none is `{}`.
 pub fn checked_payload(payload: Option<serde_json::Value>) -> Result<JsonObject, PublishError> {
     match payload {
@@ -80,14 +108,17 @@ pub fn checked_payload(payload: Option<serde_json::Value>) -> Result<JsonObject,
 
 impl TaskMessage {
     /// Checks a task about to be published as every publisher must: `to` empty or an
-    /// agent name, `from` an agent name, `type` a word. (Its `id` is the publisher's
-    /// choice; its payload is an object by its type.)
+    /// agent name, `from` an agent name, `type` a word, the trace fields ids. (Its `id`
+    /// is the publisher's choice; its payload is an object by its type.)
     pub fn check(&self) -> Result<(), PublishError> {
         if !self.to.is_empty() {
             agent("to", &self.to)?;
         }
         checked_from(&self.from)?;
-        checked_type(&self.task_type)
+        checked_type(&self.task_type)?;
+        checked_trace("parent_id", self.parent_id.as_deref())?;
+        checked_trace("correlation_id", self.correlation_id.as_deref())?;
+        Ok(())
     }
 }
 
@@ -104,6 +135,8 @@ impl PublishRequest {
         let from = checked_from(self.from.as_deref().unwrap_or(default_from))?;
         checked_type(&self.task_type)?;
         let payload = checked_payload(self.payload)?;
+        let parent_id = checked_trace("parent_id", self.parent_id.as_deref())?;
+        let correlation_id = checked_trace("correlation_id", self.correlation_id.as_deref())?;
         Ok(TaskMessage {
             id,
             from,
@@ -112,6 +145,8 @@ impl PublishRequest {
             task_type: self.task_type,
             payload,
             created,
+            parent_id,
+            correlation_id,
         })
     }
 }
@@ -129,6 +164,8 @@ mod tests {
             task_type: "coding".into(),
             payload: Some(json!({"description":"Fix auth bug"})),
             from: None,
+            parent_id: None,
+            correlation_id: None,
         };
         f(&mut r);
         r
@@ -156,6 +193,18 @@ mod tests {
             .is_empty());
         let t = task(request(|r| r.from = Some("harold".into()))).unwrap();
         assert_eq!(t.from, "harold");
+        assert_eq!((t.parent_id, t.correlation_id), (None, None));
+        let t = task(request(|r| {
+            r.parent_id = Some("task-0".into());
+            r.correlation_id = Some("c".repeat(MAX_TRACE_LEN));
+        }))
+        .unwrap();
+        assert_eq!(t.parent_id.as_deref(), Some("task-0"));
+        assert_eq!(
+            t.correlation_id.as_deref().map(str::len),
+            Some(MAX_TRACE_LEN)
+        );
+        assert_eq!(t.check(), Ok(()));
         assert!(checked_type(&"x".repeat(MAX_TYPE_LEN)).is_ok());
     }
 
@@ -203,6 +252,21 @@ mod tests {
                 "invalid_payload",
                 "object",
             ),
+            (
+                request(|r| r.parent_id = Some(String::new())),
+                "invalid_trace",
+                "parent_id: ",
+            ),
+            (
+                request(|r| r.correlation_id = Some("a b".into())),
+                "invalid_trace",
+                "correlation_id: ",
+            ),
+            (
+                request(|r| r.correlation_id = Some("c".repeat(MAX_TRACE_LEN + 1))),
+                "invalid_trace",
+                "1 to 128 bytes",
+            ),
         ] {
             let e = task(r).unwrap_err();
             assert_eq!(e.code(), code, "{e}");
@@ -222,6 +286,8 @@ mod tests {
         );
         let invalid_agent = checked_from("").unwrap_err();
         assert_eq!(ErrorCode::InvalidAgent.as_str(), invalid_agent.code());
+        let invalid_trace = checked_trace("parent_id", Some("")).unwrap_err();
+        assert_eq!(ErrorCode::InvalidTrace.as_str(), invalid_trace.code());
     }
 
     #[test]

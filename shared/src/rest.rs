@@ -608,7 +608,8 @@ pub struct AgentConsumer {
 ///
 /// JSON: `{"to":"pink","priority":"high","type":"coding",
 /// "payload":{"description":"Fix auth bug"},"from":"operator"}`. `to` empty (or `*`)
-/// addresses every agent; `payload` defaults to `{}`; `from` to `operator`.
+/// addresses every agent; `payload` defaults to `{}`; `from` to `operator`;
+/// `parent_id` and `correlation_id` are optional (a trace).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublishRequest {
@@ -625,6 +626,12 @@ pub struct PublishRequest {
     /// The sender (an agent name); default `operator`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// The task that spawned this one (its `id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// The trace it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 /// A published task.
@@ -956,6 +963,8 @@ mod tests {
                 task_type: "coding".into(),
                 payload: Some(json!({"description":"Fix auth bug"})),
                 from: None,
+                parent_id: None,
+                correlation_id: None,
             },
             json!({"to":"pink","priority":"high","type":"coding",
                    "payload":{"description":"Fix auth bug"}}),

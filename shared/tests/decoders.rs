@@ -138,13 +138,17 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
             agent,
             status: json!({"n": n, "list": [n]}).as_object().unwrap().clone(),
         }),
-        (name, "[a-z]{1,8}").prop_map(|(to, task_type)| ClientFrame::Publish {
-            to,
-            from: None,
-            priority: cortex_shared::Priority::High,
-            task_type,
-            payload: json!({"a": [1, {"b": 2}]}).as_object().unwrap().clone(),
-        }),
+        (name, "[a-z]{1,8}", proptest::option::of("[a-z0-9-]{1,12}")).prop_map(
+            |(to, task_type, trace)| ClientFrame::Publish {
+                to,
+                from: None,
+                priority: cortex_shared::Priority::High,
+                task_type,
+                payload: json!({"a": [1, {"b": 2}]}).as_object().unwrap().clone(),
+                parent_id: trace.clone(),
+                correlation_id: trace,
+            }
+        ),
         ("[0-9]{1,13}-[0-9]{1,3}").prop_map(|entry_id| ClientFrame::Ack {
             stream: "cortex:tasks:low".into(),
             entry_id,

@@ -103,8 +103,11 @@ prop_compose! {
         task_type in any::<String>(),
         payload in json_object(),
         created in any::<i64>(),
+        // A trace field is written only when set, and an empty one reads as none.
+        parent_id in proptest::option::of(".+"),
+        correlation_id in proptest::option::of(".+"),
     ) -> TaskMessage {
-        TaskMessage { id, from, to, priority, task_type, payload, created }
+        TaskMessage { id, from, to, priority, task_type, payload, created, parent_id, correlation_id }
     }
 }
 

@@ -465,6 +465,8 @@ mod tests {
                 task_type: "coding".into(),
                 payload: json!({"a": 1}).as_object().unwrap().clone(),
                 created: 1_704_556_800,
+                parent_id: None,
+                correlation_id: None,
             },
             stream: "cortex:tasks:high".into(),
             entry_id: entry_id.into(),

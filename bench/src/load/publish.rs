@@ -113,6 +113,8 @@ async fn xadd(mut conn: MultiplexedConnection, k: u64, to: String) -> Result<u64
         task_type: "bench".into(),
         payload,
         created: (sent_us / 1_000_000) as i64,
+        parent_id: None,
+        correlation_id: None,
     };
     let mut cmd = redis::cmd("XADD");
     cmd.arg(task.priority.stream()).arg("*");

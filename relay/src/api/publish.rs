@@ -52,6 +52,8 @@ mod tests {
             task_type: "coding".into(),
             payload: Some(json!({"description":"Fix auth bug"})),
             from: None,
+            parent_id: None,
+            correlation_id: None,
         };
         f(&mut r);
         r

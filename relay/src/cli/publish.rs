@@ -32,6 +32,12 @@ pub struct PublishArgs {
     /// The task's data: a JSON object. Default `{}`.
     #[arg(long, value_name = "JSON", default_value = "{}", value_parser = parse_object)]
     pub payload: JsonObject,
+    /// The task that spawned this one (`parent_id`).
+    #[arg(long, value_name = "ID", value_parser = parse_parent)]
+    pub parent_id: Option<String>,
+    /// The trace it belongs to (`correlation_id`).
+    #[arg(long, value_name = "ID", value_parser = parse_correlation)]
+    pub correlation_id: Option<String>,
     /// The task's id. Default: a new UUID. (Not with `--relay`.)
     #[arg(long, value_name = "ID", value_parser = parse_task_id)]
     pub id: Option<String>,
@@ -63,6 +69,8 @@ impl PublishArgs {
             task_type: self.task_type.clone(),
             payload: self.payload.clone(),
             created: crate::metrics::unix_secs(),
+            parent_id: self.parent_id.clone(),
+            correlation_id: self.correlation_id.clone(),
         }
     }
 }
@@ -85,6 +93,8 @@ pub async fn run(args: PublishArgs, redis_url: &str) -> Result<(), CliError> {
                 task_type: task.task_type.clone(),
                 payload: Some(serde_json::Value::Object(task.payload.clone())),
                 from: Some(task.from.clone()),
+                parent_id: task.parent_id.clone(),
+                correlation_id: task.correlation_id.clone(),
             };
             let client = RelayClient::new(relay, args.relay.token.as_deref());
             let answer = client
@@ -119,6 +129,22 @@ pub async fn run(args: PublishArgs, redis_url: &str) -> Result<(), CliError> {
 }
 
 /// A task id: not empty, no white space or control characters, at most 256 bytes.
+/// A `--parent-id`, by the publishing rule.
+fn parse_parent(text: &str) -> Result<String, String> {
+    parse_trace("parent_id", text)
+}
+
+/// A `--correlation-id`, by the publishing rule.
+fn parse_correlation(text: &str) -> Result<String, String> {
+    parse_trace("correlation_id", text)
+}
+
+fn parse_trace(field: &'static str, text: &str) -> Result<String, String> {
+    cortex_shared::publish::checked_trace(field, Some(text))
+        .map(Option::unwrap_or_default)
+        .map_err(|e| e.to_string())
+}
+
 fn parse_task_id(text: &str) -> Result<String, String> {
     if text.is_empty() {
         Err("empty".into())

@@ -112,6 +112,8 @@ mod tests {
             task_type: "coding".into(),
             payload: serde_json::json!({"a": 1}).as_object().unwrap().clone(),
             created: 1_704_556_800,
+            parent_id: None,
+            correlation_id: None,
         };
         let letter = task_letter(&task, "cortex:tasks:high", "5-0", "boom", 3);
         assert_eq!(letter.original_task().unwrap(), task);

@@ -340,6 +340,8 @@ mod tests {
                 task_type: "coding".into(),
                 payload: Default::default(),
                 created: 1,
+                parent_id: None,
+                correlation_id: None,
             },
             stream: "cortex:tasks:high",
             entry_id: "9-0".into(),

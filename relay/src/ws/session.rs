@@ -387,6 +387,7 @@ fn refused(error: &PublishError) -> ServerFrame {
     let code = match error {
         PublishError::InvalidAgent { .. } => ErrorCode::InvalidAgent,
         PublishError::InvalidType(_) => ErrorCode::InvalidType,
+        PublishError::InvalidTrace(_) => ErrorCode::InvalidTrace,
         // A frame's payload is an object by its type; any other is a bad frame.
         PublishError::InvalidPayload(_) => ErrorCode::BadFrame,
     };
@@ -647,6 +648,8 @@ impl Session {
                 priority,
                 task_type,
                 payload,
+                parent_id,
+                correlation_id,
             } => {
                 if !grant.can_administer() {
                     return self.reply(
@@ -663,6 +666,8 @@ impl Session {
                     task_type,
                     payload: Some(serde_json::Value::Object(payload)),
                     from,
+                    parent_id,
+                    correlation_id,
                 };
                 let task = match new_task(request, DEFAULT_FROM) {
                     Ok(task) => task,

@@ -42,6 +42,8 @@ pub fn build_request(
         task_type: task_type.to_owned(),
         payload: Some(payload),
         from: None,
+        parent_id: None,
+        correlation_id: None,
     })
 }
 
