@@ -272,6 +272,32 @@ pub enum ServerFrame {
         /// Its entry id in `cortex:heartbeats`.
         entry_id: String,
     },
+    /// Something the relay (any relay) did to a task of a watched agent (README, Task
+    /// lifecycle):
+    /// `{"type":"lifecycle","task_id":"task-001","stream":"cortex:tasks:high",
+    /// "entry_id":"1704556800000-0","agent":"pink","state":"done","event":"acked",
+    /// "consumer":"pink-1","at_ms":1704556800300}`. `agent` and `consumer` are absent
+    /// where they do not apply (`published`).
+    Lifecycle {
+        /// The task's `id`.
+        task_id: String,
+        /// Its stream.
+        stream: String,
+        /// Its entry id.
+        entry_id: String,
+        /// The agent (group) it happened for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        /// The task's state for that agent right after.
+        state: crate::lifecycle::TaskState,
+        /// What happened.
+        event: crate::lifecycle::LifecycleEvent,
+        /// The consumer it happened on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        consumer: Option<String>,
+        /// When, unix milliseconds.
+        at_ms: u64,
+    },
     /// Dead letters changed (on any relay): written, retried or deleted. Sent to every
     /// watcher, whatever agents it watches.
     /// `{"type":"dlq","action":"added","dlq_ids":["1704556900000-0"],"letter":{…}}`;

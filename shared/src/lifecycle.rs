@@ -165,6 +165,22 @@ pub struct LifecycleRecord {
     pub detail: JsonObject,
 }
 
+impl LifecycleRecord {
+    /// The `lifecycle` frame watchers get for this record.
+    pub fn frame(&self) -> crate::ServerFrame {
+        crate::ServerFrame::Lifecycle {
+            task_id: self.task_id.clone(),
+            stream: self.stream.clone(),
+            entry_id: self.entry_id.clone(),
+            agent: self.agent.clone(),
+            state: self.event.state_after(),
+            event: self.event,
+            consumer: self.consumer.clone(),
+            at_ms: self.at_ms,
+        }
+    }
+}
+
 /// A task as the task API shows it: its fields, where it is, and its optional trace
 /// fields.
 ///
@@ -337,6 +353,12 @@ mod tests {
         assert_eq!(record.event, LifecycleEvent::Acked);
         assert_eq!(record.agent.as_deref(), Some("pink"));
         assert_eq!(serde_json::to_value(&record).unwrap(), golden);
+        assert_eq!(
+            serde_json::to_value(record.frame()).unwrap(),
+            json!({"type":"lifecycle","task_id":"task-001","stream":"cortex:tasks:high",
+                "entry_id":"1704556800000-0","agent":"pink","state":"done","event":"acked",
+                "consumer":"pink-1","at_ms":1704556800300u64})
+        );
         let bare =
             json!({"at_ms":1,"event":"published","task_id":"t","stream":"s","entry_id":"1-0"});
         let record: LifecycleRecord = serde_json::from_value(bare.clone()).unwrap();

@@ -27,6 +27,23 @@ pub(crate) const DLQ: &str = cortex_shared::DLQ_STREAM;
 /// DLQ retries and deletions, for every relay's watchers (see [`super::dlq::events`]).
 pub(crate) const EVENTS: &str = "cortex:events";
 
+/// Lifecycle records of every task, capped by count and age (README, Task lifecycle).
+#[allow(dead_code)] // until the lifecycle record is written (issue in progress)
+pub(crate) const LIFECYCLE: &str = "cortex:lifecycle";
+
+/// One task's lifecycle records (a list), which are also the index by task id:
+/// `cortex:task:<task id>`.
+#[allow(dead_code)] // until the lifecycle record is written (issue in progress)
+pub(crate) fn task_record(task_id: &str) -> String {
+    format!("cortex:task:{task_id}")
+}
+
+/// The ids of a trace's tasks (a set): `cortex:trace:<correlation id>`.
+#[allow(dead_code)] // until the lifecycle record is written (issue in progress)
+pub(crate) fn trace(correlation_id: &str) -> String {
+    format!("cortex:trace:{correlation_id}")
+}
+
 /// What `SCAN … MATCH` looks for to find the cortex streams.
 pub(crate) const ALL: &str = "cortex:*";
 
@@ -102,6 +119,9 @@ mod tests {
                 "`cortex:dlq:once:<stream>:<entry id>`",
             ),
             (tombstone(&id), "`cortex:dlq:gone:<dlq id>`"),
+            (LIFECYCLE.to_owned(), "`cortex:lifecycle`"),
+            (task_record("task-001"), "`cortex:task:<task id>`"),
+            (trace("c-1"), "`cortex:trace:<correlation id>`"),
             (ALL.to_owned(), "`cortex:*`"),
         ];
         let layout = layout();
@@ -133,5 +153,7 @@ mod tests {
         );
         assert_eq!(once_marker("s", "5-0"), "cortex:dlq:once:s:5-0");
         assert_eq!(tombstone(&id), "cortex:dlq:gone:1704556900000-0");
+        assert_eq!(task_record("t-1"), "cortex:task:t-1");
+        assert_eq!(trace("c-1"), "cortex:trace:c-1");
     }
 }
