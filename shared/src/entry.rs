@@ -438,6 +438,10 @@ impl Heartbeat {
 /// ```
 /// and, for an entry without `to` whose payload was not UTF-8, also
 /// `"original_missing":["to"],"original_bytes":{"payload":"/3sifQ=="}` (base64).
+/// A letter a relay consumer wrote also names who gave up and every attempt:
+/// `"failed_agent":"pink","failed_consumer":"pink-1",
+/// "attempts":[{"at_ms":1704556830000,"consumer":"pink-1","error":"timeout"}]`; and a
+/// task's trace fields are kept as `original_parent_id`, `original_correlation_id`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// The task's `id`.
@@ -479,6 +483,33 @@ pub struct DeadLetter {
         with = "base64_map"
     )]
     pub original_bytes: BTreeMap<String, Vec<u8>>,
+    /// The agent whose group gave up on the task (its letters from 0.2 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_agent: Option<String>,
+    /// The consumer that held it last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_consumer: Option<String>,
+    /// Every failed attempt known, oldest first, the last one included. In Redis:
+    /// `attempts`, a JSON array as text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    /// The task's `parent_id`, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_parent_id: Option<String>,
+    /// The task's `correlation_id`, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_correlation_id: Option<String>,
+}
+
+/// One failed attempt at a task: `{"at_ms":1704556830000,"consumer":"pink-1","error":"timeout"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// When it failed, unix milliseconds.
+    pub at_ms: u64,
+    /// The consumer it failed on.
+    pub consumer: String,
+    /// Why (a nack's error, or that it was not acked in time).
+    pub error: String,
 }
 
 /// Each task field's `original_<name>_base64` field in a dead letter.
@@ -527,7 +558,7 @@ mod base64_map {
 
 impl DeadLetter {
     /// The fields of a dead letter in Redis: the README's ten, then the optional extras.
-    pub const FIELDS: [&'static str; 20] = [
+    pub const FIELDS: [&'static str; 25] = [
         "original_id",
         "original_from",
         "original_to",
@@ -548,6 +579,11 @@ impl DeadLetter {
         BASE64_FIELDS[4].1,
         BASE64_FIELDS[5].1,
         BASE64_FIELDS[6].1,
+        "failed_agent",
+        "failed_consumer",
+        "attempts",
+        "original_parent_id",
+        "original_correlation_id",
     ];
 
     /// The stream field/value pairs, in the README's Redis layout order, then the optional extras.
@@ -580,6 +616,22 @@ impl DeadLetter {
                 fields.push((field, text));
             }
         }
+        if let Some(agent) = &self.failed_agent {
+            fields.push(("failed_agent", agent.clone()));
+        }
+        if let Some(consumer) = &self.failed_consumer {
+            fields.push(("failed_consumer", consumer.clone()));
+        }
+        if !self.attempts.is_empty() {
+            let text = serde_json::to_string(&self.attempts).unwrap_or_default();
+            fields.push(("attempts", text));
+        }
+        if let Some(parent) = &self.original_parent_id {
+            fields.push(("original_parent_id", parent.clone()));
+        }
+        if let Some(correlation) = &self.original_correlation_id {
+            fields.push(("original_correlation_id", correlation.clone()));
+        }
         fields
     }
 
@@ -587,7 +639,7 @@ impl DeadLetter {
     /// required; an absent `original_*` text field reads as empty, since a dead letter
     /// may stand for an entry that lacked it. `original_missing` keeps the task field
     /// names it knows; an `original_<name>_base64` that is not base64 is an error
-    /// ([`Problem::NotBase64`]).
+    /// ([`Problem::NotBase64`]), as is `attempts` that is not a JSON array of attempts.
     pub fn from_fields<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, DecodeError> {
@@ -620,6 +672,15 @@ impl DeadLetter {
             dead_at: f.integer("dead_at")?,
             original_stream: f.get("original_stream").map(str::to_owned),
             original_entry_id: f.get("original_entry_id").map(str::to_owned),
+            failed_agent: f.optional("failed_agent"),
+            failed_consumer: f.optional("failed_consumer"),
+            attempts: match f.get("attempts") {
+                None | Some("") => Vec::new(),
+                Some(text) => serde_json::from_str(text)
+                    .map_err(|e| DecodeError::new("attempts", Problem::NotJson(e.to_string())))?,
+            },
+            original_parent_id: f.optional("original_parent_id"),
+            original_correlation_id: f.optional("original_correlation_id"),
             original_missing: TaskMessage::FIELDS
                 .into_iter()
                 .filter(|name| missing.split_ascii_whitespace().any(|m| m == *name))
@@ -667,6 +728,14 @@ impl DeadLetter {
                 b"dead_at" => letter.dead_at = lossy(value).trim().parse().unwrap_or(dead_at),
                 b"original_stream" => letter.original_stream = Some(lossy(value)),
                 b"original_entry_id" => letter.original_entry_id = Some(lossy(value)),
+                b"failed_agent" => letter.failed_agent = Some(lossy(value)),
+                b"failed_consumer" => letter.failed_consumer = Some(lossy(value)),
+                // Shown as far as it reads; a letter is never refused for it.
+                b"attempts" => letter.attempts = serde_json::from_slice(value).unwrap_or_default(),
+                b"original_parent_id" => letter.original_parent_id = Some(lossy(value)),
+                b"original_correlation_id" => {
+                    letter.original_correlation_id = Some(lossy(value));
+                }
                 b"original_missing" => missing = Some(value),
                 name => {
                     for (at, (task_field, base64_field)) in BASE64_FIELDS.iter().enumerate() {
@@ -793,6 +862,14 @@ impl DeadLetter {
             ("type", &self.original_type),
             ("payload", &self.original_payload),
             ("created", &self.original_created),
+            (
+                "parent_id",
+                self.original_parent_id.as_deref().unwrap_or_default(),
+            ),
+            (
+                "correlation_id",
+                self.original_correlation_id.as_deref().unwrap_or_default(),
+            ),
         ])
     }
 }
@@ -1009,6 +1086,60 @@ mod tests {
         assert!(!serde_json::to_string(&plain)
             .unwrap()
             .contains("original_stream"));
+    }
+
+    #[test]
+    fn a_letter_names_who_failed_it_every_attempt_and_the_trace() {
+        let attempts = r#"[{"at_ms":5,"consumer":"pink-1","error":"timeout"},{"at_ms":9,"consumer":"pink-2","error":"boom"}]"#;
+        let fields = [
+            ("original_id", "t-1"),
+            ("original_from", "harold"),
+            ("original_to", ""),
+            ("original_priority", "high"),
+            ("original_type", "coding"),
+            ("original_payload", "{}"),
+            ("original_created", "1704556800"),
+            ("error", "boom"),
+            ("retry_count", "2"),
+            ("dead_at", "1704556900"),
+            ("failed_agent", "pink"),
+            ("failed_consumer", "pink-2"),
+            ("attempts", attempts),
+            ("original_parent_id", "t-0"),
+            ("original_correlation_id", "c-1"),
+        ];
+        let letter = DeadLetter::from_fields(fields).unwrap();
+        assert_eq!(letter.failed_agent.as_deref(), Some("pink"));
+        assert_eq!(letter.attempts.len(), 2);
+        assert_eq!(letter.attempts[1].error, "boom");
+        let encoded = letter.to_fields();
+        let encoded: Vec<(&str, &str)> = encoded.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(encoded, fields);
+        let raw: Vec<(&[u8], &[u8])> = fields
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        assert_eq!(DeadLetter::from_raw_fields(raw.clone()).unwrap(), letter);
+        assert_eq!(DeadLetter::from_raw_fields_leniently(raw, 0), letter);
+        let task = letter.original_task().unwrap();
+        assert_eq!(task.parent_id.as_deref(), Some("t-0"));
+        assert_eq!(task.correlation_id.as_deref(), Some("c-1"));
+        let json = serde_json::to_value(&letter).unwrap();
+        assert_eq!(json["attempts"][0]["consumer"], "pink-1");
+        assert_eq!(json["failed_consumer"], "pink-2");
+        assert_eq!(serde_json::from_value::<DeadLetter>(json).unwrap(), letter);
+
+        // Attempts that are not JSON: refused strictly, shown as none leniently.
+        let mut bad = fields;
+        bad[12].1 = "[{";
+        assert_eq!(DeadLetter::from_fields(bad).unwrap_err().field, "attempts");
+        let raw: Vec<(&[u8], &[u8])> = bad
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        let shown = DeadLetter::from_raw_fields_leniently(raw, 0);
+        assert!(shown.attempts.is_empty());
+        assert_eq!(shown.failed_agent.as_deref(), Some("pink"));
     }
 
     #[test]

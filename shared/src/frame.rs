@@ -310,7 +310,7 @@ pub enum ServerFrame {
         dlq_ids: Vec<String>,
         /// With `added`: the letter.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        letter: Option<DeadLetter>,
+        letter: Option<Box<DeadLetter>>,
     },
     /// An agent's presence changed, from its heartbeats' age. Sent to every watcher.
     /// `{"type":"presence","agent":"pink","presence":"stale","last_heartbeat_ms":1704556800000}`.
@@ -675,7 +675,7 @@ mod tests {
             ServerFrame::Dlq {
                 action: DlqAction::Added,
                 dlq_ids: vec!["1704556900000-0".into()],
-                letter: Some(letter),
+                letter: Some(Box::new(letter)),
             },
             json!({"type":"dlq","action":"added","dlq_ids":["1704556900000-0"],
                    "letter":{"original_id":"task-001","original_from":"harold",

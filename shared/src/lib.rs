@@ -32,8 +32,8 @@ pub mod url;
 pub use agent::{AgentName, AgentNameError};
 pub use backoff::Backoff;
 pub use entry::{
-    DeadLetter, DecodeError, Heartbeat, JsonObject, Priority, Problem, TaskMessage, DLQ_STREAM,
-    HEARTBEAT_STREAM,
+    Attempt, DeadLetter, DecodeError, Heartbeat, JsonObject, Priority, Problem, TaskMessage,
+    DLQ_STREAM, HEARTBEAT_STREAM,
 };
 pub use entry_id::EntryId;
 pub use frame::{ClientFrame, ErrorCode, ServerFrame, SubscribeMode, SubscribeTarget, ALL_AGENTS};

@@ -130,6 +130,11 @@ prop_compose! {
             vec(any::<u8>(), 0..32),
             0..4,
         ),
+        failed_agent in proptest::option::of(".+"),
+        failed_consumer in proptest::option::of(".+"),
+        attempts in vec((any::<u64>(), any::<String>(), any::<String>()), 0..3),
+        original_parent_id in proptest::option::of(".+"),
+        original_correlation_id in proptest::option::of(".+"),
     ) -> DeadLetter {
         DeadLetter {
             original_id: texts[0].clone(),
@@ -146,6 +151,14 @@ prop_compose! {
             original_entry_id,
             original_missing: missing.into_iter().map(str::to_owned).collect(),
             original_bytes: bytes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            failed_agent,
+            failed_consumer,
+            attempts: attempts
+                .into_iter()
+                .map(|(at_ms, consumer, error)| cortex_shared::Attempt { at_ms, consumer, error })
+                .collect(),
+            original_parent_id,
+            original_correlation_id,
         }
     }
 }

@@ -32,7 +32,7 @@ pub enum Decoded {
     /// A heartbeat (from `cortex:heartbeats`).
     Heartbeat(Heartbeat),
     /// A dead letter (from `cortex:tasks:dlq`).
-    DeadLetter(DeadLetter),
+    DeadLetter(Box<DeadLetter>),
     /// An entry that does not decode, or of a stream the CLI does not know.
     Raw {
         /// Its fields, as text (bytes that are not UTF-8 are replaced).
@@ -203,7 +203,9 @@ pub fn decode_fields(stream: &str, map: &std::collections::HashMap<String, Value
     let decoded = match StreamKind::of(stream) {
         StreamKind::Tasks => TaskMessage::from_raw_fields(pairs()).map(Decoded::Task),
         StreamKind::Heartbeats => Heartbeat::from_raw_fields(pairs()).map(Decoded::Heartbeat),
-        StreamKind::DeadLetters => DeadLetter::from_raw_fields(pairs()).map(Decoded::DeadLetter),
+        StreamKind::DeadLetters => {
+            DeadLetter::from_raw_fields(pairs()).map(|l| Decoded::DeadLetter(Box::new(l)))
+        }
         StreamKind::Other => {
             return Decoded::Raw {
                 fields: text_map(map),

@@ -10,8 +10,11 @@ use super::Consumer;
 use crate::store::consumer::GroupStore;
 use crate::store::dlq::Once;
 use crate::store::reply::Entry;
-use cortex_shared::{DeadLetter, DecodeError, Priority, TaskMessage};
+use cortex_shared::{Attempt, DeadLetter, DecodeError, Priority, TaskMessage};
 use std::collections::HashMap;
+
+/// The most attempts a letter lists (the newest).
+const MAX_ATTEMPTS: usize = 32;
 
 impl<S: GroupStore> Consumer<S> {
     /// Dead-letters a well-formed task of this agent's that failed `retry_count` times.
@@ -24,7 +27,25 @@ impl<S: GroupStore> Consumer<S> {
         retry_count: u64,
     ) -> redis::RedisResult<()> {
         let stream = priority.stream();
-        let letter = task_letter(task, stream, entry_id, error, retry_count);
+        let mut letter = task_letter(task, stream, entry_id, error, retry_count);
+        // The history is the lifecycle record's; without it the letter still goes.
+        let mut attempts = match self.store.attempts(&task.id, priority, entry_id).await {
+            Ok(attempts) => attempts,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the task's earlier attempts");
+                Vec::new()
+            }
+        };
+        attempts.push(Attempt {
+            at_ms: crate::metrics::unix_ms(),
+            consumer: self.consumer.clone(),
+            error: error.to_owned(),
+        });
+        // The newest, should a task have failed very often.
+        let skip = attempts.len().saturating_sub(MAX_ATTEMPTS);
+        letter.attempts = attempts.split_off(skip);
+        letter.failed_agent = Some(self.agent.to_string());
+        letter.failed_consumer = Some(self.consumer.clone());
         self.store
             .dead_letter(priority, entry_id, &letter, Once::PerGroup)
             .await?;
@@ -41,7 +62,9 @@ impl<S: GroupStore> Consumer<S> {
         count: u64,
     ) -> redis::RedisResult<()> {
         let stream = priority.stream();
-        let letter = raw_letter(entry, stream, &error.to_string(), count);
+        let mut letter = raw_letter(entry, stream, &error.to_string(), count);
+        letter.failed_agent = Some(self.agent.to_string());
+        letter.failed_consumer = Some(self.consumer.clone());
         self.store
             .dead_letter(priority, &entry.id, &letter, Once::Global)
             .await?;
@@ -71,6 +94,8 @@ fn letter(
         dead_at: crate::metrics::unix_secs(),
         original_stream: Some(stream.to_owned()),
         original_entry_id: Some(entry_id.to_owned()),
+        original_parent_id: Some(field("parent_id")).filter(|p| !p.is_empty()),
+        original_correlation_id: Some(field("correlation_id")).filter(|c| !c.is_empty()),
         ..Default::default()
     }
 }

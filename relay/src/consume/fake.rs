@@ -9,7 +9,7 @@ use super::{rank, Key};
 use crate::store::consumer::{ByPriority, GroupReader, GroupStore, Pending};
 use crate::store::dlq::Once;
 use crate::store::reply::{AutoClaim, Entry};
-use cortex_shared::{DeadLetter, EntryId, Priority};
+use cortex_shared::{Attempt, DeadLetter, EntryId, Priority};
 use redis::{RedisResult, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
@@ -52,6 +52,7 @@ pub(super) enum Kind {
     AutoClaim,
     Deliveries,
     Entry,
+    Attempts,
     Alive,
 }
 
@@ -74,6 +75,7 @@ struct Stream {
 struct State {
     streams: [Stream; 4],
     letters: Vec<(Key, DeadLetter)>,
+    attempts: BTreeMap<Key, Vec<Attempt>>,
     once: HashSet<Key>,
     log: Vec<(Kind, Vec<Key>)>,
     calls: usize,
@@ -325,6 +327,11 @@ impl FakeRedis {
     }
 
     /// The letters written, with the entries they are of.
+    /// Attempts at `key` that the lifecycle record holds.
+    pub(super) fn set_attempts(&self, key: Key, attempts: Vec<Attempt>) {
+        self.state().attempts.insert(key, attempts);
+    }
+
     pub(super) fn letters(&self) -> Vec<(Key, DeadLetter)> {
         self.state().letters.clone()
     }
@@ -630,6 +637,20 @@ impl GroupStore for FakeStore {
                     id: id.to_string(),
                     fields: Some(fields.clone()),
                 })
+            })
+            .await
+    }
+
+    async fn attempts(
+        &mut self,
+        _task_id: &str,
+        priority: Priority,
+        entry_id: &str,
+    ) -> RedisResult<Vec<Attempt>> {
+        let key = (priority, id_of(entry_id));
+        self.redis
+            .call(Kind::Attempts, |state| {
+                state.attempts.get(&key).cloned().unwrap_or_default()
             })
             .await
     }

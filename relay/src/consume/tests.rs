@@ -287,6 +287,66 @@ async fn a_nack_with_deliveries_left_is_redelivered_and_the_last_dead_letters_on
 }
 
 #[tokio::test]
+async fn a_letter_names_the_agent_and_consumer_and_every_attempt() {
+    let redis = FakeRedis::default();
+    let task = redis.task(High, "");
+    let earlier = cortex_shared::Attempt {
+        at_ms: 5,
+        consumer: "other".into(),
+        error: "not acked within the visibility timeout".into(),
+    };
+    redis.set_attempts(task, vec![earlier.clone()]);
+    let settings = DeliverySettings {
+        max_deliveries: 1,
+        ..quick()
+    };
+    let mut client = start(&redis, "pink-7", settings);
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    client.nack(task);
+    assert_eq!(client.next().await, nacked(task, true));
+    let letters = redis.letters();
+    let letter = &letters[0].1;
+    assert_eq!(letter.failed_agent.as_deref(), Some("pink"));
+    assert_eq!(letter.failed_consumer.as_deref(), Some("pink-7"));
+    assert_eq!(letter.attempts.len(), 2, "{:?}", letter.attempts);
+    assert_eq!(letter.attempts[0], earlier);
+    assert_eq!(
+        (
+            letter.attempts[1].consumer.as_str(),
+            letter.attempts[1].error.as_str()
+        ),
+        ("pink-7", "boom")
+    );
+    client.stop().await;
+    assert_eq!(redis.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_letter_is_written_when_the_attempts_cannot_be_read() {
+    let redis = FakeRedis::default();
+    let task = redis.task(High, "pink");
+    let settings = DeliverySettings {
+        max_deliveries: 1,
+        ..quick()
+    };
+    let mut client = start(&redis, "pink-8", settings);
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    redis.set_fault(Trigger::Next(Kind::Attempts), Fault::Fail);
+    client.nack(task);
+    assert_eq!(client.next().await, nacked(task, true));
+    assert!(redis.fired());
+    let letters = redis.letters();
+    assert_eq!(letters.len(), 1);
+    // Only the last attempt is known.
+    assert_eq!(letters[0].1.attempts.len(), 1);
+    assert_eq!(letters[0].1.attempts[0].error, "boom");
+    client.stop().await;
+    assert_eq!(redis.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn a_task_not_acked_in_time_is_delivered_again_then_dead_lettered_once() {
     let redis = FakeRedis::default();
     let task = redis.task(Low, "pink");

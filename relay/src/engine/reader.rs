@@ -230,7 +230,7 @@ impl WatchReader {
             ServerFrame::Dlq {
                 action: DlqAction::Added,
                 dlq_ids: vec![entry.id.clone()],
-                letter: Some(crate::store::dlq::letter_of(&entry_id, entry)),
+                letter: Some(Box::new(crate::store::dlq::letter_of(&entry_id, entry))),
             }
         } else {
             let Some(event) = crate::store::dlq::events::decode(entry) else {

@@ -9,7 +9,7 @@
 
 use crate::store::dlq::Once;
 use crate::store::reply::{AutoClaim, Entry};
-use cortex_shared::{DeadLetter, EntryId, Priority};
+use cortex_shared::{Attempt, DeadLetter, EntryId, Priority};
 use redis::RedisResult;
 use std::future::Future;
 use std::time::Duration;
@@ -138,6 +138,17 @@ pub(crate) trait GroupStore: Send {
         priority: Priority,
         entry_id: &str,
     ) -> impl Future<Output = RedisResult<Option<Entry>>> + Send;
+
+    /// The failed attempts at task `task_id` (entry `entry_id` of `priority`'s stream)
+    /// in this agent's group that the lifecycle record holds, oldest first (nacks, and
+    /// deliveries reclaimed for want of an ack): empty when there are none or the
+    /// record is off.
+    fn attempts(
+        &mut self,
+        task_id: &str,
+        priority: Priority,
+        entry_id: &str,
+    ) -> impl Future<Output = RedisResult<Vec<Attempt>>> + Send;
 
     /// Refreshes this consumer's alive key ([`super::keys::consumer_alive`]).
     fn say_alive(&mut self) -> impl Future<Output = RedisResult<()>> + Send;

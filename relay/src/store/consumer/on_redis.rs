@@ -7,7 +7,7 @@ use super::{ByPriority, GroupReader, GroupStore, Pending};
 use crate::store::dlq::{dead_letter, Once};
 use crate::store::keys;
 use crate::store::reply::{AutoClaim, Entry};
-use cortex_shared::{AgentName, DeadLetter, Priority};
+use cortex_shared::{AgentName, Attempt, DeadLetter, Priority};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::StreamPendingCountReply;
 use redis::{AsyncConnectionConfig, RedisResult, Value};
@@ -300,6 +300,27 @@ impl GroupStore for RedisGroupStore {
             .query_async(&mut self.redis)
             .await?;
         Ok(crate::store::reply::range(reply)?.into_iter().next())
+    }
+
+    async fn attempts(
+        &mut self,
+        task_id: &str,
+        priority: Priority,
+        entry_id: &str,
+    ) -> RedisResult<Vec<Attempt>> {
+        let items: Vec<Value> = redis::cmd("LRANGE")
+            .arg(keys::task_record(task_id))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.redis)
+            .await?;
+        let agent = keys::agent_of_group(&self.group).unwrap_or_default();
+        Ok(crate::store::dlq::attempts_of(
+            &items,
+            priority.stream(),
+            entry_id,
+            agent,
+        ))
     }
 
     async fn say_alive(&mut self) -> RedisResult<()> {

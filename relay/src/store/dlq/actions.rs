@@ -16,6 +16,11 @@
 //! from the DLQ so far: one more than the `retry_count` of the entry it died as, when
 //! that entry is still in its stream), `edited` (`true` when a task field was
 //! replaced) and `retried_from` (the DLQ id); readers ignore fields they do not know.
+//!
+//! A letter of a task for every agent (`to` empty) that names the agent that failed it
+//! (`failed_agent`) is retried to that agent alone, not to every agent again: the
+//! republished task's `to` is that agent and it carries `original_to` (empty), unless
+//! the retry's edits set `to` themselves.
 
 use super::events::{EVENTS_MAXLEN, IDS_PER_EVENT};
 use super::letters::{gone, letters_of, read_letter, select_all, Selection};
@@ -139,6 +144,17 @@ pub(crate) struct Planned {
     task: TaskMessage,
     original: Option<(Priority, String)>,
     edited: bool,
+    /// Fields the republished entry carries beyond the task's (`original_to`).
+    extra: Vec<(&'static str, String)>,
+}
+
+impl Planned {
+    /// The fields written to the task stream.
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = self.task.to_fields();
+        fields.extend(self.extra.iter().cloned());
+        fields
+    }
 }
 
 /// What one letter's retry came to.
@@ -170,9 +186,19 @@ pub(crate) fn plan(
         fields.set_original("priority", priority.as_str().to_owned());
     }
     fields.original_stream = None;
-    let task = fields
+    let mut task = fields
         .original_task()
         .map_err(|error| DlqError::NotRetryable { id: dlq_id, error })?;
+    let mut extra = Vec::new();
+    let to_edited = edits.fields.iter().any(|(field, _)| *field == "to");
+    if let (true, false, Some(agent)) = (task.to.is_empty(), to_edited, &letter.failed_agent) {
+        if cortex_shared::AgentName::parse(agent).is_ok() {
+            extra.push((
+                "original_to",
+                std::mem::replace(&mut task.to, agent.clone()),
+            ));
+        }
+    }
     let original = letter
         .original_stream
         .as_deref()
@@ -183,6 +209,7 @@ pub(crate) fn plan(
         task,
         original,
         edited,
+        extra,
     })
 }
 
@@ -207,7 +234,7 @@ async fn retry_batch<C: ConnectionLike>(
     invocation.arg(TOMBSTONE_SECONDS).arg(EVENTS_MAXLEN);
     for letter in letters {
         invocation.key(keys::tombstone(&letter.dlq_id));
-        let fields = letter.task.to_fields();
+        let fields = letter.fields();
         invocation
             .arg(letter.dlq_id.to_string())
             .arg(stream_index(letter.task.priority))
@@ -462,6 +489,48 @@ mod tests {
         )
         .unwrap();
         assert!(!p.edited);
+    }
+
+    #[test]
+    fn a_task_for_every_agent_is_retried_to_the_agent_that_failed_it() {
+        let id = EntryId::new(9, 0);
+        let broadcast = DeadLetter {
+            original_to: String::new(),
+            failed_agent: Some("blue".into()),
+            ..letter("{}")
+        };
+        let p = plan(id, &broadcast, &Edits::default()).unwrap();
+        assert_eq!(p.task.to, "blue");
+        let fields = p.fields();
+        assert!(fields.contains(&("to", "blue".to_owned())), "{fields:?}");
+        assert_eq!(fields.last(), Some(&("original_to", String::new())));
+        // The retry's own `to` wins; and so does a letter's own addressee.
+        let p = plan(id, &broadcast, &fields_of(&[("to", "green")])).unwrap();
+        assert_eq!((p.task.to.as_str(), p.extra.len()), ("green", 0));
+        let p = plan(id, &broadcast, &fields_of(&[("to", "")])).unwrap();
+        assert_eq!((p.task.to.as_str(), p.extra.len()), ("", 0));
+        let addressed = DeadLetter {
+            failed_agent: Some("blue".into()),
+            ..letter("{}")
+        };
+        let p = plan(id, &addressed, &Edits::default()).unwrap();
+        assert_eq!((p.task.to.as_str(), p.extra.len()), ("pink", 0));
+        // An old letter (no failed_agent) goes to every agent, as it always did.
+        let old = DeadLetter {
+            original_to: String::new(),
+            ..letter("{}")
+        };
+        assert_eq!(plan(id, &old, &Edits::default()).unwrap().task.to, "");
+        // A failed_agent that is not an agent name (bytes written by hand) is ignored.
+        let junk = DeadLetter {
+            failed_agent: Some("not a name".into()),
+            ..old
+        };
+        assert_eq!(plan(id, &junk, &Edits::default()).unwrap().task.to, "");
+    }
+
+    fn fields_of(f: &[(&'static str, &str)]) -> Edits {
+        fields(f)
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod write;
 pub(crate) use actions::plan;
 pub(crate) use actions::{bulk_delete, bulk_retry, delete, retry, Bulk, Edits, Target};
 pub(crate) use letters::{letter_of, non_empty, read_letter, Scanner, Selection};
+pub(crate) use write::attempts_of;
 pub use write::{dead_letter, Once};
 
 use cortex_shared::{DecodeError, EntryId};

@@ -4,9 +4,59 @@
 //! a malformed entry that several groups read.
 
 use crate::store::keys;
-use cortex_shared::DeadLetter;
+use crate::store::value::text;
+use cortex_shared::lifecycle::{LifecycleEvent, LifecycleRecord};
+use cortex_shared::{Attempt, DeadLetter};
 use redis::aio::ConnectionLike;
+use redis::Value;
 use std::sync::LazyLock;
+
+/// What an attempt reclaimed for want of an ack failed of.
+pub(crate) const NOT_ACKED_IN_TIME: &str = "not acked within the visibility timeout";
+
+/// The failed attempts at entry `entry_id` of `stream` in `agent`'s group among a
+/// task's lifecycle records (`items`, the list `cortex:task:<id>`, README "Redis
+/// layout"), oldest first: each `nacked` (its `detail.error`) and each `reclaimed`
+/// (the consumer it was taken from, [`NOT_ACKED_IN_TIME`]). An item that is not a
+/// record is skipped: any bytes may be in Redis.
+pub(crate) fn attempts_of(
+    items: &[Value],
+    stream: &str,
+    entry_id: &str,
+    agent: &str,
+) -> Vec<Attempt> {
+    let detail = |r: &LifecycleRecord, key: &str| {
+        r.detail
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    items
+        .iter()
+        .filter_map(|item| serde_json::from_str::<LifecycleRecord>(&text(item)?).ok())
+        .filter(|r| {
+            r.stream == stream && r.entry_id == entry_id && r.agent.as_deref() == Some(agent)
+        })
+        .filter_map(|r| {
+            let (consumer, error) = match r.event {
+                LifecycleEvent::Nacked => (
+                    r.consumer.clone().unwrap_or_default(),
+                    detail(&r, "error").unwrap_or_default(),
+                ),
+                LifecycleEvent::Reclaimed => (
+                    detail(&r, "from").unwrap_or_default(),
+                    NOT_ACKED_IN_TIME.to_owned(),
+                ),
+                _ => return None,
+            };
+            Some(Attempt {
+                at_ms: r.at_ms,
+                consumer,
+                error,
+            })
+        })
+        .collect()
+}
 
 /// KEYS: the DLQ, the task's stream, a "once" marker key (or the stream again when
 /// none). ARGV: group, entry id, whether to use the marker, then the letter's fields.
@@ -64,4 +114,60 @@ pub async fn dead_letter<C: ConnectionLike>(
     }
     let written: i64 = invocation.invoke_async(conn).await?;
     Ok(written == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(json: &str) -> Value {
+        Value::BulkString(json.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn attempts_are_the_nacks_and_reclaims_of_this_entry_in_this_group() {
+        let s = "cortex:tasks:high";
+        let items = [
+            item(&format!(
+                r#"{{"at_ms":1,"event":"delivered","task_id":"t","stream":"{s}","entry_id":"5-0","agent":"pink","consumer":"p1"}}"#
+            )),
+            item(&format!(
+                r#"{{"at_ms":2,"event":"nacked","task_id":"t","stream":"{s}","entry_id":"5-0","agent":"pink","consumer":"p1","detail":{{"error":"boom"}}}}"#
+            )),
+            // Another agent's group, another entry with the same task id: not ours.
+            item(&format!(
+                r#"{{"at_ms":3,"event":"nacked","task_id":"t","stream":"{s}","entry_id":"5-0","agent":"blue","consumer":"b1","detail":{{"error":"x"}}}}"#
+            )),
+            item(&format!(
+                r#"{{"at_ms":4,"event":"nacked","task_id":"t","stream":"{s}","entry_id":"9-0","agent":"pink","consumer":"p1","detail":{{"error":"y"}}}}"#
+            )),
+            // Junk of any kind is skipped.
+            Value::BulkString(vec![0xff, 0xfe]),
+            item("[1,2]"),
+            item(r#"{"event":"nacked"}"#),
+            Value::Int(7),
+            item(&format!(
+                r#"{{"at_ms":5,"event":"reclaimed","task_id":"t","stream":"{s}","entry_id":"5-0","agent":"pink","consumer":"p2","detail":{{"from":"p1"}}}}"#
+            )),
+            // A nack without an error still counts.
+            item(&format!(
+                r#"{{"at_ms":6,"event":"nacked","task_id":"t","stream":"{s}","entry_id":"5-0","agent":"pink","consumer":"p2"}}"#
+            )),
+        ];
+        let attempts = attempts_of(&items, s, "5-0", "pink");
+        let got: Vec<(u64, &str, &str)> = attempts
+            .iter()
+            .map(|a| (a.at_ms, a.consumer.as_str(), a.error.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2, "p1", "boom"),
+                (5, "p1", NOT_ACKED_IN_TIME),
+                (6, "p2", "")
+            ]
+        );
+        assert!(attempts_of(&items, s, "5-0", "green").is_empty());
+        assert!(attempts_of(&[], s, "5-0", "pink").is_empty());
+    }
 }
