@@ -771,7 +771,7 @@ mod tests {
         let c = load(&["--config", path]).unwrap();
         assert_eq!((c.block_ms, c.prefetch, c.max_deliveries), (1000, 7, 5));
         // A flag beats the file. (The environment's place between them is tested end
-        // to end, with the binary, in tests/tests/service.rs.)
+        // to end, with the binary, in tests/tests/e2e/service.rs.)
         let c = load(&["--config", path, "--prefetch", "9"]).unwrap();
         assert_eq!((c.block_ms, c.prefetch), (1000, 9));
     }

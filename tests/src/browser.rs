@@ -128,6 +128,24 @@ fn start_driver(bin: &PathBuf) -> (Spawned, u16) {
 /// Page load and wasm start-up: how long a test waits for the dashboard to connect.
 pub const LOAD: Duration = Duration::from_secs(20);
 
+/// Anything live after the page load.
+pub const LIVE: Duration = Duration::from_secs(15);
+
+/// `data-task-id` of every element matching `css`, in page order.
+pub async fn task_ids(page: &Client, css: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for element in page.find_all(Locator::Css(css)).await.unwrap() {
+        ids.push(
+            element
+                .attr("data-task-id")
+                .await
+                .unwrap()
+                .unwrap_or_default(),
+        );
+    }
+    ids
+}
+
 /// The dashboard's connection state once it is connected to the relay.
 pub const CONNECTED: &str = r#"#conn-state[data-state="connected"]"#;
 

@@ -1,4 +1,4 @@
-//! Test data in the plan's layout, written straight to Redis and read back: tasks,
+//! Test data in the README's Redis layout, written straight to Redis and read back: tasks,
 //! heartbeats and dead letters; and the tokens of a relay config with one per role.
 
 use crate::redis::{xadd, xadd_at};

@@ -7,7 +7,7 @@
 //! - [`browser`]: [`browser::Browser`], chromedriver + headless Chromium via WebDriver,
 //!   and the page helpers the browser tests share ([`browser::open`], [`browser::wait`],
 //!   [`browser::click`], …).
-//! - [`fixtures`]: tasks, heartbeats and dead letters written to Redis in the plan's
+//! - [`fixtures`]: tasks, heartbeats and dead letters written to Redis in the README's Redis
 //!   layout and read back; a relay config with a token per role.
 //! - [`http`]: a plain GET, for probes; JSON API calls; raw bytes, for malformed
 //!   requests.

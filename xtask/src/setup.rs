@@ -16,7 +16,7 @@ use crate::cmd::{is_executable, output, prepend_path, run, say, which};
 const TRUNK_VERSION: &str = "0.21.14";
 /// Debian's binaryen is too old for what rustc 1.96 emits; npm's 132 works.
 const BINARYEN: &str = "binaryen@132";
-/// `tsc`, to type-check the JavaScript client's declarations (tests/tests/embed.rs).
+/// `tsc`, to type-check the JavaScript client's declarations (tests/tests/e2e/embed.rs).
 /// 5.x: the JavaScript compiler (7.x is a native port).
 const TYPESCRIPT: &str = "typescript@5.9.3";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";

@@ -1,4 +1,4 @@
-//! Bad entries and Redis connection resets, end to end (issue 12, defects 2, 3 and 5):
+//! Bad entries and Redis connection resets, end to end (README, "Failure behaviour": bad entries in Redis, Redis connection resets):
 //! task entries with field names or values that are not UTF-8, or without `to`,
 //! written between good ones with redis-rs raw bytes; `CLIENT KILL` of the relay's
 //! connections while a task is in flight; a read whose reply was lost. What is counted

@@ -1,4 +1,4 @@
-//! Fuzzing the running relay (issue 12): batches of random and malformed input on every
+//! Fuzzing the running relay: batches of random and malformed input on every
 //! way in, at once: WebSocket frames from several connections (garbage text, truncated
 //! JSON, arrays where objects belong, wrong types, strings near and over the size cap,
 //! binary frames, unknown types, valid frames with wild values), malformed task entries
@@ -617,7 +617,7 @@ async fn history_read(url: &str) -> Option<String> {
         match frame["type"].as_str() {
             Some("subscribed") => return None,
             Some("error") => {
-                // Defect 2 (issue 12): history reads fail on an entry whose field name
+                // A defect found by fuzzing (README, "Failure behaviour"): history reads fail on an entry whose field name
                 // is not UTF-8, and the watch says Redis is unavailable.
                 return Some(format!("a watch with history got {frame}"));
             }
@@ -663,7 +663,7 @@ struct Model {
     /// Frames handed to the current consumer (its `subscribe`, acks and nacks).
     routed: Vec<usize>,
     /// Frames handed to a consumer that an `unsubscribe` then stopped. Found by this
-    /// test (NEW, not one of issue 12's seven; reported with its suites): they are
+    /// test (found by this suite): they are
     /// dropped unanswered when the consumer stops first (a consume `subscribe` then
     /// `unsubscribe` gets no `subscribed`; an `ack` then `unsubscribe` gets no reply and
     /// the task stays pending). Until that is fixed their replies may be missing;
@@ -752,7 +752,7 @@ fn ws_case(rng: &mut Rng, model: &mut Model) -> Case {
             Case::text(&full[..cut], BAD, "truncated JSON")
         }
         16..=23 => {
-            // Defect 1 (issue 12): a JSON array is read as the frame's fields in order
+            // A defect found by fuzzing (README, "Failure behaviour"): a JSON array is read as the frame's fields in order
             // (`["ping"]` answered pong, `["publish",…]` published); every frame must be
             // an object.
             let arrays = [
@@ -1055,7 +1055,7 @@ fn wild_valid(rng: &mut Rng, model: &mut Model) -> Case {
                 "task_type":word(rng, 20),"payload":json_object(rng, 4),
             });
             // (An empty `from` is published as it is; not generated here, see the
-            // report of issue 12's suites.)
+            // report of this suite.)
             if rng.bool() {
                 frame["from"] = json!(POOL[rng.usize(..POOL.len())]);
             }
@@ -1339,7 +1339,7 @@ fn entry_case(rng: &mut Rng, batch: usize, n: usize) -> Written {
                 "good, with an unknown field whose value is not UTF-8".to_owned()
             }
             4 => {
-                // Defect 2 (issue 12): an unknown field whose *name* is not UTF-8
+                // A defect found by fuzzing (README, "Failure behaviour"): an unknown field whose *name* is not UTF-8
                 // stopped the agent's consumer; readers must ignore it.
                 let at = rng.usize(0..=fields.len());
                 fields.insert(at, (not_utf8(rng), bytes(rng, 20)));
@@ -1772,7 +1772,7 @@ fn http_case(rng: &mut Rng, letters: &[String]) -> Request {
             // Bodies that must never act, sent to the routes that change the DLQ, some
             // naming real letters.
             let bodies = [
-                // Defect 1 (issue 12): `{"filter":[]}` deleted the whole DLQ and
+                // A defect found by fuzzing (README, "Failure behaviour"): `{"filter":[]}` deleted the whole DLQ and
                 // `{"filter":["x"]}` was read as an agent filter.
                 r#"{"filter":[]}"#.to_owned(),
                 r#"{"filter":["pink"]}"#.to_owned(),
@@ -1811,7 +1811,7 @@ fn http_case(rng: &mut Rng, letters: &[String]) -> Request {
                 "a bulk body that must not act",
             );
             if rng.u8(0..4) == 0 {
-                // Other content types (415 once issue 12's defect 7 is fixed).
+                // Other content types (415: README, "Pages on other sites").
                 let content_type = *rng
                     .choice(
                         [
@@ -1830,7 +1830,7 @@ fn http_case(rng: &mut Rng, letters: &[String]) -> Request {
         }
         26..=33 => {
             let bodies = [
-                // Defect 1 (issue 12): `["high"]` retried the letter at high priority.
+                // A defect found by fuzzing (README, "Failure behaviour"): `["high"]` retried the letter at high priority.
                 r#"["high"]"#.to_owned(),
                 r#"["critical",{"a":1}]"#.to_owned(),
                 r#"{"priority":"urgent"}"#.to_owned(),
@@ -1855,7 +1855,7 @@ fn http_case(rng: &mut Rng, letters: &[String]) -> Request {
         }
         34..=41 => {
             let bodies = [
-                // Defect 1 (issue 12): an array published a task.
+                // A defect found by fuzzing (README, "Failure behaviour"): an array published a task.
                 r#"["pink","high","coding"]"#.to_owned(),
                 r#"["pink","high","coding",{},"harold"]"#.to_owned(),
                 r#"{"to":"pink"}"#.to_owned(),
@@ -1977,7 +1977,7 @@ fn http_case(rng: &mut Rng, letters: &[String]) -> Request {
             req(method, &path, body, Want::Refused, "a bad DLQ id")
         }
         68..=73 => {
-            // Defect 6 (issue 12): `/api/v1/` served the dashboard's index.html.
+            // A defect found by fuzzing (README, "Failure behaviour"): `/api/v1/` served the dashboard's index.html.
             let paths = [
                 "/api/v1/".to_owned(),
                 "/api/v1".to_owned(),
@@ -2090,7 +2090,7 @@ fn http_case(rng: &mut Rng, letters: &[String]) -> Request {
                 "/healthz".to_owned(),
                 "/readyz".to_owned(),
                 format!("/api/v1/messaging/dlq/{real}"),
-                // Defect 2 (issue 12): replay read entries through a typed reply and
+                // A defect found by fuzzing (README, "Failure behaviour"): replay read entries through a typed reply and
                 // answered 503 on a field name that is not UTF-8.
                 format!("/api/v1/streams/{stream}/entries?last=100"),
                 format!(

@@ -1,4 +1,4 @@
-//! The relay as a service facing clients (SPEC §7): tokens and roles over HTTP and
+//! The relay as a service facing clients (README, Configuration: "Tokens and roles"): tokens and roles over HTTP and
 //! WebSocket, the origin check, the HTTP guard (foreign `Host`, changes from other
 //! origins, bodies not declared JSON), and limits. Each bad client gets its error or
 //! close; everyone else is undisturbed.

@@ -2,7 +2,7 @@
 //! filters and paging, one letter, retry (with priority and edited payload, and its
 //! atomicity under concurrent requests), delete, bulk actions, stats.
 
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use cortex_e2e::redis::RedisServer;

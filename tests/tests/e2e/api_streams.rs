@@ -1,6 +1,6 @@
 //! Replay, metrics and publish end to end (real redis-server, the relay binary).
 
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use cortex_agent::{Publisher, RelayConsumer, TaskRequest};

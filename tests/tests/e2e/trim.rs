@@ -1,4 +1,4 @@
-//! Stream trimming never removes a task a group still needs (SPEC §7).
+//! Stream trimming never removes a task a group still needs (README, Configuration: `--trim-maxlen`).
 
 use cortex_e2e::redis::{xadd, RedisServer};
 use cortex_shared::EntryId;

@@ -1,5 +1,5 @@
 //! Helpers shared by the `api_*` end-to-end tests: dead letters written straight to
-//! Redis in the plan's layout, reading streams back, and the relay's JSON API.
+//! Redis in the README's Redis layout, reading streams back, and the relay's JSON API.
 
 #![allow(dead_code, unreachable_pub)]
 

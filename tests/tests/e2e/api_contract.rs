@@ -3,7 +3,7 @@
 //! status is provoked on a real relay (503 by killing Redis), and every error answer is
 //! the documented `{"code","message"}`.
 
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use cortex_e2e::redis::RedisServer;

@@ -1,4 +1,4 @@
-//! Delivery under faults (SPEC §3): the relay killed with SIGKILL mid-flight, Redis
+//! Delivery under faults (README, "Delivery"): the relay killed with SIGKILL mid-flight, Redis
 //! killed and restarted, two relays on one Redis, a relay started before Redis. Every
 //! task published (and acknowledged by Redis) is acked at least once, or shown to
 //! watchers; none is lost.

@@ -1,5 +1,5 @@
 //! Watch mode over `/ws`, end to end: real redis-server, the real relay binary, a
-//! WebSocket client. Entries are written with plain XADD in the plan's layout, as an
+//! WebSocket client. Entries are written with plain XADD in the README's Redis layout, as an
 //! agent in any language would.
 
 use cortex_e2e::redis::{xadd, RedisServer};
@@ -8,7 +8,7 @@ use cortex_e2e::ws::WsClient;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-/// A task entry in the plan's layout, with `id` and `to` filled in.
+/// A task entry in the README's Redis layout, with `id` and `to` filled in.
 fn task(id: &'static str, to: &'static str) -> [(&'static str, &'static str); 7] {
     [
         ("id", id),

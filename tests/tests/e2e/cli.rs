@@ -224,7 +224,7 @@ fn pairs(fields: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
     fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
-/// The seed's dead letter for task `id` (as the plan's `SendToDeadLetter` writes it).
+/// The seed's dead letter for task `id` (as the original agents' `SendToDeadLetter` writes it).
 fn seed_letter(id: &str, to: &str, error: &str) -> Vec<(&'static str, String)> {
     vec![
         ("original_id", id.to_owned()),
@@ -309,7 +309,7 @@ async fn publish_then_replay_shows_it_for_people_and_for_scripts() {
     assert_eq!(published[0]["stream"], "cortex:tasks:normal");
     assert_eq!(published[0]["task"]["to"], "");
 
-    // Written in the plan's layout, with the plan's fields.
+    // Written in the README's Redis layout, with its fields.
     let mut conn = redis.connection().await;
     let high = entries(&mut conn, "cortex:tasks:high").await;
     assert_eq!(high.len(), 1);

@@ -1,4 +1,4 @@
-//! Consume mode end to end (SPEC §3): per-agent consumer groups, at least once with
+//! Consume mode end to end (README, "Delivery"): per-agent consumer groups, at least once with
 //! ack and nack, reclaim after the visibility timeout, the DLQ, priorities, and pending
 //! tasks first on reconnect. Agents are the relay library's Rust agent API: tasks are
 //! published straight to Redis and consumed through the relay's `/ws`.

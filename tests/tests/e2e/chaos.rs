@@ -1,4 +1,4 @@
-//! Chaos (issue 12): agents consuming through the relay, acking each task after its
+//! Chaos: agents consuming through the relay, acking each task after its
 //! work, while a publisher writes a few hundred tasks a second (a quarter of them for
 //! every agent), and meanwhile, one after another: the relay killed with SIGKILL and
 //! restarted on its port, consumer sockets reset mid-stream, Redis restarted, Redis
@@ -16,8 +16,8 @@
 //! and printed; a task in flight across three `CLIENT KILL`s is counted by Redis as
 //! delivered once.
 //!
-//! `cargo test -p cortex-e2e --test chaos` runs the bounded run (about a minute). The
-//! soak: `cargo test -p cortex-e2e --test chaos -- --ignored` runs the faults in a loop
+//! `cargo test -p cortex-e2e --test e2e chaos::` runs the bounded run (about a minute). The
+//! soak: `cargo test -p cortex-e2e --test e2e chaos:: -- --ignored` runs the faults in a loop
 //! for 10 minutes (`CORTEX_CHAOS_SECS=<s>` for another length), sampling the relay's
 //! resident memory (VmRSS) every 5 s, and fails if the median of the last tenth of the
 //! run is more than 10 % above the median of the tenth after a warm-up of a fifth. The
@@ -79,7 +79,7 @@ async fn every_published_task_is_acked_by_every_agent_through_faults() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "a 10-minute soak: cargo test -p cortex-e2e --test chaos -- --ignored"]
+#[ignore = "a 10-minute soak: cargo test -p cortex-e2e --test e2e chaos:: -- --ignored"]
 async fn a_soak_under_faults_keeps_the_relays_memory_flat() {
     let length = Duration::from_secs(
         std::env::var("CORTEX_CHAOS_SECS")
@@ -512,7 +512,7 @@ impl Chaos {
         let mut conn = self.redis.connection().await;
         let counted = fixtures::times_delivered(&mut conn, &stream, "agent:amber", &entry_id).await;
         if counted != Some(1) {
-            // Defect 3 (issue 12): each reconnect re-read the consumer's pending
+            // A defect found by fuzzing (README, "Failure behaviour"): each reconnect re-read the consumer's pending
             // entries with XREADGROUP … 0, which Redis counts as a delivery.
             self.failures.push(format!(
                 "a task delivered once and held across three CLIENT KILLs is counted as \
@@ -582,7 +582,7 @@ impl Chaos {
                     )
                 })
                 .collect();
-            // Defect 3 (issue 12) dead-letters tasks after reconnects ("not acked after
+            // A defect found by fuzzing (README, "Failure behaviour") dead-letters tasks after reconnects ("not acked after
             // N deliveries") though they were delivered fewer times.
             self.failures.push(format!(
                 "{} letters in the DLQ, e.g. {errors:?}",

@@ -1,4 +1,4 @@
-//! Watch resume (SPEC §3), end to end: a watcher that loses its connection resumes
+//! Watch resume (README, "Delivery"), end to end: a watcher that loses its connection resumes
 //! from the last entry it saw on each stream, is shown nothing twice, and is told when
 //! Redis trimmed entries it missed. Real redis-server, the real relay binary, a
 //! WebSocket client, and the dashboard in headless Chromium.

@@ -1,4 +1,4 @@
-//! Limits (SPEC §7): each abusive or broken client gets its error or its close, and
+//! Limits (README, Configuration: "Tokens and roles" and `--trim-maxlen`): each abusive or broken client gets its error or its close, and
 //! every other client goes on undisturbed, losing nothing.
 
 use cortex_e2e::redis::{xadd, RedisServer};

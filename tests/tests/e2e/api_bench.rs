@@ -4,10 +4,10 @@
 //! ```sh
 //! cargo build --release -p cortex-relay
 //! CORTEX_RELAY_BIN=target/release/cortex-relay \
-//!   cargo test --release -p cortex-e2e --test api_bench -- --ignored --nocapture
+//!   cargo test --release -p cortex-e2e --test e2e api_bench:: -- --ignored --nocapture
 //! ```
 
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use cortex_e2e::redis::RedisServer;

@@ -2,7 +2,7 @@
 //! online, stale and offline; `/api/v1/agents`; `dlq` frames reaching a watcher on
 //! another relay when letters are added, retried and deleted.
 
-mod api_common;
+use crate::api_common;
 
 use api_common::*;
 use cortex_agent::{Publisher, RelayConsumer, TaskRequest};
