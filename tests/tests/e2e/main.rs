@@ -35,5 +35,6 @@ mod operator_binary;
 mod resume;
 mod security;
 mod service;
+mod task_api;
 mod trim;
 mod watch;
