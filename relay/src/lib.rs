@@ -120,6 +120,7 @@ impl Relay {
                     })?,
                 client: redis,
                 delivery: config.delivery(),
+                lifecycle: config.lifecycle(),
                 metrics,
                 auth: auth::Auth::new(&config.tokens),
                 origins: auth::Origins::new(&config.allowed_origins),

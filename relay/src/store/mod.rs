@@ -4,7 +4,7 @@
 //! written ([`publish`]); ranges, reads and trimming ([`streams`]); `XINFO`
 //! ([`xinfo`]); groups' pending entries and consumers' alive keys ([`groups`]); one
 //! consumer's commands ([`consumer`], a trait the engine's consumer is tested through);
-//! the dead letter queue ([`dlq`]).
+//! the dead letter queue ([`dlq`]); the task lifecycle record ([`lifecycle`]).
 //!
 //! Nothing here knows about HTTP, WebSocket or the CLI; the engine and the transports
 //! call it, and turn its errors into theirs.
@@ -14,6 +14,7 @@ pub(crate) mod consumer;
 pub mod dlq;
 pub(crate) mod groups;
 pub(crate) mod keys;
+pub mod lifecycle;
 pub(crate) mod publish;
 pub(crate) mod reply;
 pub mod streams;
