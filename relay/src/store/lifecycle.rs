@@ -25,6 +25,7 @@ use super::reply::Entry;
 use super::value::bytes;
 use cortex_shared::lifecycle::{LifecycleEvent, LifecycleRecord};
 use cortex_shared::JsonObject;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Records kept in a task's list (`LTRIM -64 -1`).
@@ -115,7 +116,9 @@ impl Write {
     }
 }
 
-/// The fields of a record's stream entry, in the order the README lists them.
+/// The fields of a record's stream entry, in the order the README lists them (what
+/// [`LUA`] writes).
+#[cfg(test)]
 pub(crate) fn stream_fields(record: &LifecycleRecord) -> Vec<(&'static str, String)> {
     let mut fields = vec![
         ("event", record.event.as_str().to_owned()),
@@ -139,66 +142,74 @@ pub(crate) fn stream_fields(record: &LifecycleRecord) -> Vec<(&'static str, Stri
     fields
 }
 
-/// The text of a record's item in its task's list: the JSON of [`LifecycleRecord`].
+/// The text of a record's item in its task's list: the JSON of [`LifecycleRecord`]
+/// (what [`LUA`] writes).
+#[cfg(test)]
 pub(crate) fn item_text(record: &LifecycleRecord) -> String {
     serde_json::to_string(record).expect("a record is always JSON")
 }
 
-/// Appends the commands that write `write` to `pipe` (each reply ignored): `XADD
+/// Appends the command that writes `writes` to `pipe` (its reply ignored): one
+/// `EVALSHA` of [`RECORDS`], which writes each record as the README says (`XADD
 /// cortex:lifecycle MAXLEN ~ max_len * …`, `RPUSH` of its JSON to the task's list,
 /// `LTRIM` to the newest [`TASK_RECORDS`], `EXPIRE`, and for a traced task `SADD` to the
-/// trace and its `EXPIRE`. Nothing when `settings` has the record off.
-pub(crate) fn append(pipe: &mut redis::Pipeline, settings: &LifecycleSettings, write: &Write) {
-    if !settings.enabled {
+/// trace and its `EXPIRE`). One command for a batch, and one reply: the relay's cost
+/// per record is its arguments. Nothing when `settings` has the record off or there is
+/// nothing to write. Redis may not know the script yet: see [`is_unknown_script`].
+pub(crate) fn append(pipe: &mut redis::Pipeline, settings: &LifecycleSettings, writes: &[Write]) {
+    if !settings.enabled || writes.is_empty() {
         return;
     }
-    let record = &write.record;
-    let age = settings.max_age_secs();
-    let xadd = pipe
-        .cmd("XADD")
-        .arg(keys::LIFECYCLE)
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(settings.max_len)
-        .arg("*");
-    for (field, value) in stream_fields(record) {
-        xadd.arg(field).arg(value);
-    }
-    xadd.ignore();
-    let list = keys::task_record(&record.task_id);
-    pipe.cmd("RPUSH")
-        .arg(&list)
-        .arg(item_text(record))
-        .ignore()
-        .cmd("LTRIM")
-        .arg(&list)
-        .arg(-TASK_RECORDS)
-        .arg(-1)
-        .ignore()
-        .cmd("EXPIRE")
-        .arg(&list)
-        .arg(age)
-        .ignore();
-    if let Some(trace) = &write.trace {
-        let set = keys::trace(trace);
-        pipe.cmd("SADD")
-            .arg(&set)
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(RECORDS.get_hash()).arg(0);
+    ScriptArgs(settings).add_to(&mut cmd);
+    let mut detail = String::new();
+    for write in writes {
+        let record = &write.record;
+        detail.clear();
+        if !record.detail.is_empty() {
+            detail = serde_json::to_string(&record.detail).expect("a detail is always JSON");
+        }
+        cmd.arg(record.at_ms)
+            .arg(record.event.as_str())
             .arg(&record.task_id)
-            .ignore()
-            .cmd("EXPIRE")
-            .arg(&set)
-            .arg(age)
-            .ignore();
+            .arg(&record.stream)
+            .arg(&record.entry_id)
+            .arg(record.agent.as_deref().unwrap_or_default())
+            .arg(record.consumer.as_deref().unwrap_or_default())
+            .arg(&detail)
+            .arg(write.trace.as_deref().unwrap_or_default());
     }
+    pipe.add_command(cmd).ignore();
 }
 
-/// The Lua function `lifecycle(L, event, task_id, stream, entry_id, agent, consumer,
-/// detail, trace)` the scripts that write records start with: it writes one record as
-/// [`append`] does (every argument a string; `''` for an absent agent, consumer, detail
-/// or trace; `detail` the JSON text of an object). `L` is the table `lifecycle_args`
-/// makes of the arguments [`ScriptArgs`] added, from ARGV index `at` on; it returns
-/// the table and the index after them. `lifecycle_detail(detail, key, value)` adds a
-/// string member to a detail's JSON text (for an id the script made).
+/// Whether `error` says Redis does not know a script (`NOSCRIPT`: it restarted, or was
+/// flushed, since it was loaded): then [`load`] it and send the pipeline again (each
+/// command the consumer sends with records may be sent twice: `XACK`, `XCLAIM … JUSTID`).
+pub(crate) fn is_unknown_script(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+        || error.code() == Some("NOSCRIPT")
+}
+
+/// `SCRIPT LOAD` of [`RECORDS`].
+pub(crate) async fn load<C: redis::aio::ConnectionLike>(conn: &mut C) -> redis::RedisResult<()> {
+    redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(RECORDS_LUA.as_str())
+        .query_async::<String>(conn)
+        .await
+        .map(drop)
+}
+
+/// The Lua function `lifecycle(L, at_ms, event, task_id, stream, entry_id, agent,
+/// consumer, detail, trace)` every script that writes records starts with: it writes one
+/// record (every argument a string; `''` for an absent agent, consumer, detail or trace;
+/// `detail` the JSON text of an object; the item's JSON in the order of
+/// [`LifecycleRecord`]'s fields). `L` is the table `lifecycle_args` makes of the
+/// arguments [`ScriptArgs`] added, from ARGV index `at` on; it returns the table and the
+/// index after them (`L.at_ms`: now, for a script's own records).
+/// `lifecycle_detail(detail, key, value)` adds a string member to a detail's JSON text
+/// (for an id the script made).
 pub(crate) const LUA: &str = r#"
 local function lifecycle_args(at)
   local L = {on = ARGV[at] == '1', stream = ARGV[at + 1], max_len = ARGV[at + 2],
@@ -211,30 +222,29 @@ local function lifecycle_detail(detail, key, value)
   if detail == '' or detail == '{}' then return '{' .. member .. '}' end
   return '{' .. member .. ',' .. string.sub(detail, 2)
 end
-local function lifecycle(L, event, task_id, stream, entry_id, agent, consumer, detail, trace)
+local function lifecycle(L, at_ms, event, task_id, stream, entry_id, agent, consumer, detail, trace)
   if not L.on or task_id == '' then return end
   local f = {'event', event, 'task_id', task_id, 'stream', stream, 'entry_id', entry_id,
-    'at_ms', L.at_ms}
-  local j = '{"at_ms":' .. L.at_ms .. ',"event":' .. cjson.encode(event) ..
+    'at_ms', at_ms}
+  local j = '{"at_ms":' .. at_ms .. ',"event":' .. cjson.encode(event) ..
     ',"task_id":' .. cjson.encode(task_id) .. ',"stream":' .. cjson.encode(stream) ..
     ',"entry_id":' .. cjson.encode(entry_id)
   if agent ~= '' then
-    table.insert(f, 'agent'); table.insert(f, agent)
+    f[#f + 1] = 'agent'; f[#f + 1] = agent
     j = j .. ',"agent":' .. cjson.encode(agent)
   end
   if consumer ~= '' then
-    table.insert(f, 'consumer'); table.insert(f, consumer)
+    f[#f + 1] = 'consumer'; f[#f + 1] = consumer
     j = j .. ',"consumer":' .. cjson.encode(consumer)
   end
   if detail ~= '' and detail ~= '{}' then
-    table.insert(f, 'detail'); table.insert(f, detail)
+    f[#f + 1] = 'detail'; f[#f + 1] = detail
     j = j .. ',"detail":' .. detail
   end
   j = j .. '}'
   redis.call('XADD', L.stream, 'MAXLEN', '~', L.max_len, '*', unpack(f))
   local list = L.task_prefix .. task_id
-  redis.call('RPUSH', list, j)
-  redis.call('LTRIM', list, -64, -1)
+  if redis.call('RPUSH', list, j) > 64 then redis.call('LTRIM', list, -64, -1) end
   redis.call('EXPIRE', list, L.age)
   if trace ~= '' then
     local set = L.trace_prefix .. trace
@@ -244,6 +254,26 @@ local function lifecycle(L, event, task_id, stream, entry_id, agent, consumer, d
 end
 "#;
 
+/// ARGV: the settings ([`ScriptArgs`]), then per record: at_ms, event, task id, stream,
+/// entry id, agent, consumer, detail, trace (see [`LUA`]). Writes them in order.
+pub(crate) static RECORDS: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(&RECORDS_LUA));
+
+/// [`RECORDS`]'s source.
+static RECORDS_LUA: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"{LUA}
+local L, at = lifecycle_args(1)
+while at + 8 <= #ARGV do
+  lifecycle(L, ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4],
+    ARGV[at + 5], ARGV[at + 6], ARGV[at + 7], ARGV[at + 8])
+  at = at + 9
+end
+return 0
+"#
+    )
+});
+
 /// The arguments [`LUA`]'s `lifecycle_args` reads: on (`1`/`0`), the stream, `max_len`,
 /// the age in seconds, the task list and trace key prefixes, and now (unix ms).
 #[derive(Debug, Clone, Copy)]
@@ -252,15 +282,29 @@ pub(crate) struct ScriptArgs<'a>(pub(crate) &'a LifecycleSettings);
 impl ScriptArgs<'_> {
     /// Adds them to `invocation`.
     pub(crate) fn add(&self, invocation: &mut redis::ScriptInvocation<'_>) {
+        for arg in self.args() {
+            invocation.arg(arg);
+        }
+    }
+
+    /// Adds them to `cmd`.
+    fn add_to(&self, cmd: &mut redis::Cmd) {
+        for arg in self.args() {
+            cmd.arg(arg);
+        }
+    }
+
+    fn args(&self) -> [String; 7] {
         let settings = self.0;
-        invocation
-            .arg(if settings.enabled { "1" } else { "0" })
-            .arg(keys::LIFECYCLE)
-            .arg(settings.max_len)
-            .arg(settings.max_age_secs())
-            .arg(keys::task_record(""))
-            .arg(keys::trace(""))
-            .arg(crate::metrics::unix_ms());
+        [
+            if settings.enabled { "1" } else { "0" }.to_owned(),
+            keys::LIFECYCLE.to_owned(),
+            settings.max_len.to_string(),
+            settings.max_age_secs().to_string(),
+            keys::task_record(""),
+            keys::trace(""),
+            crate::metrics::unix_ms().to_string(),
+        ]
     }
 }
 
@@ -360,6 +404,10 @@ mod tests {
         write
     }
 
+    fn commands_of(pipe: &redis::Pipeline) -> Vec<String> {
+        commands(pipe)
+    }
+
     /// The commands of a pipeline, as text.
     fn commands(pipe: &redis::Pipeline) -> Vec<String> {
         pipe.cmd_iter()
@@ -376,33 +424,73 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_an_entry_an_item_of_its_tasks_list_and_a_trace_member() {
+    fn a_batch_of_records_is_one_command() {
         let settings = LifecycleSettings::default();
         let mut pipe = redis::pipe();
-        append(&mut pipe, &settings, &acked().traced(Some("c-1")));
+        let published = Write::now(LifecycleEvent::Published, "t-2", "cortex:tasks:low", "9-0");
+        append(
+            &mut pipe,
+            &settings,
+            &[acked().traced(Some("c-1")), published.clone()],
+        );
+        let commands = commands(&pipe);
+        assert_eq!(commands.len(), 1);
+        let args: Vec<&str> = commands[0].split(' ').collect();
+        assert_eq!(args[..3], ["EVALSHA", RECORDS.get_hash(), "0"]);
+        // The settings, as lifecycle_args reads them (the last is now).
         assert_eq!(
-            commands(&pipe),
+            args[3..9],
             [
-                "XADD cortex:lifecycle MAXLEN ~ 100000 * event acked task_id task-001 \
-                 stream cortex:tasks:high entry_id 1704556800000-0 at_ms 1704556800300 \
-                 agent pink consumer pink-1 detail {\"ms\":300}",
-                "RPUSH cortex:task:task-001 {\"at_ms\":1704556800300,\"event\":\"acked\",\
-                 \"task_id\":\"task-001\",\"stream\":\"cortex:tasks:high\",\
-                 \"entry_id\":\"1704556800000-0\",\"agent\":\"pink\",\"consumer\":\"pink-1\",\
-                 \"detail\":{\"ms\":300}}",
-                "LTRIM cortex:task:task-001 -64 -1",
-                "EXPIRE cortex:task:task-001 3600",
-                "SADD cortex:trace:c-1 task-001",
-                "EXPIRE cortex:trace:c-1 3600",
+                "1",
+                "cortex:lifecycle",
+                "100000",
+                "3600",
+                "cortex:task:",
+                "cortex:trace:"
             ]
         );
-        // The item is the record's JSON (shared/src/lifecycle.rs).
+        // Nine per record, in the order the script reads them.
+        assert_eq!(
+            args[10..19],
+            [
+                "1704556800300",
+                "acked",
+                "task-001",
+                "cortex:tasks:high",
+                "1704556800000-0",
+                "pink",
+                "pink-1",
+                "{\"ms\":300}",
+                "c-1"
+            ]
+        );
+        let at = published.record.at_ms.to_string();
+        assert_eq!(
+            args[19..],
+            [
+                at.as_str(),
+                "published",
+                "t-2",
+                "cortex:tasks:low",
+                "9-0",
+                "",
+                "",
+                "",
+                ""
+            ]
+        );
+        // The item the script writes is the record's JSON (shared/src/lifecycle.rs).
         let item = item_text(&acked().record);
         assert_eq!(decode_item(item.as_bytes()), Some(acked().record));
-        // Off: nothing.
+        // Off, or nothing to write: nothing.
         let mut pipe = redis::pipe();
-        append(&mut pipe, &LifecycleSettings::off(), &acked());
-        assert!(commands(&pipe).is_empty());
+        append(&mut pipe, &LifecycleSettings::off(), &[acked()]);
+        append(&mut pipe, &settings, &[]);
+        assert!(commands_of(&pipe).is_empty());
+        assert!(is_unknown_script(&redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::NoScript),
+            "NOSCRIPT No matching script",
+        ))));
     }
 
     #[test]
@@ -484,7 +572,9 @@ mod tests {
         // The scripts build the keys from these prefixes.
         assert_eq!(keys::task_record(""), "cortex:task:");
         assert_eq!(keys::trace(""), "cortex:trace:");
-        assert!(LUA.contains(&format!("'LTRIM', list, -{TASK_RECORDS}, -1")));
+        assert!(LUA.contains(&format!(
+            "> {TASK_RECORDS} then redis.call('LTRIM', list, -{TASK_RECORDS}, -1)"
+        )));
         assert!(LUA.contains("'MAXLEN', '~', L.max_len"));
     }
 }

@@ -21,7 +21,7 @@ static PUBLISH: LazyLock<redis::Script> = LazyLock::new(|| {
         r#"{LUA}
 local L, at = lifecycle_args(1)
 local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, at + 2))
-lifecycle(L, 'published', ARGV[at], KEYS[1], id, '', '', '', ARGV[at + 1])
+lifecycle(L, L.at_ms, 'published', ARGV[at], KEYS[1], id, '', '', '', ARGV[at + 1])
 return id
 "#
     ))

@@ -75,10 +75,16 @@ impl RedisGroupStore {
                 for cmd in commands {
                     pipe.add_command(cmd).ignore();
                 }
-                for record in records {
-                    lifecycle::append(&mut pipe, &self.lifecycle, record);
+                lifecycle::append(&mut pipe, &self.lifecycle, records);
+                match pipe.query_async::<()>(&mut self.redis).await {
+                    Err(e) if lifecycle::is_unknown_script(&e) => {
+                        // The records were not written; the commands before them may
+                        // run twice, which changes nothing (XACK, XCLAIM … JUSTID).
+                        lifecycle::load(&mut self.redis).await?;
+                        pipe.query_async(&mut self.redis).await
+                    }
+                    other => other,
                 }
-                pipe.query_async(&mut self.redis).await
             }
         }
     }

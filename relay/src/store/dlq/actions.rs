@@ -101,7 +101,7 @@ while a <= #ARGV do
       if stream == '' or entry_id == '' then stream, entry_id = KEYS[2 + target], entry end
       local detail = '{{"dlq_id":' .. cjson.encode(id) .. ',"stream":' ..
         cjson.encode(KEYS[2 + target]) .. ',"entry_id":' .. cjson.encode(entry) .. '}}'
-      lifecycle(L, 'retried', field_of(lf, 'original_id'), stream, entry_id,
+      lifecycle(L, L.at_ms, 'retried', field_of(lf, 'original_id'), stream, entry_id,
         field_of(lf, 'failed_agent'), '', detail, '')
     end
     table.insert(done, id)
@@ -138,7 +138,7 @@ for j = first, #ARGV do
     redis.call('SET', tomb, 'deleted', 'EX', ARGV[1])
     if #letter > 0 then
       local lf = letter[1][2]
-      lifecycle(L, 'deleted', field_of(lf, 'original_id'), field_of(lf, 'original_stream'),
+      lifecycle(L, L.at_ms, 'deleted', field_of(lf, 'original_id'), field_of(lf, 'original_stream'),
         field_of(lf, 'original_entry_id'), field_of(lf, 'failed_agent'), '',
         '{{"dlq_id":' .. cjson.encode(id) .. '}}', '')
     end

@@ -30,7 +30,7 @@ if write then
 end
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 if write then
-  lifecycle(L, 'dead_lettered', ARGV[at], KEYS[2], ARGV[2], ARGV[at + 1], ARGV[at + 2],
+  lifecycle(L, L.at_ms, 'dead_lettered', ARGV[at], KEYS[2], ARGV[2], ARGV[at + 1], ARGV[at + 2],
     lifecycle_detail(ARGV[at + 3], 'dlq_id', dlq_id), '')
 end
 return write and 1 or 0
