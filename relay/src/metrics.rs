@@ -189,7 +189,7 @@ impl Metrics {
     }
 
     /// Counts tasks of `agent`'s acked `after` their deliveries (one sample each).
-    pub fn agent_acked(&self, agent: &str, after: Duration) {
+    pub fn agent_acked(&self, agent: &str, after: impl IntoIterator<Item = Duration>) {
         self.agents.acked(agent, after);
     }
 }
@@ -298,13 +298,21 @@ impl AgentMetrics {
         self.tasks.get_or_create(&labels).inc_by(n);
     }
 
-    /// Counts a task of `agent`'s acked `after` its delivery.
-    pub fn acked(&self, agent: &str, after: Duration) {
-        self.outcome(agent, Outcome::Acked, 1);
-        let labels = vec![("agent", self.label(agent))];
-        self.delivery_to_ack
-            .get_or_create(&labels)
-            .observe(after.as_secs_f64());
+    /// Counts tasks of `agent`'s acked `after` their deliveries (a batch: the labels
+    /// are looked up once).
+    pub fn acked(&self, agent: &str, after: impl IntoIterator<Item = Duration>) {
+        let label = self.label(agent);
+        let histogram = self.delivery_to_ack.get_or_create(&vec![("agent", label.clone())]);
+        let mut n = 0;
+        for after in after {
+            histogram.observe(after.as_secs_f64());
+            n += 1;
+        }
+        drop(histogram);
+        if n > 0 {
+            let labels = vec![("agent", label), ("outcome", Outcome::Acked.as_str().to_owned())];
+            self.tasks.get_or_create(&labels).inc_by(n);
+        }
     }
 }
 
@@ -369,7 +377,7 @@ mod tests {
     #[test]
     fn agents_are_counted_by_name_up_to_the_cap() {
         let agents = AgentMetrics::default();
-        agents.acked("pink", Duration::from_millis(300));
+        agents.acked("pink", [Duration::from_millis(300)]);
         agents.outcome("pink", Outcome::Nacked, 2);
         let tasks = |agent: &str, outcome: &str| {
             agents

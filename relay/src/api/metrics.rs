@@ -351,7 +351,7 @@ mod tests {
             delivery_to_ack: LatencySummary::default(),
         };
         let agents = AgentMetrics::default();
-        agents.acked("pink", std::time::Duration::from_millis(300));
+        agents.acked("pink", [std::time::Duration::from_millis(300)]);
         agents.outcome("blue", crate::metrics::Outcome::DeadLettered, 2);
         let text = exposition(&relay, &latency, &agents, None);
         assert!(

@@ -144,13 +144,17 @@ impl<S: GroupStore> Consumer<S> {
         };
         match result {
             Ok(()) => {
+                let mut elapsed = Vec::new();
                 for reply in replies.iter() {
                     if let Reply::Ack { flight, .. } = reply {
-                        let elapsed = flight.at.elapsed();
+                        let after = flight.at.elapsed();
                         self.metrics.acks.inc();
-                        self.metrics.delivery_to_ack.record(elapsed);
-                        self.metrics.agent_acked(self.agent.as_str(), elapsed);
+                        self.metrics.delivery_to_ack.record(after);
+                        elapsed.push(after);
                     }
+                }
+                if !elapsed.is_empty() {
+                    self.metrics.agent_acked(self.agent.as_str(), elapsed);
                 }
                 flush(replies, events).await
             }
