@@ -302,7 +302,9 @@ impl AgentMetrics {
     /// are looked up once).
     pub fn acked(&self, agent: &str, after: impl IntoIterator<Item = Duration>) {
         let label = self.label(agent);
-        let histogram = self.delivery_to_ack.get_or_create(&vec![("agent", label.clone())]);
+        let histogram = self
+            .delivery_to_ack
+            .get_or_create(&vec![("agent", label.clone())]);
         let mut n = 0;
         for after in after {
             histogram.observe(after.as_secs_f64());
@@ -310,7 +312,10 @@ impl AgentMetrics {
         }
         drop(histogram);
         if n > 0 {
-            let labels = vec![("agent", label), ("outcome", Outcome::Acked.as_str().to_owned())];
+            let labels = vec![
+                ("agent", label),
+                ("outcome", Outcome::Acked.as_str().to_owned()),
+            ];
             self.tasks.get_or_create(&labels).inc_by(n);
         }
     }

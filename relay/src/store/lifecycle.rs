@@ -143,8 +143,7 @@ pub(crate) fn stream_fields(record: &LifecycleRecord) -> Vec<(&'static str, Stri
 }
 
 /// The text of a record's item in its task's list: the JSON of [`LifecycleRecord`]
-/// (what [`LUA`] writes).
-#[cfg(test)]
+/// (what [`LUA`] writes too).
 pub(crate) fn item_text(record: &LifecycleRecord) -> String {
     serde_json::to_string(record).expect("a record is always JSON")
 }
@@ -178,7 +177,8 @@ pub(crate) fn append(pipe: &mut redis::Pipeline, settings: &LifecycleSettings, w
             .arg(record.agent.as_deref().unwrap_or_default())
             .arg(record.consumer.as_deref().unwrap_or_default())
             .arg(&detail)
-            .arg(write.trace.as_deref().unwrap_or_default());
+            .arg(write.trace.as_deref().unwrap_or_default())
+            .arg(item_text(record));
     }
     pipe.add_command(cmd).ignore();
 }
@@ -222,29 +222,18 @@ local function lifecycle_detail(detail, key, value)
   if detail == '' or detail == '{}' then return '{' .. member .. '}' end
   return '{' .. member .. ',' .. string.sub(detail, 2)
 end
-local function lifecycle(L, at_ms, event, task_id, stream, entry_id, agent, consumer, detail, trace)
-  if not L.on or task_id == '' then return end
+local function lifecycle_fields(at_ms, event, task_id, stream, entry_id, agent, consumer, detail)
   local f = {'event', event, 'task_id', task_id, 'stream', stream, 'entry_id', entry_id,
     'at_ms', at_ms}
-  local j = '{"at_ms":' .. at_ms .. ',"event":' .. cjson.encode(event) ..
-    ',"task_id":' .. cjson.encode(task_id) .. ',"stream":' .. cjson.encode(stream) ..
-    ',"entry_id":' .. cjson.encode(entry_id)
-  if agent ~= '' then
-    f[#f + 1] = 'agent'; f[#f + 1] = agent
-    j = j .. ',"agent":' .. cjson.encode(agent)
-  end
-  if consumer ~= '' then
-    f[#f + 1] = 'consumer'; f[#f + 1] = consumer
-    j = j .. ',"consumer":' .. cjson.encode(consumer)
-  end
-  if detail ~= '' and detail ~= '{}' then
-    f[#f + 1] = 'detail'; f[#f + 1] = detail
-    j = j .. ',"detail":' .. detail
-  end
-  j = j .. '}'
+  if agent ~= '' then f[#f + 1] = 'agent'; f[#f + 1] = agent end
+  if consumer ~= '' then f[#f + 1] = 'consumer'; f[#f + 1] = consumer end
+  if detail ~= '' and detail ~= '{}' then f[#f + 1] = 'detail'; f[#f + 1] = detail end
+  return f
+end
+local function lifecycle_put(L, f, task_id, item, trace)
   redis.call('XADD', L.stream, 'MAXLEN', '~', L.max_len, '*', unpack(f))
   local list = L.task_prefix .. task_id
-  if redis.call('RPUSH', list, j) > 64 then redis.call('LTRIM', list, -64, -1) end
+  if redis.call('RPUSH', list, item) > 64 then redis.call('LTRIM', list, -64, -1) end
   redis.call('EXPIRE', list, L.age)
   if trace ~= '' then
     local set = L.trace_prefix .. trace
@@ -252,10 +241,23 @@ local function lifecycle(L, at_ms, event, task_id, stream, entry_id, agent, cons
     redis.call('EXPIRE', set, L.age)
   end
 end
+local function lifecycle(L, at_ms, event, task_id, stream, entry_id, agent, consumer, detail, trace)
+  if not L.on or task_id == '' then return end
+  local j = '{"at_ms":' .. at_ms .. ',"event":' .. cjson.encode(event) ..
+    ',"task_id":' .. cjson.encode(task_id) .. ',"stream":' .. cjson.encode(stream) ..
+    ',"entry_id":' .. cjson.encode(entry_id)
+  if agent ~= '' then j = j .. ',"agent":' .. cjson.encode(agent) end
+  if consumer ~= '' then j = j .. ',"consumer":' .. cjson.encode(consumer) end
+  if detail ~= '' and detail ~= '{}' then j = j .. ',"detail":' .. detail end
+  j = j .. '}'
+  local f = lifecycle_fields(at_ms, event, task_id, stream, entry_id, agent, consumer, detail)
+  lifecycle_put(L, f, task_id, j, trace)
+end
 "#;
 
 /// ARGV: the settings ([`ScriptArgs`]), then per record: at_ms, event, task id, stream,
-/// entry id, agent, consumer, detail, trace (see [`LUA`]). Writes them in order.
+/// entry id, agent, consumer, detail, trace (see [`LUA`]), and the item's JSON (made by
+/// the relay: [`item_text`], so that Redis only stores it). Writes them in order.
 pub(crate) static RECORDS: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(&RECORDS_LUA));
 
@@ -264,10 +266,11 @@ static RECORDS_LUA: LazyLock<String> = LazyLock::new(|| {
     format!(
         r#"{LUA}
 local L, at = lifecycle_args(1)
-while at + 8 <= #ARGV do
-  lifecycle(L, ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4],
-    ARGV[at + 5], ARGV[at + 6], ARGV[at + 7], ARGV[at + 8])
-  at = at + 9
+while at + 9 <= #ARGV do
+  local f = lifecycle_fields(ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3],
+    ARGV[at + 4], ARGV[at + 5], ARGV[at + 6], ARGV[at + 7])
+  lifecycle_put(L, f, ARGV[at + 2], ARGV[at + 9], ARGV[at + 8])
+  at = at + 10
 end
 return 0
 "#
@@ -449,7 +452,7 @@ mod tests {
                 "cortex:trace:"
             ]
         );
-        // Nine per record, in the order the script reads them.
+        // Ten per record, in the order the script reads them.
         assert_eq!(
             args[10..19],
             [
@@ -464,9 +467,13 @@ mod tests {
                 "c-1"
             ]
         );
+        let item = item_text(&acked().record);
+        assert_eq!(args[19], item);
         let at = published.record.at_ms.to_string();
+        assert_eq!(args[29], item_text(&published.record));
+        assert_eq!(args.len(), 30);
         assert_eq!(
-            args[19..],
+            args[20..29],
             [
                 at.as_str(),
                 "published",
