@@ -30,6 +30,7 @@ impl<S: GroupStore> Consumer<S> {
         let record = self
             .record(LifecycleEvent::DeadLettered, &task.id, priority, entry_id)
             .map(|r| r.detail("error", error).record);
+        self.flush_records().await?;
         self.store
             .dead_letter(priority, entry_id, &letter, Once::PerGroup, record.as_ref())
             .await?;
@@ -59,6 +60,7 @@ impl<S: GroupStore> Consumer<S> {
             self.record(LifecycleEvent::DeadLettered, task_id, priority, &entry.id)
                 .map(|r| r.detail("error", error.to_string()).record)
         });
+        self.flush_records().await?;
         let written = self
             .store
             .dead_letter(priority, &entry.id, &letter, Once::Global, record.as_ref())

@@ -35,7 +35,8 @@ impl<S: GroupStore> Consumer<S> {
     /// delivered `count` times (this one included); `from` is the consumer it was
     /// claimed from, when it was another. A delivery's record (`reclaimed` first when
     /// claimed from another consumer, then `delivered`, the first of a traced task
-    /// adding it to its trace) is kept for the next write, once the task is sent.
+    /// adding it to its trace) is kept, once the task is sent, for the next write the
+    /// consumer sends anyway ([`Consumer::take_records`]).
     pub(super) async fn process(
         &mut self,
         priority: Priority,
@@ -128,11 +129,11 @@ impl<S: GroupStore> Consumer<S> {
     }
 
     /// Acks the entries [`Self::process`] skipped (addressed to another agent, or
-    /// deleted), one `XACK` per stream, and writes the records of the deliveries made
+    /// deleted), one `XACK` per stream, with the records of the deliveries made
     /// meanwhile, in one round trip. Until then the skipped entries stay pending for
     /// this consumer, which skips them again after a reconnect.
     pub(super) async fn ack_skipped(&mut self) -> Result<(), Stop> {
-        if self.skipped.is_empty() && self.records.is_empty() {
+        if self.skipped.is_empty() {
             return Ok(());
         }
         let mut ids = ByPriority::default();

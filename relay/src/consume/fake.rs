@@ -556,7 +556,12 @@ impl GroupStore for FakeStore {
             .await
     }
 
-    async fn hand_back(&mut self, ids: &ByPriority, idle: Duration) -> RedisResult<()> {
+    async fn hand_back(
+        &mut self,
+        ids: &ByPriority,
+        idle: Duration,
+        records: &[Write],
+    ) -> RedisResult<()> {
         let keys: Vec<Key> = Priority::ALL
             .into_iter()
             .zip(ids)
@@ -567,6 +572,7 @@ impl GroupStore for FakeStore {
             .call(Kind::HandBack, |state| {
                 state.claim_just_id(&consumer, &keys, idle);
                 state.log.push((Kind::HandBack, keys));
+                state.write(records);
             })
             .await
     }
@@ -694,7 +700,9 @@ impl GroupStore for FakeStore {
             .await
     }
 
-    async fn say_alive(&mut self) -> RedisResult<()> {
-        self.redis.call(Kind::Alive, |_| ()).await
+    async fn say_alive(&mut self, records: &[Write]) -> RedisResult<()> {
+        self.redis
+            .call(Kind::Alive, |state| state.write(records))
+            .await
     }
 }

@@ -24,8 +24,11 @@
 //! With the lifecycle record on (README, Task lifecycle), each step's record goes with
 //! the command it records: `acked` with its `XACK`, `nacked` with the hand-back,
 //! `dead_lettered` in the letter's script; `delivered` and `reclaimed` (made by reads,
-//! which cannot carry them) are gathered while a read's entries are sent and written
-//! with the batch's next command, at the latest one round trip per batch.
+//! which cannot carry them) are gathered as the entries are sent and go with the next
+//! write the consumer sends anyway: the acks' `XACK`, a nack's hand-back, the skipped
+//! entries' `XACK`, or at the latest the alive key's refresh (every second), so no
+//! round trip is added for them; before a dead letter's script, which takes one record,
+//! they are written first, so that a task's records keep their order.
 
 mod acks;
 mod dead_letter;
@@ -42,8 +45,8 @@ mod fake;
 mod tests;
 
 use crate::metrics::Metrics;
-use crate::store::consumer::GroupStore;
 use crate::store::consumer::RedisGroupStore;
+use crate::store::consumer::{ByPriority, GroupStore};
 use crate::store::lifecycle::{LifecycleSettings, Write};
 use crate::store::reply::Entry;
 use cortex_shared::lifecycle::LifecycleEvent;
@@ -221,7 +224,7 @@ struct Consumer<S> {
     /// Whether lifecycle records are made at all.
     lifecycle: bool,
     /// `delivered` and `reclaimed` records of entries sent, for the next write
-    /// ([`Consumer::take_records`]).
+    /// ([`Consumer::take_records`]); at most a second old.
     records: Vec<Write>,
 }
 
@@ -283,6 +286,16 @@ impl<S: GroupStore> Consumer<S> {
         let mut records = std::mem::take(&mut self.records);
         records.extend(more);
         records
+    }
+
+    /// Writes the records gathered so far on their own (before a write that cannot take
+    /// them).
+    async fn flush_records(&mut self) -> redis::RedisResult<()> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let records = self.take_records([]);
+        self.store.ack(&ByPriority::default(), &records).await
     }
 }
 

@@ -76,12 +76,16 @@ impl<S: GroupStore> Consumer<S> {
         for (priority, id) in self.in_flight.keys() {
             ids[rank(*priority)].push(*id);
         }
-        if ids.iter().all(Vec::is_empty) {
+        let records = self.take_records([]);
+        if ids.iter().all(Vec::is_empty) && records.is_empty() {
             return;
         }
         let idle = self.settings.visibility;
-        let handed =
-            tokio::time::timeout(Duration::from_secs(2), self.store.hand_back(&ids, idle)).await;
+        let handed = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.store.hand_back(&ids, idle, &records),
+        )
+        .await;
         match handed {
             Ok(Ok(())) => {
                 tracing::debug!(agent = %self.agent, consumer = %self.consumer,

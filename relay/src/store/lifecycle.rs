@@ -214,8 +214,8 @@ pub(crate) const LUA: &str = r#"
 local function lifecycle_args(at)
   local L = {on = ARGV[at] == '1', stream = ARGV[at + 1], max_len = ARGV[at + 2],
     age = ARGV[at + 3], task_prefix = ARGV[at + 4], trace_prefix = ARGV[at + 5],
-    at_ms = ARGV[at + 6]}
-  return L, at + 7
+    at_ms = ARGV[at + 6], keep = tonumber(ARGV[at + 7]), expiring = {}}
+  return L, at + 8
 end
 local function lifecycle_detail(detail, key, value)
   local member = cjson.encode(key) .. ':' .. cjson.encode(value)
@@ -233,8 +233,12 @@ end
 local function lifecycle_put(L, f, task_id, item, trace)
   redis.call('XADD', L.stream, 'MAXLEN', '~', L.max_len, '*', unpack(f))
   local list = L.task_prefix .. task_id
-  if redis.call('RPUSH', list, item) > 64 then redis.call('LTRIM', list, -64, -1) end
-  redis.call('EXPIRE', list, L.age)
+  if redis.call('RPUSH', list, item) > L.keep then redis.call('LTRIM', list, -L.keep, -1) end
+  -- One EXPIRE per list per script: the same moment for Redis.
+  if not L.expiring[list] then
+    redis.call('EXPIRE', list, L.age)
+    L.expiring[list] = true
+  end
   if trace ~= '' then
     local set = L.trace_prefix .. trace
     redis.call('SADD', set, task_id)
@@ -278,7 +282,8 @@ return 0
 });
 
 /// The arguments [`LUA`]'s `lifecycle_args` reads: on (`1`/`0`), the stream, `max_len`,
-/// the age in seconds, the task list and trace key prefixes, and now (unix ms).
+/// the age in seconds, the task list and trace key prefixes, now (unix ms), and
+/// [`TASK_RECORDS`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ScriptArgs<'a>(pub(crate) &'a LifecycleSettings);
 
@@ -297,7 +302,7 @@ impl ScriptArgs<'_> {
         }
     }
 
-    fn args(&self) -> [String; 7] {
+    fn args(&self) -> [String; 8] {
         let settings = self.0;
         [
             if settings.enabled { "1" } else { "0" }.to_owned(),
@@ -307,6 +312,7 @@ impl ScriptArgs<'_> {
             keys::task_record(""),
             keys::trace(""),
             crate::metrics::unix_ms().to_string(),
+            TASK_RECORDS.to_string(),
         ]
     }
 }
@@ -454,7 +460,7 @@ mod tests {
         );
         // Ten per record, in the order the script reads them.
         assert_eq!(
-            args[10..19],
+            args[11..20],
             [
                 "1704556800300",
                 "acked",
@@ -468,12 +474,12 @@ mod tests {
             ]
         );
         let item = item_text(&acked().record);
-        assert_eq!(args[19], item);
+        assert_eq!(args[20], item);
         let at = published.record.at_ms.to_string();
-        assert_eq!(args[29], item_text(&published.record));
-        assert_eq!(args.len(), 30);
+        assert_eq!(args[30], item_text(&published.record));
+        assert_eq!(args.len(), 31);
         assert_eq!(
-            args[20..29],
+            args[21..30],
             [
                 at.as_str(),
                 "published",
@@ -579,9 +585,7 @@ mod tests {
         // The scripts build the keys from these prefixes.
         assert_eq!(keys::task_record(""), "cortex:task:");
         assert_eq!(keys::trace(""), "cortex:trace:");
-        assert!(LUA.contains(&format!(
-            "> {TASK_RECORDS} then redis.call('LTRIM', list, -{TASK_RECORDS}, -1)"
-        )));
+        assert!(LUA.contains("> L.keep then redis.call('LTRIM', list, -L.keep, -1)"));
         assert!(LUA.contains("'MAXLEN', '~', L.max_len"));
     }
 }

@@ -104,11 +104,13 @@ pub(crate) trait GroupStore: Send {
         records: &[Write],
     ) -> impl Future<Output = RedisResult<()>> + Send;
 
-    /// [`GroupStore::release`] of many, one command per stream, in one round trip.
+    /// [`GroupStore::release`] of many, one command per stream, then `records`, in one
+    /// round trip.
     fn hand_back(
         &mut self,
         ids: &ByPriority,
         idle: Duration,
+        records: &[Write],
     ) -> impl Future<Output = RedisResult<()>> + Send;
 
     /// Up to `count` of this consumer's pending entries of `priority`'s stream, oldest
@@ -157,6 +159,7 @@ pub(crate) trait GroupStore: Send {
         entry_id: &str,
     ) -> impl Future<Output = RedisResult<Option<Entry>>> + Send;
 
-    /// Refreshes this consumer's alive key ([`super::keys::consumer_alive`]).
-    fn say_alive(&mut self) -> impl Future<Output = RedisResult<()>> + Send;
+    /// Refreshes this consumer's alive key ([`super::keys::consumer_alive`]), then
+    /// writes `records`, in one round trip.
+    fn say_alive(&mut self, records: &[Write]) -> impl Future<Output = RedisResult<()>> + Send;
 }

@@ -222,9 +222,14 @@ impl GroupStore for RedisGroupStore {
         self.with_records(vec![cmd], records).await
     }
 
-    async fn hand_back(&mut self, ids: &ByPriority, idle: Duration) -> RedisResult<()> {
+    async fn hand_back(
+        &mut self,
+        ids: &ByPriority,
+        idle: Duration,
+        records: &[Write],
+    ) -> RedisResult<()> {
         let idle = idle.as_millis() as u64;
-        let mut pipe = redis::pipe();
+        let mut commands = Vec::new();
         for (priority, ids) in Priority::ALL.into_iter().zip(ids) {
             if ids.is_empty() {
                 continue;
@@ -234,9 +239,9 @@ impl GroupStore for RedisGroupStore {
                 cmd.arg(id.to_string());
             }
             cmd.arg("IDLE").arg(idle).arg("JUSTID");
-            pipe.add_command(cmd).ignore();
+            commands.push(cmd);
         }
-        pipe.query_async::<()>(&mut self.redis).await
+        self.with_records(commands, records).await
     }
 
     async fn pending(
@@ -355,14 +360,13 @@ impl GroupStore for RedisGroupStore {
         Ok(crate::store::reply::range(reply)?.into_iter().next())
     }
 
-    async fn say_alive(&mut self) -> RedisResult<()> {
-        redis::cmd("SET")
-            .arg(&self.alive_key)
+    async fn say_alive(&mut self, records: &[Write]) -> RedisResult<()> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&self.alive_key)
             .arg(crate::metrics::unix_ms())
             .arg("PX")
-            .arg(ALIVE_TTL.as_millis() as u64)
-            .query_async(&mut self.redis)
-            .await
+            .arg(ALIVE_TTL.as_millis() as u64);
+        self.with_records(vec![cmd], records).await
     }
 }
 
