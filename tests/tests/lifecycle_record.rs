@@ -233,7 +233,7 @@ async fn a_tasks_life_through_the_relay_is_recorded_in_order_with_its_details() 
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(trace, [task_id.clone()]);
+    assert_eq!(trace, std::slice::from_ref(&task_id));
     let trace_ttl = ttl(&mut conn, "cortex:trace:trace-1").await;
     assert!((1..=120).contains(&trace_ttl), "{trace_ttl}");
 
