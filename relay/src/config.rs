@@ -200,6 +200,57 @@ pub struct Config {
     /// The level is set with `RUST_LOG` (default `info`).
     #[arg(long, env = "CORTEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// The task lifecycle record (README, Task lifecycle).
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+}
+
+/// The task lifecycle record's flags (also taken by the `cortex` operator binary, whose
+/// publish and DLQ actions on Redis write records too).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct LifecycleArgs {
+    /// Write the task lifecycle record (`cortex:lifecycle`, `cortex:task:<id>`,
+    /// `cortex:trace:<id>`): `on` or `off`. Default `on`; env `CORTEX_LIFECYCLE`
+    /// (file: `relay.lifecycle.enabled`).
+    #[arg(long = "lifecycle", env = "CORTEX_LIFECYCLE", value_enum,
+          default_value_t = OnOff::On, global = true)]
+    pub lifecycle: OnOff,
+
+    /// `cortex:lifecycle` is capped at about this many entries (`MAXLEN ~`).
+    /// Default 100000; env `CORTEX_LIFECYCLE_MAX_LEN` (file: `relay.lifecycle.max_len`).
+    #[arg(long, env = "CORTEX_LIFECYCLE_MAX_LEN", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub lifecycle_max_len: u64,
+
+    /// Lifecycle records are kept this many seconds: task lists and trace sets expire
+    /// this long after their last write, and older stream entries are trimmed.
+    /// Default 3600; env `CORTEX_LIFECYCLE_MAX_AGE_SECS`
+    /// (file: `relay.lifecycle.max_age_secs`).
+    #[arg(long, env = "CORTEX_LIFECYCLE_MAX_AGE_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub lifecycle_max_age_secs: u64,
+}
+
+impl LifecycleArgs {
+    /// The store's settings.
+    pub fn settings(&self) -> crate::store::lifecycle::LifecycleSettings {
+        crate::store::lifecycle::LifecycleSettings {
+            enabled: self.lifecycle == OnOff::On,
+            max_len: self.lifecycle_max_len,
+            max_age: Duration::from_secs(self.lifecycle_max_age_secs),
+        }
+    }
+}
+
+/// A switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// How log lines are written.
@@ -230,6 +281,11 @@ impl Config {
             prefetch: self.prefetch as usize,
             block: self.block(),
         }
+    }
+
+    /// The lifecycle record's settings.
+    pub fn lifecycle(&self) -> crate::store::lifecycle::LifecycleSettings {
+        self.lifecycle.settings()
     }
 
     /// The presence thresholds.
@@ -364,6 +420,17 @@ struct RelaySection {
     dlq_warn_length: Option<u64>,
     task_scan_entries: Option<u64>,
     log_format: Option<LogFormat>,
+    lifecycle: Option<LifecycleSection>,
+}
+
+/// `relay.lifecycle`: the flags `--lifecycle`, `--lifecycle-max-len`,
+/// `--lifecycle-max-age-secs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleSection {
+    enabled: Option<bool>,
+    max_len: Option<u64>,
+    max_age_secs: Option<u64>,
 }
 
 impl Config {
@@ -512,6 +579,23 @@ impl Config {
             }
         }
         self.tokens.extend(r.tokens.unwrap_or_default());
+        if let Some(l) = r.lifecycle {
+            if let Some(enabled) = l.enabled {
+                if unset("lifecycle") {
+                    self.lifecycle.lifecycle = if enabled { OnOff::On } else { OnOff::Off };
+                }
+            }
+            if let Some(n) = l.max_len {
+                if unset("lifecycle_max_len") {
+                    self.lifecycle.lifecycle_max_len = n;
+                }
+            }
+            if let Some(n) = l.max_age_secs {
+                if unset("lifecycle_max_age_secs") {
+                    self.lifecycle.lifecycle_max_age_secs = n;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -534,6 +618,12 @@ impl Config {
         }
         if self.ping_interval_ms < 100 {
             return Err(invalid("ping_interval_ms", "must be at least 100"));
+        }
+        if self.lifecycle.lifecycle_max_len == 0 {
+            return Err(invalid("lifecycle.max_len", "must be at least 1"));
+        }
+        if self.lifecycle.lifecycle_max_age_secs == 0 {
+            return Err(invalid("lifecycle.max_age_secs", "must be at least 1"));
         }
         if self.presence_stale_ms == 0 {
             return Err(invalid("presence_stale_ms", "must be at least 1"));
@@ -626,6 +716,13 @@ impl Config {
             dlq_warn_length: u64,
             task_scan_entries: u64,
             log_format: LogFormat,
+            lifecycle: ShownLifecycle,
+        }
+        #[derive(Serialize)]
+        struct ShownLifecycle {
+            enabled: bool,
+            max_len: u64,
+            max_age_secs: u64,
         }
         let shown = Shown {
             relay: ShownRelay {
@@ -664,6 +761,11 @@ impl Config {
                 dlq_warn_length: self.dlq_warn_length,
                 task_scan_entries: self.task_scan_entries,
                 log_format: self.log_format,
+                lifecycle: ShownLifecycle {
+                    enabled: self.lifecycle.lifecycle == OnOff::On,
+                    max_len: self.lifecycle.lifecycle_max_len,
+                    max_age_secs: self.lifecycle.lifecycle_max_age_secs,
+                },
             },
         };
         serde_norway::to_string(&shown).unwrap_or_else(|e| format!("# cannot show: {e}\n"))
@@ -774,6 +876,80 @@ mod tests {
         // to end, with the binary, in tests/tests/e2e/service.rs.)
         let c = load(&["--config", path, "--prefetch", "9"]).unwrap();
         assert_eq!((c.block_ms, c.prefetch), (1000, 9));
+    }
+
+    #[test]
+    fn the_lifecycle_from_the_file_the_environment_and_flags() {
+        let c = load(&[]).unwrap();
+        assert_eq!(
+            c.lifecycle(),
+            crate::store::lifecycle::LifecycleSettings::default()
+        );
+        let file = write(
+            "relay:\n  lifecycle:\n    enabled: false\n    max_len: 50\n    max_age_secs: 60\n",
+        );
+        let path = file.0.to_str().unwrap();
+        let c = load(&["--config", path]).unwrap();
+        let l = c.lifecycle();
+        assert_eq!(
+            (l.enabled, l.max_len, l.max_age),
+            (false, 50, Duration::from_secs(60))
+        );
+        assert!(c
+            .to_yaml_masked()
+            .contains("lifecycle:\n    enabled: false\n    max_len: 50\n"));
+        let c = load(&[
+            "--config",
+            path,
+            "--lifecycle",
+            "on",
+            "--lifecycle-max-len",
+            "7",
+        ])
+        .unwrap();
+        let l = c.lifecycle();
+        assert_eq!(
+            (l.enabled, l.max_len, l.max_age),
+            (true, 7, Duration::from_secs(60))
+        );
+        // Also after a subcommand (the operator commands write records too).
+        let c = load(&[
+            "publish",
+            "--to",
+            "pink",
+            "--type",
+            "t",
+            "--lifecycle",
+            "off",
+        ])
+        .unwrap();
+        assert!(!c.lifecycle().enabled);
+        for (args, needle) in [
+            (&["--lifecycle", "maybe"][..], "--lifecycle"),
+            (&["--lifecycle-max-len", "0"][..], "--lifecycle-max-len"),
+            (
+                &["--lifecycle-max-age-secs", "0"][..],
+                "--lifecycle-max-age-secs",
+            ),
+        ] {
+            let err = load(args).unwrap_err();
+            assert!(err.to_string().contains(needle), "{args:?}: {err}");
+        }
+        for (text, needle) in [
+            (
+                "relay:\n  lifecycle:\n    enabled: sometimes\n",
+                "lifecycle.enabled",
+            ),
+            (
+                "relay:\n  lifecycle:\n    max_len: 0\n",
+                "lifecycle.max_len",
+            ),
+            ("relay:\n  lifecycle:\n    max_age: 5\n", "max_age"),
+        ] {
+            let file = write(text);
+            let err = load(&["--config", file.0.to_str().unwrap()]).unwrap_err();
+            assert!(err.to_string().contains(needle), "{text:?} gave: {err}");
+        }
     }
 
     #[test]

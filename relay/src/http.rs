@@ -118,6 +118,7 @@ mod tests {
                 redis: client.get_connection_manager_lazy(config).unwrap(),
                 client,
                 delivery: DeliverySettings::default(),
+                lifecycle: crate::store::lifecycle::LifecycleSettings::default(),
                 metrics: std::sync::Arc::default(),
                 auth: crate::auth::Auth::default(),
                 origins: crate::auth::Origins::default(),

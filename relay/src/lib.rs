@@ -64,8 +64,13 @@ pub struct Relay {
     /// Announces presence changes; seeded and fed by the reader, ticked by its own
     /// task.
     presence: std::sync::Arc<engine::presence::PresenceTracker>,
-    /// The trimmer, when `trim_maxlen` is set.
-    trimmer: Option<(redis::aio::ConnectionManager, u64)>,
+    /// The trimmer: task streams when `trim_maxlen` is set, the lifecycle stream
+    /// always.
+    trimmer: (
+        redis::aio::ConnectionManager,
+        Option<u64>,
+        store::lifecycle::LifecycleSettings,
+    ),
     shutdown: CancellationToken,
 }
 
@@ -120,6 +125,7 @@ impl Relay {
                     })?,
                 client: redis,
                 delivery: config.delivery(),
+                lifecycle: config.lifecycle(),
                 metrics,
                 auth: auth::Auth::new(&config.tokens),
                 origins: auth::Origins::new(&config.allowed_origins),
@@ -131,9 +137,11 @@ impl Relay {
                 &config.public_hosts,
             )),
         };
-        let trimmer = config
-            .trim_maxlen
-            .map(|maxlen| (state.services.redis.clone(), maxlen));
+        let trimmer = (
+            state.services.redis.clone(),
+            config.trim_maxlen,
+            config.lifecycle(),
+        );
         let app = http::router(state, &config.dashboard_dir)
             .layer(tower_http::trace::TraceLayer::new_for_http());
         Ok(Self {
@@ -152,9 +160,13 @@ impl Relay {
         let tasks = TaskTracker::new();
         tasks.spawn(self.reader.run(self.shutdown.clone()));
         tasks.spawn(self.presence.run(self.shutdown.clone()));
-        if let Some((redis, maxlen)) = self.trimmer {
-            tasks.spawn(engine::trim::run(redis, maxlen, self.shutdown.clone()));
-        }
+        let (redis, maxlen, lifecycle) = self.trimmer;
+        tasks.spawn(engine::trim::run(
+            redis,
+            maxlen,
+            lifecycle,
+            self.shutdown.clone(),
+        ));
         // Frames are small and latency matters: no Nagle delay on any connection.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             if let Err(e) = tcp.set_nodelay(true) {

@@ -25,7 +25,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(command) = config.command.clone() {
         // An operator command instead of the server: exit 0 done, 1 failed, 2 refused.
-        std::process::exit(cortex_relay::cli::main(command, config.redis_url.as_deref()).await);
+        std::process::exit(
+            cortex_relay::cli::main(command, config.redis_url.as_deref(), config.lifecycle()).await,
+        );
     }
     init_tracing(config.log_format);
     if config.tokens.is_empty() {

@@ -178,6 +178,147 @@ pub struct Metrics {
     pub publish_to_delivery: LatencyWindow,
     /// From delivery to the consumer's ack.
     pub delivery_to_ack: LatencyWindow,
+    /// Outcomes and delivery-to-ack times per agent.
+    pub agents: AgentMetrics,
+}
+
+impl Metrics {
+    /// Counts one `outcome` of a task of `agent`'s.
+    pub fn agent_outcome(&self, agent: &str, outcome: Outcome) {
+        self.agents.outcome(agent, outcome, 1);
+    }
+
+    /// Counts tasks of `agent`'s acked `after` their deliveries (one sample each).
+    pub fn agent_acked(&self, agent: &str, after: impl IntoIterator<Item = Duration>) {
+        self.agents.acked(agent, after);
+    }
+}
+
+/// What became of a delivered task, for `cortex_agent_tasks_total{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Acked.
+    Acked,
+    /// Nacked, to be delivered again.
+    Nacked,
+    /// Written to the DLQ (out of deliveries, or malformed).
+    DeadLettered,
+}
+
+impl Outcome {
+    /// The label's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Acked => "acked",
+            Outcome::Nacked => "nacked",
+            Outcome::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// Labels of a per-agent sample.
+type AgentLabels = Vec<(&'static str, String)>;
+
+/// Agents counted by name at most; the outcomes of agents past them are counted under
+/// [`OTHER_AGENTS`] (a value no agent name can be).
+pub const MAX_AGENTS: usize = 1000;
+
+/// The `agent` label of the agents past [`MAX_AGENTS`].
+pub const OTHER_AGENTS: &str = "~other";
+
+/// Per-agent numbers for `/metrics`: `cortex_agent_tasks_total{agent,outcome}` and
+/// `cortex_agent_delivery_to_ack_seconds{agent}` (a histogram), for at most
+/// [`MAX_AGENTS`] agents by name. They live as long as the relay; each scrape registers
+/// them (the families are shared handles).
+#[derive(Debug)]
+pub struct AgentMetrics {
+    /// Tasks by agent and outcome.
+    pub tasks: prometheus_client::metrics::family::Family<
+        AgentLabels,
+        prometheus_client::metrics::counter::Counter,
+    >,
+    /// Delivery to ack, by agent.
+    pub delivery_to_ack: prometheus_client::metrics::family::Family<
+        AgentLabels,
+        prometheus_client::metrics::histogram::Histogram,
+        fn() -> prometheus_client::metrics::histogram::Histogram,
+    >,
+    /// The agents counted by name.
+    known: std::sync::RwLock<std::collections::HashSet<String>>,
+}
+
+/// The delivery-to-ack buckets, in seconds: 1 ms to 5 min.
+const ACK_BUCKETS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 60.0, 300.0,
+];
+
+fn ack_histogram() -> prometheus_client::metrics::histogram::Histogram {
+    prometheus_client::metrics::histogram::Histogram::new(ACK_BUCKETS)
+}
+
+impl Default for AgentMetrics {
+    fn default() -> Self {
+        Self {
+            tasks: Default::default(),
+            delivery_to_ack: prometheus_client::metrics::family::Family::new_with_constructor(
+                ack_histogram,
+            ),
+            known: Default::default(),
+        }
+    }
+}
+
+impl AgentMetrics {
+    /// The `agent` label for `agent`: its name, or [`OTHER_AGENTS`] once
+    /// [`MAX_AGENTS`] others are counted.
+    fn label(&self, agent: &str) -> String {
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+        if known.contains(agent) {
+            return agent.to_owned();
+        }
+        let full = known.len() >= MAX_AGENTS;
+        drop(known);
+        if full {
+            return OTHER_AGENTS.to_owned();
+        }
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= MAX_AGENTS && !known.contains(agent) {
+            return OTHER_AGENTS.to_owned();
+        }
+        known.insert(agent.to_owned());
+        agent.to_owned()
+    }
+
+    /// Counts `n` tasks of `agent` with `outcome`.
+    pub fn outcome(&self, agent: &str, outcome: Outcome, n: u64) {
+        let labels = vec![
+            ("agent", self.label(agent)),
+            ("outcome", outcome.as_str().to_owned()),
+        ];
+        self.tasks.get_or_create(&labels).inc_by(n);
+    }
+
+    /// Counts tasks of `agent`'s acked `after` their deliveries (a batch: the labels
+    /// are looked up once).
+    pub fn acked(&self, agent: &str, after: impl IntoIterator<Item = Duration>) {
+        let label = self.label(agent);
+        let histogram = self
+            .delivery_to_ack
+            .get_or_create(&vec![("agent", label.clone())]);
+        let mut n = 0;
+        for after in after {
+            histogram.observe(after.as_secs_f64());
+            n += 1;
+        }
+        drop(histogram);
+        if n > 0 {
+            let labels = vec![
+                ("agent", label),
+                ("outcome", Outcome::Acked.as_str().to_owned()),
+            ];
+            self.tasks.get_or_create(&labels).inc_by(n);
+        }
+    }
 }
 
 /// Seconds since the unix epoch, now (the `created`, `time` and `dead_at` fields).
@@ -236,6 +377,34 @@ mod tests {
         window.record_at(minute(40), Duration::ZERO);
         let p = window.percentiles_at(minute(40));
         assert!((p.max / 3_600_000.0 - 1.0).abs() < 0.001, "{p:?}");
+    }
+
+    #[test]
+    fn agents_are_counted_by_name_up_to_the_cap() {
+        let agents = AgentMetrics::default();
+        agents.acked("pink", [Duration::from_millis(300)]);
+        agents.outcome("pink", Outcome::Nacked, 2);
+        let tasks = |agent: &str, outcome: &str| {
+            agents
+                .tasks
+                .get_or_create(&vec![
+                    ("agent", agent.to_owned()),
+                    ("outcome", outcome.to_owned()),
+                ])
+                .get()
+        };
+        assert_eq!((tasks("pink", "acked"), tasks("pink", "nacked")), (1, 2));
+        for n in 1..MAX_AGENTS {
+            agents.outcome(&format!("a{n}"), Outcome::Acked, 1);
+        }
+        // Full: a new agent is counted with the others past the cap; known ones still
+        // by name.
+        agents.outcome("late", Outcome::DeadLettered, 1);
+        agents.outcome("pink", Outcome::DeadLettered, 1);
+        assert_eq!(tasks(OTHER_AGENTS, "dead_lettered"), 1);
+        assert_eq!(tasks("pink", "dead_lettered"), 1);
+        assert_eq!(agents.known.read().unwrap().len(), MAX_AGENTS);
+        assert!(cortex_shared::AgentName::parse(OTHER_AGENTS).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::auth::{Auth, Origins};
 use crate::consume::DeliverySettings;
 use crate::engine::hub::Hub;
 use crate::metrics::Metrics;
+use crate::store::lifecycle::LifecycleSettings;
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +60,8 @@ pub struct Services {
     pub client: redis::Client,
     /// Visibility timeout, deliveries, prefetch.
     pub delivery: DeliverySettings,
+    /// Whether the task lifecycle record is written, and its retention.
+    pub lifecycle: LifecycleSettings,
     /// The relay's counters.
     pub metrics: Arc<Metrics>,
     /// Tokens and roles.

@@ -19,6 +19,8 @@
 //! by 32 consumers) and reports the relay's instructions per task: a number that
 //! stays put on a machine shared with compilers, where tasks per second do not. Each
 //! consume run also reports the relay's CPU per task and Redis's commands per task.
+//! `--relay-arg FLAG` (repeatable) adds a flag to every relay started, e.g.
+//! `--relay-arg=--lifecycle --relay-arg=off` to compare with the lifecycle record off.
 
 pub(crate) mod procs;
 mod report;
@@ -71,6 +73,10 @@ pub(crate) struct RunArgs {
     /// machine to fall below 25% of its CPUs (default: 60, or 0 with `--quick`).
     #[arg(long)]
     wait_idle_secs: Option<u64>,
+    /// A flag for the relay under test, added to every scenario's (repeatable; each
+    /// word its own: `--relay-arg=--lifecycle --relay-arg=off`).
+    #[arg(long = "relay-arg", allow_hyphen_values = true)]
+    relay_args: Vec<String>,
 }
 
 /// One group of scenarios: a list run as it is, or a search over rising rates that
@@ -130,11 +136,14 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         60
     }));
     let mut ran = Vec::new();
-    let groups = if args.callgrind {
+    let mut groups = if args.callgrind {
         callgrind_plan(&args, &env)
     } else {
         plan(args.quick)
     };
+    for spec in groups.iter_mut().flat_map(|g| g.specs.iter_mut()) {
+        spec.relay_flags.extend(args.relay_args.iter().cloned());
+    }
     for group in groups {
         if !args.only.is_empty() && !args.only.iter().any(|o| o == group.name) {
             continue;

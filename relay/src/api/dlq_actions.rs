@@ -70,7 +70,13 @@ pub async fn retry(
     let id = parse_dlq_id(&dlq_id)?;
     let request: RetryRequest = body.json()?.unwrap_or_default();
     let edits = edits(request)?;
-    let retried = dlq::retry(&mut state.services.redis.clone(), id, &edits).await?;
+    let retried = dlq::retry(
+        &mut state.services.redis.clone(),
+        id,
+        &edits,
+        &state.services.lifecycle,
+    )
+    .await?;
     Ok(Json(retried))
 }
 
@@ -80,7 +86,12 @@ pub async fn delete(
     ApiPath(dlq_id): ApiPath<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     let id = parse_dlq_id(&dlq_id)?;
-    dlq::delete(&mut state.services.redis.clone(), id).await?;
+    dlq::delete(
+        &mut state.services.redis.clone(),
+        id,
+        &state.services.lifecycle,
+    )
+    .await?;
     Ok(Json(Deleted {
         dlq_id: id.to_string(),
         deleted: true,
@@ -149,7 +160,13 @@ pub async fn bulk_retry(
 ) -> Result<Json<BulkResult>, ApiError> {
     let request: BulkRequest = body.required()?;
     let target = target(&request)?;
-    let bulk = dlq::bulk_retry(&mut state.services.redis.clone(), target, request.priority).await?;
+    let bulk = dlq::bulk_retry(
+        &mut state.services.redis.clone(),
+        target,
+        request.priority,
+        &state.services.lifecycle,
+    )
+    .await?;
     Ok(Json(result(bulk)))
 }
 
@@ -166,7 +183,12 @@ pub async fn bulk_delete(
         ));
     }
     let target = target(&request)?;
-    let bulk = dlq::bulk_delete(&mut state.services.redis.clone(), target).await?;
+    let bulk = dlq::bulk_delete(
+        &mut state.services.redis.clone(),
+        target,
+        &state.services.lifecycle,
+    )
+    .await?;
     Ok(Json(result(bulk)))
 }
 

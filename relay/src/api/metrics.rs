@@ -7,7 +7,7 @@
 //! engine fills: publish (the entry id's time) to delivery, and delivery to ack.
 
 use crate::error::ApiError;
-use crate::metrics::{Metrics, Percentiles};
+use crate::metrics::{AgentMetrics, Metrics, Percentiles};
 use crate::state::AppState;
 use crate::store::keys::DLQ;
 use crate::store::streams::cortex_streams;
@@ -115,6 +115,7 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
         exposition(
             &relay,
             &latency,
+            &state.services.metrics.agents,
             streams.as_ref().map(|(s, d)| (s.as_slice(), d)),
         ),
     )
@@ -128,9 +129,22 @@ type Labels = Vec<(&'static str, String)>;
 pub(crate) fn exposition(
     relay: &RelayCounters,
     latency: &LatencyMetrics,
+    agents: &AgentMetrics,
     streams: Option<(&[StreamMetrics], &DlqSummary)>,
 ) -> String {
     let mut registry = Registry::default();
+    // Kept by the relay, registered for this scrape (the families are shared handles).
+    registry.register(
+        "cortex_agent_tasks",
+        "Tasks of the agent acked, nacked or dead-lettered by the relay's consumers \
+         (agents past the first 1000 are counted as agent=\"~other\")",
+        agents.tasks.clone(),
+    );
+    registry.register(
+        "cortex_agent_delivery_to_ack_seconds",
+        "From a relay consumer's delivery of the agent's task to its ack",
+        agents.delivery_to_ack.clone(),
+    );
     let gauge = |registry: &mut Registry, name: &str, help: &str, value: u64| {
         let gauge = Gauge::<i64, AtomicI64>::default();
         gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
@@ -336,7 +350,24 @@ mod tests {
             },
             delivery_to_ack: LatencySummary::default(),
         };
-        let text = exposition(&relay, &latency, None);
+        let agents = AgentMetrics::default();
+        agents.acked("pink", [std::time::Duration::from_millis(300)]);
+        agents.outcome("blue", crate::metrics::Outcome::DeadLettered, 2);
+        let text = exposition(&relay, &latency, &agents, None);
+        assert!(
+            text.contains("cortex_agent_tasks_total{agent=\"pink\",outcome=\"acked\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cortex_agent_tasks_total{agent=\"blue\",outcome=\"dead_lettered\"} 2\n")
+        );
+        assert!(text.contains("cortex_agent_delivery_to_ack_seconds_count{agent=\"pink\"} 1\n"));
+        assert!(
+            text.contains(
+                "cortex_agent_delivery_to_ack_seconds_bucket{le=\"0.5\",agent=\"pink\"} 1\n"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE cortex_relay_connections gauge\ncortex_relay_connections 2\n")
         );
@@ -373,7 +404,7 @@ mod tests {
             warn_length: 10,
             over_warn_length: false,
         };
-        let text = exposition(&relay, &latency, Some((&streams, &dlq)));
+        let text = exposition(&relay, &latency, &agents, Some((&streams, &dlq)));
         assert!(text.contains("cortex_redis_up 1\n"));
         assert!(text.ends_with("# EOF\n"), "{text}");
         assert!(text.contains("cortex_stream_length{stream=\"cortex:tasks:high\"} 4\n"));
@@ -391,11 +422,13 @@ mod tests {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
                 declared.insert(rest.split(' ').next().unwrap().to_owned());
             } else if !line.starts_with('#') {
-                // A counter `x`'s samples are `x_total` (OpenMetrics).
+                // A counter `x`'s samples are `x_total`, a histogram's `x_bucket`,
+                // `x_sum` and `x_count` (OpenMetrics).
                 let name = line.split(['{', ' ']).next().unwrap();
-                let family = name
-                    .strip_suffix("_total")
-                    .filter(|f| declared.contains(*f));
+                let family = ["_total", "_bucket", "_sum", "_count"]
+                    .iter()
+                    .filter_map(|suffix| name.strip_suffix(suffix))
+                    .find(|f| declared.contains(*f));
                 assert!(declared.contains(family.unwrap_or(name)), "{line}");
             }
         }

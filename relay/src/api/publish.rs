@@ -28,7 +28,12 @@ pub async fn publish(
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     let request: PublishRequest = body.required()?;
     let task = new_task(request, DEFAULT_FROM).map_err(refused)?;
-    let entry_id = publish_task(&mut state.services.redis.clone(), &task).await?;
+    let entry_id = publish_task(
+        &mut state.services.redis.clone(),
+        &task,
+        &state.services.lifecycle,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(Published {

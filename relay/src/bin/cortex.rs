@@ -13,11 +13,16 @@ use clap::Parser;
 struct Args {
     #[command(subcommand)]
     command: cortex_relay::cli::Command,
+    /// The lifecycle record the commands on Redis write (`--lifecycle off`).
+    #[command(flatten)]
+    lifecycle: cortex_relay::config::LifecycleArgs,
 }
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
     // Exit 0 done, 1 failed, 2 refused (as `cortex-relay <command>`).
-    std::process::exit(cortex_relay::cli::main(args.command, None).await);
+    std::process::exit(
+        cortex_relay::cli::main(args.command, None, args.lifecycle.settings()).await,
+    );
 }

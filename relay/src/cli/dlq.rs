@@ -20,6 +20,7 @@ use super::output::{shorten, utc, Output};
 use super::{parse_agent, parse_entry_id, parse_priority, parse_word, redis_connection};
 use super::{CliError, OutputArgs, RedisArgs, RelayArgs};
 use crate::store::dlq::{self, DlqError, Edits, Scanner, Selection};
+use crate::store::lifecycle::LifecycleSettings;
 use axum::http::Method;
 use cortex_shared::rest::{DlqFilter, DlqItem, DlqPage, RetryRequest};
 use cortex_shared::{AgentName, EntryId, Priority};
@@ -149,31 +150,40 @@ pub struct DeleteArgs {
 
 /// Where the DLQ commands act.
 enum Target {
-    Redis(MultiplexedConnection, String),
+    Redis(MultiplexedConnection, String, LifecycleSettings),
     Relay(RelayClient),
 }
 
 impl Target {
-    async fn new(relay: &RelayArgs, redis_url: &str) -> Result<Self, CliError> {
+    async fn new(
+        relay: &RelayArgs,
+        redis_url: &str,
+        lifecycle: &LifecycleSettings,
+    ) -> Result<Self, CliError> {
         match &relay.relay {
             Some(url) => Ok(Target::Relay(RelayClient::new(url, relay.token.as_deref()))),
             None => Ok(Target::Redis(
                 redis_connection(redis_url).await?,
                 redis_url.to_owned(),
+                *lifecycle,
             )),
         }
     }
 }
 
 /// Runs one DLQ subcommand.
-pub async fn run(command: DlqCommand, redis_url: &str) -> Result<(), CliError> {
+pub async fn run(
+    command: DlqCommand,
+    redis_url: &str,
+    lifecycle: &LifecycleSettings,
+) -> Result<(), CliError> {
     match command {
         DlqCommand::List(args) => {
-            let target = Target::new(&args.relay, redis_url).await?;
+            let target = Target::new(&args.relay, redis_url, lifecycle).await?;
             list(args, target).await
         }
         DlqCommand::Retry(args) => {
-            let mut target = Target::new(&args.relay, redis_url).await?;
+            let mut target = Target::new(&args.relay, redis_url, lifecycle).await?;
             let out = Output::new(args.output.json);
             let mut failures = Failures::new(args.ids.len(), "retried");
             for id in &args.ids {
@@ -197,7 +207,7 @@ pub async fn run(command: DlqCommand, redis_url: &str) -> Result<(), CliError> {
             failures.finish()
         }
         DlqCommand::Delete(args) => {
-            let mut target = Target::new(&args.relay, redis_url).await?;
+            let mut target = Target::new(&args.relay, redis_url, lifecycle).await?;
             let out = Output::new(args.output.json);
             let mut failures = Failures::new(args.ids.len(), "deleted");
             for id in &args.ids {
@@ -262,7 +272,7 @@ impl Failures {
 async fn list(args: ListArgs, target: Target) -> Result<(), CliError> {
     let out = Output::new(args.output.json);
     let items = match target {
-        Target::Redis(mut conn, url) => list_redis(&mut conn, &url, &args).await?,
+        Target::Redis(mut conn, url, _) => list_redis(&mut conn, &url, &args).await?,
         Target::Relay(client) => list_relay(&client, &args).await?,
     };
     if out.is_json() {
@@ -372,7 +382,9 @@ async fn retry(
     priority: Option<Priority>,
 ) -> Result<Value, CliError> {
     match target {
-        Target::Redis(conn, url) => retry_redis(conn, url, id, priority).await,
+        Target::Redis(conn, url, lifecycle) => {
+            retry_redis(conn, url, id, priority, lifecycle).await
+        }
         Target::Relay(client) => {
             let body = json!(RetryRequest {
                 priority,
@@ -394,12 +406,13 @@ async fn retry_redis(
     url: &str,
     id: &str,
     priority: Option<Priority>,
+    lifecycle: &LifecycleSettings,
 ) -> Result<Value, CliError> {
     let edits = Edits {
         priority,
         ..Edits::default()
     };
-    let retried = dlq::retry(conn, dlq_id(id)?, &edits)
+    let retried = dlq::retry(conn, dlq_id(id)?, &edits, lifecycle)
         .await
         .map_err(|e| dlq_error(url, e))?;
     Ok(json!(retried))
@@ -413,7 +426,7 @@ fn dlq_id(id: &str) -> Result<EntryId, CliError> {
 
 async fn delete(target: &mut Target, id: &str) -> Result<(), CliError> {
     match target {
-        Target::Redis(conn, url) => dlq::delete(conn, dlq_id(id)?)
+        Target::Redis(conn, url, lifecycle) => dlq::delete(conn, dlq_id(id)?, lifecycle)
             .await
             .map_err(|e| dlq_error(url, e)),
         Target::Relay(client) => client

@@ -25,6 +25,7 @@ pub mod publish;
 pub mod replay;
 pub mod tail;
 
+use crate::store::lifecycle::LifecycleSettings;
 use clap::{Args, Subcommand};
 use cortex_shared::{AgentName, EntryId, JsonObject, Priority, SubscribeTarget};
 use std::time::Duration;
@@ -162,8 +163,14 @@ impl CliError {
     }
 }
 
-/// Runs `command`; `server_redis_url` is a `--redis-url` given before the subcommand.
-pub async fn run(command: Command, server_redis_url: Option<&str>) -> Result<(), CliError> {
+/// Runs `command`; `server_redis_url` is a `--redis-url` given before the subcommand;
+/// `lifecycle` says whether publishing and DLQ actions on Redis write the lifecycle
+/// record (README, Task lifecycle).
+pub async fn run(
+    command: Command,
+    server_redis_url: Option<&str>,
+    lifecycle: LifecycleSettings,
+) -> Result<(), CliError> {
     let redis_url = |args: &RedisArgs| {
         args.redis_url
             .clone()
@@ -173,11 +180,11 @@ pub async fn run(command: Command, server_redis_url: Option<&str>) -> Result<(),
     match command {
         Command::Publish(args) => {
             let url = redis_url(&args.redis);
-            publish::run(args, &url).await
+            publish::run(args, &url, &lifecycle).await
         }
         Command::Tail(args) => {
             let url = redis_url(&args.redis);
-            tail::run(args, &url).await
+            tail::run(args, &url, lifecycle).await
         }
         Command::Heartbeat(args) => {
             let url = redis_url(&args.redis);
@@ -185,7 +192,7 @@ pub async fn run(command: Command, server_redis_url: Option<&str>) -> Result<(),
         }
         Command::Dlq(command) => {
             let url = redis_url(command.redis());
-            dlq::run(command, &url).await
+            dlq::run(command, &url, &lifecycle).await
         }
         Command::Replay(args) => {
             let url = redis_url(&args.redis);
@@ -198,7 +205,11 @@ pub async fn run(command: Command, server_redis_url: Option<&str>) -> Result<(),
 /// errors printed on stderr as `cortex-relay: …`. Returns the exit code: 0 done,
 /// 1 failed, 2 input refused. Output cut short by a closed pipe (`| head`) counts as
 /// done.
-pub async fn main(command: Command, server_redis_url: Option<&str>) -> i32 {
+pub async fn main(
+    command: Command,
+    server_redis_url: Option<&str>,
+    lifecycle: LifecycleSettings,
+) -> i32 {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
@@ -206,7 +217,7 @@ pub async fn main(command: Command, server_redis_url: Option<&str>) -> i32 {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    match run(command, server_redis_url).await {
+    match run(command, server_redis_url, lifecycle).await {
         Ok(()) => 0,
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {

@@ -7,6 +7,7 @@ use super::http::RelayClient;
 use super::output::Output;
 use super::{parse_agent, parse_object, parse_priority, parse_target, parse_word};
 use super::{redis_connection, CliError, OutputArgs, RedisArgs, RelayArgs};
+use crate::store::lifecycle::LifecycleSettings;
 use crate::store::publish::publish_task;
 use axum::http::Method;
 use cortex_shared::rest::{PublishRequest, Published};
@@ -77,7 +78,11 @@ impl PublishArgs {
 
 /// Publishes the task; prints `task <id>  entry <entry id>  stream <stream>`, or
 /// `{"task_id","entry_id","stream","task"}` (through a relay: without `task`).
-pub async fn run(args: PublishArgs, redis_url: &str) -> Result<(), CliError> {
+pub async fn run(
+    args: PublishArgs,
+    redis_url: &str,
+    lifecycle: &LifecycleSettings,
+) -> Result<(), CliError> {
     let out = Output::new(args.output.json);
     let task = args.task();
     let answer = match &args.relay.relay {
@@ -107,7 +112,7 @@ pub async fn run(args: PublishArgs, redis_url: &str) -> Result<(), CliError> {
         }
         None => {
             let mut conn = redis_connection(redis_url).await?;
-            let entry_id = publish_task(&mut conn, &task)
+            let entry_id = publish_task(&mut conn, &task, lifecycle)
                 .await
                 .map_err(|e| CliError::redis(redis_url, e))?;
             json!({"task_id": task.id, "entry_id": entry_id,

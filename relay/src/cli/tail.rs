@@ -17,6 +17,7 @@ use super::{mask_password, parse_agent, parse_target, CliError};
 use super::{OutputArgs, RedisArgs, RelayArgs, CONNECT_TIMEOUT};
 use crate::consume::{ConsumerCommand, ConsumerEvent, DeliverySettings, GroupConsumer};
 use crate::store::keys;
+use crate::store::lifecycle::LifecycleSettings;
 use crate::store::streams::{tails, xread};
 use cortex_shared::Backoff;
 use cortex_shared::{
@@ -71,7 +72,11 @@ pub struct TailArgs {
 }
 
 /// Prints entries as they arrive (see [`Entry`]), until Ctrl-C or `--count`.
-pub async fn run(args: TailArgs, redis_url: &str) -> Result<(), CliError> {
+pub async fn run(
+    args: TailArgs,
+    redis_url: &str,
+    lifecycle: LifecycleSettings,
+) -> Result<(), CliError> {
     let agent = match &args.agent {
         SubscribeTarget::Agent(agent) => Some(agent.clone()),
         SubscribeTarget::All => None,
@@ -85,7 +90,9 @@ pub async fn run(args: TailArgs, redis_url: &str) -> Result<(), CliError> {
     let tail = async {
         match (&args.relay.relay, agent) {
             (Some(relay), _) => through_relay(&args, relay, &out).await,
-            (None, Some(agent)) if args.consume => consume(&args, agent, redis_url, &out).await,
+            (None, Some(agent)) if args.consume => {
+                consume(&args, agent, redis_url, lifecycle, &out).await
+            }
             (None, _) => watch(&args, redis_url, &out).await,
         }
     };
@@ -197,6 +204,7 @@ async fn consume(
     args: &TailArgs,
     agent: AgentName,
     redis_url: &str,
+    lifecycle: LifecycleSettings,
     out: &Output,
 ) -> Result<(), CliError> {
     let client = redis::Client::open(redis_url).map_err(|e| CliError::redis(redis_url, e))?;
@@ -230,6 +238,7 @@ async fn consume(
         agent,
         consumer,
         settings,
+        lifecycle,
         std::sync::Arc::default(),
     );
     if let Some(n) = args.count {

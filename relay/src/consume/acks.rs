@@ -8,11 +8,17 @@
 //! confirmed it. If Redis fails meanwhile, each ack and nack not carried out is
 //! answered `redis_unavailable`, its task stays in flight (the client may ack it
 //! again) and pending in Redis, and the consumer reconnects.
+//!
+//! Each `acked` record (`detail.ms`: since that delivery) goes in the round trip of its
+//! `XACK`, after it; each `nacked` (`detail.error`) with its hand-back; a task out of
+//! deliveries gets `dead_lettered` from the letter's script instead. A write Redis did
+//! not take writes none of them.
 
-use super::{key, rank, Consumer, ConsumerCommand, ConsumerEvent, Events, Stop};
+use super::{key, rank, Consumer, ConsumerCommand, ConsumerEvent, Events, Flight, Stop};
+use crate::metrics::Outcome;
 use crate::store::consumer::{ByPriority, GroupStore};
+use cortex_shared::lifecycle::LifecycleEvent;
 use cortex_shared::{EntryId, ErrorCode, Priority, TaskMessage};
-use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// Most client commands taken from the queue to handle as one batch.
@@ -27,8 +33,7 @@ enum Reply {
         priority: Priority,
         id: EntryId,
         entry_id: String,
-        count: u64,
-        delivered: Instant,
+        flight: Flight,
     },
 }
 
@@ -59,8 +64,7 @@ impl<S: GroupStore> Consumer<S> {
                     error,
                 } => (stream, entry_id, Some(error)),
             };
-            let Some((priority, id, count, delivered)) = self.take_in_flight(&stream, &entry_id)
-            else {
+            let Some((priority, id, flight)) = self.take_in_flight(&stream, &entry_id) else {
                 replies.push(Reply::Ready(unknown_delivery(&stream, &entry_id)));
                 continue;
             };
@@ -69,23 +73,27 @@ impl<S: GroupStore> Consumer<S> {
                     priority,
                     id,
                     entry_id,
-                    count,
-                    delivered,
+                    flight,
                 });
                 continue;
             };
             // A nack waits for the acks before it, so that the replies keep their order.
             if let Err(e) = self.ack_all(&mut replies, events).await {
-                self.in_flight.insert((priority, id), (count, delivered));
+                self.in_flight.insert((priority, id), flight);
                 events
                     .send(redis_failed())
                     .await
                     .map_err(|_| Stop::ClientGone)?;
                 return self.give_up(e, batch, events).await;
             }
-            match self.nack(priority, &entry_id, &error, count).await {
+            match self.nack(priority, &entry_id, &error, &flight).await {
                 Ok(dead_lettered) => {
                     self.metrics.nacks.inc();
+                    if !dead_lettered {
+                        // A dead letter is counted where it is written.
+                        self.metrics
+                            .agent_outcome(self.agent.as_str(), Outcome::Nacked);
+                    }
                     replies.push(Reply::Ready(ConsumerEvent::Nacked {
                         stream: priority.stream().to_owned(),
                         entry_id,
@@ -93,7 +101,7 @@ impl<S: GroupStore> Consumer<S> {
                     }));
                 }
                 Err(e) => {
-                    self.in_flight.insert((priority, id), (count, delivered));
+                    self.in_flight.insert((priority, id), flight);
                     replies.push(Reply::Ready(redis_failed()));
                     flush(&mut replies, events).await?;
                     return self.give_up(Stop::Redis(e), batch, events).await;
@@ -111,23 +119,42 @@ impl<S: GroupStore> Consumer<S> {
     /// each is answered `redis_unavailable` instead; the error is returned.
     async fn ack_all(&mut self, replies: &mut Vec<Reply>, events: &Events) -> Result<(), Stop> {
         let mut ids = ByPriority::default();
+        let mut acked = Vec::new();
         for reply in replies.iter() {
-            if let Reply::Ack { priority, id, .. } = reply {
+            if let Reply::Ack {
+                priority,
+                id,
+                entry_id,
+                flight,
+            } = reply
+            {
                 ids[rank(*priority)].push(*id);
+                let ms = flight.at.elapsed().as_millis() as u64;
+                acked.extend(
+                    self.record(LifecycleEvent::Acked, &flight.task_id, *priority, entry_id)
+                        .map(|r| r.detail("ms", ms)),
+                );
             }
         }
         let result = if ids.iter().all(Vec::is_empty) {
             Ok(())
         } else {
-            self.store.ack(&ids).await
+            let records = self.take_records(acked);
+            self.store.ack(&ids, &records).await
         };
         match result {
             Ok(()) => {
+                let mut elapsed = Vec::new();
                 for reply in replies.iter() {
-                    if let Reply::Ack { delivered, .. } = reply {
+                    if let Reply::Ack { flight, .. } = reply {
+                        let after = flight.at.elapsed();
                         self.metrics.acks.inc();
-                        self.metrics.delivery_to_ack.record(delivered.elapsed());
+                        self.metrics.delivery_to_ack.record(after);
+                        elapsed.push(after);
                     }
+                }
+                if !elapsed.is_empty() {
+                    self.metrics.agent_acked(self.agent.as_str(), elapsed);
                 }
                 flush(replies, events).await
             }
@@ -136,13 +163,11 @@ impl<S: GroupStore> Consumer<S> {
                     if let Reply::Ack {
                         priority,
                         id,
-                        count,
-                        delivered,
+                        flight,
                         ..
                     } = reply
                     {
-                        self.in_flight
-                            .insert((*priority, *id), (*count, *delivered));
+                        self.in_flight.insert((*priority, *id), flight.clone());
                         *reply = Reply::Ready(redis_failed());
                     }
                 }
@@ -184,10 +209,14 @@ impl<S: GroupStore> Consumer<S> {
         priority: Priority,
         entry_id: &str,
         error: &str,
-        count: u64,
+        flight: &Flight,
     ) -> redis::RedisResult<bool> {
+        let count = flight.count;
         if count < self.settings.max_deliveries {
-            self.release(priority, entry_id).await?;
+            let record = self
+                .record(LifecycleEvent::Nacked, &flight.task_id, priority, entry_id)
+                .map(|r| r.detail("error", error).detail("delivery", count));
+            self.release(priority, entry_id, record).await?;
             return Ok(false);
         }
         let task = self
@@ -206,17 +235,17 @@ impl<S: GroupStore> Consumer<S> {
         Ok(true)
     }
 
-    /// Removes a delivery from the in-flight set: its priority, entry id, delivery
-    /// count and delivery time; `None` if it is not in flight here.
+    /// Removes a delivery from the in-flight set: its priority, entry id, and what is
+    /// known of it; `None` if it is not in flight here.
     fn take_in_flight(
         &mut self,
         stream: &str,
         entry_id: &str,
-    ) -> Option<(Priority, EntryId, u64, Instant)> {
+    ) -> Option<(Priority, EntryId, Flight)> {
         let (priority, id) = key(stream, entry_id)?;
         self.in_flight
             .remove(&(priority, id))
-            .map(|(count, at)| (priority, id, count, at))
+            .map(|flight| (priority, id, flight))
     }
 }
 

@@ -7,9 +7,11 @@
 //! first.
 
 use super::Consumer;
+use crate::metrics::Outcome;
 use crate::store::consumer::GroupStore;
 use crate::store::dlq::Once;
 use crate::store::reply::Entry;
+use cortex_shared::lifecycle::LifecycleEvent;
 use cortex_shared::{Attempt, DeadLetter, DecodeError, Priority, TaskMessage};
 use std::collections::HashMap;
 
@@ -28,6 +30,10 @@ impl<S: GroupStore> Consumer<S> {
     ) -> redis::RedisResult<()> {
         let stream = priority.stream();
         let mut letter = task_letter(task, stream, entry_id, error, retry_count);
+        let record = self
+            .record(LifecycleEvent::DeadLettered, &task.id, priority, entry_id)
+            .map(|r| r.detail("error", error).record);
+        self.flush_records().await?;
         // The history is the lifecycle record's; without it the letter still goes.
         let mut attempts = match self.store.attempts(&task.id, priority, entry_id).await {
             Ok(attempts) => attempts,
@@ -47,8 +53,10 @@ impl<S: GroupStore> Consumer<S> {
         letter.failed_agent = Some(self.agent.to_string());
         letter.failed_consumer = Some(self.consumer.clone());
         self.store
-            .dead_letter(priority, entry_id, &letter, Once::PerGroup)
+            .dead_letter(priority, entry_id, &letter, Once::PerGroup, record.as_ref())
             .await?;
+        self.metrics
+            .agent_outcome(self.agent.as_str(), Outcome::DeadLettered);
         tracing::info!(agent = %self.agent, stream, entry_id, error, "task dead-lettered");
         Ok(())
     }
@@ -65,9 +73,25 @@ impl<S: GroupStore> Consumer<S> {
         let mut letter = raw_letter(entry, stream, &error.to_string(), count);
         letter.failed_agent = Some(self.agent.to_string());
         letter.failed_consumer = Some(self.consumer.clone());
-        self.store
-            .dead_letter(priority, &entry.id, &letter, Once::Global)
+        // Its `id`, if it has one in UTF-8, names its record.
+        let task_id = entry
+            .field("id")
+            .and_then(crate::store::reply::bytes)
+            .and_then(|id| std::str::from_utf8(id).ok())
+            .filter(|id| !id.is_empty());
+        let record = task_id.and_then(|task_id| {
+            self.record(LifecycleEvent::DeadLettered, task_id, priority, &entry.id)
+                .map(|r| r.detail("error", error.to_string()).record)
+        });
+        self.flush_records().await?;
+        let written = self
+            .store
+            .dead_letter(priority, &entry.id, &letter, Once::Global, record.as_ref())
             .await?;
+        if written {
+            self.metrics
+                .agent_outcome(self.agent.as_str(), Outcome::DeadLettered);
+        }
         tracing::warn!(stream, entry_id = %entry.id, error = %error, "malformed task dead-lettered");
         Ok(())
     }

@@ -9,11 +9,12 @@
 //! delivered too; the group reads every entry, and acking one addressed to another
 //! agent only affects this agent's group.
 
-use super::{rank, Consumer, ConsumerEvent, Events, Stop};
+use super::{rank, Consumer, ConsumerEvent, Events, Flight, Stop};
 use crate::metrics::unix_ms;
 use crate::store::codec::decode_task_fields;
 use crate::store::consumer::{ByPriority, GroupStore};
 use crate::store::reply::Entry;
+use cortex_shared::lifecycle::LifecycleEvent;
 use cortex_shared::{EntryId, Priority};
 use std::time::{Duration, Instant};
 
@@ -25,18 +26,23 @@ impl<S: GroupStore> Consumer<S> {
         events: &Events,
     ) -> Result<(), Stop> {
         for (priority, entry) in entries {
-            self.process(priority, entry, 1, events).await?;
+            self.process(priority, entry, 1, None, events).await?;
         }
         self.ack_skipped().await
     }
 
     /// Delivers, skips, or dead-letters one entry now pending for this consumer,
-    /// delivered `count` times (this one included).
+    /// delivered `count` times (this one included); `from` is the consumer it was
+    /// claimed from, when it was another. A delivery's record (`reclaimed` first when
+    /// claimed from another consumer, then `delivered`, the first of a traced task
+    /// adding it to its trace) is kept, once the task is sent, for the next write the
+    /// consumer sends anyway ([`Consumer::take_records`]).
     pub(super) async fn process(
         &mut self,
         priority: Priority,
         entry: Entry,
         count: u64,
+        from: Option<&str>,
         events: &Events,
     ) -> Result<(), Stop> {
         let stream = priority.stream();
@@ -75,7 +81,18 @@ impl<S: GroupStore> Consumer<S> {
         if self.remaining == Some(0) {
             return Ok(());
         }
-        self.in_flight.insert(key, (count, Instant::now()));
+        self.in_flight.insert(
+            key,
+            Flight {
+                count,
+                at: Instant::now(),
+                task_id: if self.lifecycle {
+                    task.id.clone()
+                } else {
+                    String::new()
+                },
+            },
+        );
         self.remaining = self.remaining.map(|left| left - 1);
         self.metrics.deliveries.inc();
         if count == 1 {
@@ -85,18 +102,36 @@ impl<S: GroupStore> Consumer<S> {
                 .publish_to_delivery
                 .record(Duration::from_millis(latency));
         }
+        let records = if self.lifecycle {
+            let reclaimed = from.filter(|f| *f != self.consumer).and_then(|from| {
+                self.record(LifecycleEvent::Reclaimed, &task.id, priority, &entry.id)
+                    .map(|r| r.detail("from", from).detail("delivery", count))
+            });
+            let delivered = self
+                .record(LifecycleEvent::Delivered, &task.id, priority, &entry.id)
+                .map(|r| {
+                    r.detail("delivery", count)
+                        .traced(task.correlation_id.as_deref().filter(|_| count == 1))
+                });
+            reclaimed.into_iter().chain(delivered).collect()
+        } else {
+            Vec::new()
+        };
         let delivery = ConsumerEvent::Delivery {
             task,
             stream,
             entry_id: entry.id,
             count,
         };
-        events.send(delivery).await.map_err(|_| Stop::ClientGone)
+        events.send(delivery).await.map_err(|_| Stop::ClientGone)?;
+        self.records.extend(records);
+        Ok(())
     }
 
     /// Acks the entries [`Self::process`] skipped (addressed to another agent, or
-    /// deleted), one `XACK` per stream. Until then they stay pending for this consumer,
-    /// which skips them again after a reconnect.
+    /// deleted), one `XACK` per stream, with the records of the deliveries made
+    /// meanwhile, in one round trip. Until then the skipped entries stay pending for
+    /// this consumer, which skips them again after a reconnect.
     pub(super) async fn ack_skipped(&mut self) -> Result<(), Stop> {
         if self.skipped.is_empty() {
             return Ok(());
@@ -105,7 +140,8 @@ impl<S: GroupStore> Consumer<S> {
         for (priority, id) in &self.skipped {
             ids[rank(*priority)].push(*id);
         }
-        self.store.ack(&ids).await?;
+        let records = self.take_records([]);
+        self.store.ack(&ids, &records).await?;
         self.skipped.clear();
         Ok(())
     }

@@ -8,7 +8,9 @@
 use super::{rank, Key};
 use crate::store::consumer::{ByPriority, GroupReader, GroupStore, Pending};
 use crate::store::dlq::Once;
+use crate::store::lifecycle::Write;
 use crate::store::reply::{AutoClaim, Entry};
+use cortex_shared::lifecycle::LifecycleRecord;
 use cortex_shared::{Attempt, DeadLetter, EntryId, Priority};
 use redis::{RedisResult, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -54,6 +56,8 @@ pub(super) enum Kind {
     Entry,
     Attempts,
     Alive,
+    /// Lifecycle records alone (an `ack` with no ids).
+    Records,
 }
 
 /// One entry of the group's pending list.
@@ -76,6 +80,9 @@ struct State {
     streams: [Stream; 4],
     letters: Vec<(Key, DeadLetter)>,
     attempts: BTreeMap<Key, Vec<Attempt>>,
+    /// Lifecycle records written, in order, and the traces they added their tasks to.
+    records: Vec<LifecycleRecord>,
+    traces: Vec<(String, String)>,
     once: HashSet<Key>,
     log: Vec<(Kind, Vec<Key>)>,
     calls: usize,
@@ -162,6 +169,17 @@ impl State {
             self.stream(key.0).pending.remove(&key.1);
         }
         self.log.push((Kind::Ack, keys));
+    }
+
+    /// Writes lifecycle records (after the command they go with).
+    fn write(&mut self, writes: &[Write]) {
+        for write in writes {
+            self.records.push(write.record.clone());
+            if let Some(trace) = &write.trace {
+                self.traces
+                    .push((trace.clone(), write.record.task_id.clone()));
+            }
+        }
     }
 
     /// Makes `keys` this consumer's, idle for `idle`, counting nothing.
@@ -336,6 +354,16 @@ impl FakeRedis {
         self.state().letters.clone()
     }
 
+    /// The lifecycle records written, in order.
+    pub(super) fn records(&self) -> Vec<LifecycleRecord> {
+        self.state().records.clone()
+    }
+
+    /// (trace, task id) of each task added to a trace.
+    pub(super) fn traces(&self) -> Vec<(String, String)> {
+        self.state().traces.clone()
+    }
+
     /// The commands that took effect, with the entries each was about.
     pub(super) fn log(&self) -> Vec<(Kind, Vec<Key>)> {
         self.state().log.clone()
@@ -459,13 +487,27 @@ impl GroupStore for FakeStore {
         self.redis.call(Kind::EnsureGroups, |_| ()).await
     }
 
-    async fn ack(&mut self, ids: &ByPriority) -> RedisResult<()> {
+    async fn ack(&mut self, ids: &ByPriority, records: &[Write]) -> RedisResult<()> {
         let keys: Vec<Key> = Priority::ALL
             .into_iter()
             .zip(ids)
             .flat_map(|(priority, ids)| ids.iter().map(move |id| (priority, *id)))
             .collect();
-        self.redis.call(Kind::Ack, |state| state.ack(keys)).await
+        if keys.is_empty() {
+            if records.is_empty() {
+                return Ok(());
+            }
+            return self
+                .redis
+                .call(Kind::Records, |state| state.write(records))
+                .await;
+        }
+        self.redis
+            .call(Kind::Ack, |state| {
+                state.ack(keys);
+                state.write(records);
+            })
+            .await
     }
 
     async fn ack_one(&mut self, priority: Priority, entry_id: &str) -> RedisResult<()> {
@@ -481,6 +523,7 @@ impl GroupStore for FakeStore {
         entry_id: &str,
         letter: &DeadLetter,
         once: Once,
+        record: Option<&LifecycleRecord>,
     ) -> RedisResult<bool> {
         let key = (priority, id_of(entry_id));
         self.redis
@@ -488,6 +531,12 @@ impl GroupStore for FakeStore {
                 let write = once == Once::PerGroup || state.once.insert(key);
                 if write {
                     state.letters.push((key, letter.clone()));
+                    if let Some(record) = record {
+                        let mut record = record.clone();
+                        let dlq_id = format!("{}-0", state.letters.len());
+                        record.detail.insert("dlq_id".into(), dlq_id.into());
+                        state.records.push(record);
+                    }
                 }
                 state.stream(priority).pending.remove(&key.1);
                 state.log.push((Kind::DeadLetter, vec![key]));
@@ -501,6 +550,7 @@ impl GroupStore for FakeStore {
         priority: Priority,
         entry_id: &str,
         idle: Duration,
+        records: &[Write],
     ) -> RedisResult<()> {
         let key = (priority, id_of(entry_id));
         let consumer = self.consumer.clone();
@@ -508,11 +558,17 @@ impl GroupStore for FakeStore {
             .call(Kind::Release, |state| {
                 state.claim_just_id(&consumer, &[key], idle);
                 state.log.push((Kind::Release, vec![key]));
+                state.write(records);
             })
             .await
     }
 
-    async fn hand_back(&mut self, ids: &ByPriority, idle: Duration) -> RedisResult<()> {
+    async fn hand_back(
+        &mut self,
+        ids: &ByPriority,
+        idle: Duration,
+        records: &[Write],
+    ) -> RedisResult<()> {
         let keys: Vec<Key> = Priority::ALL
             .into_iter()
             .zip(ids)
@@ -523,6 +579,7 @@ impl GroupStore for FakeStore {
             .call(Kind::HandBack, |state| {
                 state.claim_just_id(&consumer, &keys, idle);
                 state.log.push((Kind::HandBack, keys));
+                state.write(records);
             })
             .await
     }
@@ -576,6 +633,7 @@ impl GroupStore for FakeStore {
         min_idle: Duration,
         cursor: &str,
         count: usize,
+        owners: bool,
     ) -> RedisResult<AutoClaim> {
         let cursor = id_of(cursor);
         let consumer = self.consumer.clone();
@@ -589,6 +647,7 @@ impl GroupStore for FakeStore {
                     .map(|(id, _)| *id)
                     .collect();
                 let mut claimed = Vec::new();
+                let mut from = std::collections::HashMap::new();
                 let mut next = "0-0".to_owned();
                 for id in due {
                     if claimed.len() == count {
@@ -601,6 +660,9 @@ impl GroupStore for FakeStore {
                         continue;
                     };
                     let o = stream.pending.get_mut(&id).expect("pending");
+                    if owners {
+                        from.insert(id.to_string(), o.consumer.clone());
+                    }
                     o.consumer = consumer.clone();
                     o.deliveries += 1;
                     o.since = Instant::now();
@@ -611,7 +673,11 @@ impl GroupStore for FakeStore {
                 }
                 let keys = claimed.iter().map(|e| (priority, id_of(&e.id))).collect();
                 state.log.push((Kind::AutoClaim, keys));
-                AutoClaim { next, claimed }
+                AutoClaim {
+                    next,
+                    claimed,
+                    from,
+                }
             })
             .await
     }
@@ -655,7 +721,9 @@ impl GroupStore for FakeStore {
             .await
     }
 
-    async fn say_alive(&mut self) -> RedisResult<()> {
-        self.redis.call(Kind::Alive, |_| ()).await
+    async fn say_alive(&mut self, records: &[Write]) -> RedisResult<()> {
+        self.redis
+            .call(Kind::Alive, |state| state.write(records))
+            .await
     }
 }

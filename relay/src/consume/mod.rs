@@ -20,6 +20,15 @@
 //!
 //! Every Redis command goes through [`GroupStore`] (in the store layer); the real one is
 //! [`RedisGroupStore`], and the order above is unit-tested against a fake of it.
+//!
+//! With the lifecycle record on (README, Task lifecycle), each step's record goes with
+//! the command it records: `acked` with its `XACK`, `nacked` with the hand-back,
+//! `dead_lettered` in the letter's script; `delivered` and `reclaimed` (made by reads,
+//! which cannot carry them) are gathered as the entries are sent and go with the next
+//! write the consumer sends anyway: the acks' `XACK`, a nack's hand-back, the skipped
+//! entries' `XACK`, or at the latest the alive key's refresh (every second), so no
+//! round trip is added for them; before a dead letter's script, which takes one record,
+//! they are written first, so that a task's records keep their order.
 
 mod acks;
 mod dead_letter;
@@ -36,9 +45,11 @@ mod fake;
 mod tests;
 
 use crate::metrics::Metrics;
-use crate::store::consumer::GroupStore;
 use crate::store::consumer::RedisGroupStore;
+use crate::store::consumer::{ByPriority, GroupStore};
+use crate::store::lifecycle::{LifecycleSettings, Write};
 use crate::store::reply::Entry;
+use cortex_shared::lifecycle::LifecycleEvent;
 use cortex_shared::{AgentName, EntryId, ErrorCode, Priority, TaskMessage};
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
@@ -149,17 +160,23 @@ pub struct GroupConsumer(Consumer<RedisGroupStore>);
 
 impl GroupConsumer {
     /// A consumer named `consumer` in `agent`'s group: its blocking reads on
-    /// connections of their own from `client`, every other command on `redis`.
+    /// connections of their own from `client`, every other command on `redis`; it
+    /// writes lifecycle records as `lifecycle` says.
     pub fn new(
         client: redis::Client,
         redis: ConnectionManager,
         agent: AgentName,
         consumer: String,
         settings: DeliverySettings,
+        lifecycle: LifecycleSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let store = RedisGroupStore::new(client, redis, &agent, &consumer, settings.block);
-        Self(Consumer::new(store, agent, consumer, settings, metrics))
+        let store =
+            RedisGroupStore::new(client, redis, &agent, &consumer, settings.block, lifecycle);
+        Self(
+            Consumer::new(store, agent, consumer, settings, metrics)
+                .with_lifecycle(lifecycle.enabled),
+        )
     }
 
     /// Takes at most `n` tasks in all, then only finishes those (acks and nacks):
@@ -191,8 +208,8 @@ struct Consumer<S> {
     consumer: String,
     settings: DeliverySettings,
     metrics: Arc<Metrics>,
-    /// Delivered and not yet acked: delivery count, and when.
-    in_flight: HashMap<Key, (u64, Instant)>,
+    /// Delivered and not yet acked.
+    in_flight: HashMap<Key, Flight>,
     /// Read, and to be acked without delivery (see [`Consumer::ack_skipped`]).
     skipped: Vec<Key>,
     /// Read together with more urgent entries when the credit ran out before the more
@@ -204,6 +221,11 @@ struct Consumer<S> {
     next_alive: Instant,
     /// Deliveries left before this consumer stops taking tasks (`None`: no limit).
     remaining: Option<usize>,
+    /// Whether lifecycle records are made at all.
+    lifecycle: bool,
+    /// `delivered` and `reclaimed` records of entries sent, for the next write
+    /// ([`Consumer::take_records`]); at most a second old.
+    records: Vec<Write>,
 }
 
 impl<S: GroupStore> Consumer<S> {
@@ -227,6 +249,8 @@ impl<S: GroupStore> Consumer<S> {
             next_reclaim: Instant::now(),
             next_alive: Instant::now(),
             remaining: None,
+            lifecycle: false,
+            records: Vec::new(),
         }
     }
 
@@ -234,9 +258,59 @@ impl<S: GroupStore> Consumer<S> {
         self.remaining = Some(n);
         self
     }
+
+    /// The same consumer, making lifecycle records (or not).
+    fn with_lifecycle(mut self, on: bool) -> Self {
+        self.lifecycle = on;
+        self
+    }
+
+    /// A record of `event` on this agent and consumer, if records are made.
+    fn record(
+        &self,
+        event: LifecycleEvent,
+        task_id: &str,
+        priority: Priority,
+        entry_id: &str,
+    ) -> Option<Write> {
+        self.lifecycle.then(|| {
+            Write::now(event, task_id, priority.stream(), entry_id)
+                .on(self.agent.as_str(), &self.consumer)
+        })
+    }
+
+    /// The records gathered so far, then `more`, for a write that is about to go
+    /// (on failure they are dropped: a write whose reply was lost may have taken
+    /// effect, and a record written twice would claim what did not happen).
+    fn take_records(&mut self, more: impl IntoIterator<Item = Write>) -> Vec<Write> {
+        let mut records = std::mem::take(&mut self.records);
+        records.extend(more);
+        records
+    }
+
+    /// Writes the records gathered so far on their own (before a write that cannot take
+    /// them).
+    async fn flush_records(&mut self) -> redis::RedisResult<()> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let records = self.take_records([]);
+        self.store.ack(&ByPriority::default(), &records).await
+    }
 }
 
 type Events = mpsc::Sender<ConsumerEvent>;
+
+/// A task in flight: delivered, not yet acked.
+#[derive(Debug, Clone)]
+struct Flight {
+    /// Deliveries Redis counted, this one included.
+    count: u64,
+    /// When it was sent.
+    at: Instant,
+    /// Its `id`, for its records (empty when the consumer makes none).
+    task_id: String,
+}
 
 /// A task in flight: its priority (its stream) and entry id. No allocation, and an id
 /// from a client is parsed once.

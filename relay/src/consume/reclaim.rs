@@ -6,6 +6,7 @@
 
 use super::{rank, Consumer, Events, Stop};
 use crate::store::consumer::{ByPriority, GroupStore};
+use crate::store::lifecycle::Write;
 use cortex_shared::{EntryId, Priority};
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,7 @@ impl<S: GroupStore> Consumer<S> {
                 }
                 let reply = self
                     .store
-                    .autoclaim(priority, min_idle, &cursor, credit)
+                    .autoclaim(priority, min_idle, &cursor, credit, self.lifecycle)
                     .await?;
                 for entry in reply.claimed {
                     // XAUTOCLAIM counted this delivery; ask Redis for the total.
@@ -32,7 +33,9 @@ impl<S: GroupStore> Consumer<S> {
                     if let Ok(id) = entry.id.parse::<EntryId>() {
                         self.in_flight.remove(&(priority, id));
                     }
-                    self.process(priority, entry, count, events).await?;
+                    let from = reply.from.get(&entry.id).cloned();
+                    self.process(priority, entry, count, from.as_deref(), events)
+                        .await?;
                 }
                 self.ack_skipped().await?;
                 cursor = reply.next;
@@ -45,14 +48,17 @@ impl<S: GroupStore> Consumer<S> {
     }
 
     /// Makes a nacked task due for redelivery now: it stays pending, marked idle for a
-    /// whole visibility timeout, so the next reclaim (by any consumer) takes it.
+    /// whole visibility timeout, so the next reclaim (by any consumer) takes it; its
+    /// `nacked` record, `record`, goes in the same round trip.
     pub(super) async fn release(
         &mut self,
         priority: Priority,
         entry_id: &str,
+        record: Option<Write>,
     ) -> redis::RedisResult<()> {
+        let records = self.take_records(record);
         self.store
-            .release(priority, entry_id, self.settings.visibility)
+            .release(priority, entry_id, self.settings.visibility, &records)
             .await?;
         self.next_reclaim = Instant::now();
         Ok(())
@@ -70,12 +76,16 @@ impl<S: GroupStore> Consumer<S> {
         for (priority, id) in self.in_flight.keys() {
             ids[rank(*priority)].push(*id);
         }
-        if ids.iter().all(Vec::is_empty) {
+        let records = self.take_records([]);
+        if ids.iter().all(Vec::is_empty) && records.is_empty() {
             return;
         }
         let idle = self.settings.visibility;
-        let handed =
-            tokio::time::timeout(Duration::from_secs(2), self.store.hand_back(&ids, idle)).await;
+        let handed = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.store.hand_back(&ids, idle, &records),
+        )
+        .await;
         match handed {
             Ok(Ok(())) => {
                 tracing::debug!(agent = %self.agent, consumer = %self.consumer,

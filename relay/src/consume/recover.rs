@@ -58,7 +58,7 @@ impl<S: GroupStore> Consumer<S> {
                         .collect();
                     for entry in self.store.take_back(priority, &ids).await? {
                         let count = counts.get(entry.id.as_str()).copied().unwrap_or(1);
-                        self.process(priority, entry, count, events).await?;
+                        self.process(priority, entry, count, None, events).await?;
                     }
                 }
                 match page.last() {

@@ -291,11 +291,13 @@ impl<S: GroupStore> Consumer<S> {
         schedule::credit(self.load())
     }
 
-    /// Refreshes the alive key; a failure only waits for the next round (the reads
-    /// report Redis being gone).
+    /// Refreshes the alive key, writing the records gathered since the last write; a
+    /// failure only waits for the next round (the reads report Redis being gone).
     async fn say_alive(&mut self) {
         self.next_alive = Instant::now() + ALIVE_EVERY;
-        if let Err(error) = self.store.say_alive().await {
+        // Records of deliveries not yet written go with it (see [`Consumer::records`]).
+        let records = self.take_records([]);
+        if let Err(error) = self.store.say_alive(&records).await {
             tracing::debug!(%error, "could not refresh the consumer's alive key");
         }
     }

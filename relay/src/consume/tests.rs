@@ -6,6 +6,7 @@
 
 use super::fake::{FakeRedis, Fault, Kind, Trigger};
 use super::{Consumer, ConsumerCommand, ConsumerEvent, DeliverySettings, Key};
+use cortex_shared::lifecycle::{LifecycleEvent, LifecycleRecord};
 use cortex_shared::{AgentName, ErrorCode, Priority};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,13 +52,29 @@ fn start_limited(
     settings: DeliverySettings,
     limit: Option<usize>,
 ) -> Client {
+    start_with(redis, name, settings, limit, true)
+}
+
+/// A consumer that makes no lifecycle records.
+fn start_off(redis: &FakeRedis, name: &str, settings: DeliverySettings) -> Client {
+    start_with(redis, name, settings, None, false)
+}
+
+fn start_with(
+    redis: &FakeRedis,
+    name: &str,
+    settings: DeliverySettings,
+    limit: Option<usize>,
+    lifecycle: bool,
+) -> Client {
     let mut consumer = Consumer::new(
         redis.store(name),
         AgentName::parse("pink").unwrap(),
         name.to_owned(),
         settings,
         Arc::default(),
-    );
+    )
+    .with_lifecycle(lifecycle);
     if let Some(n) = limit {
         consumer = consumer.with_limit(n);
     }
@@ -556,6 +573,7 @@ async fn faulted_run(name: &str, fault: Option<(Trigger, Fault)>) -> usize {
     client.stop().await;
     assert_eq!(redis.violations(), Vec::<String>::new(), "{fault:?}");
     assert_eq!(redis.letters().len(), 1, "{fault:?}");
+    records_claim_only_what_happened(&redis, &format!("{fault:?}"), false);
     if fault.is_some() {
         assert!(redis.fired(), "{fault:?}: the fault came before the ack");
     }
@@ -616,6 +634,7 @@ async fn dropped_run(n: usize) {
     second.stop().await;
     assert_eq!(redis.violations(), Vec::<String>::new(), "call {n}");
     assert_eq!(redis.letters().len(), 1, "call {n}");
+    records_claim_only_what_happened(&redis, &format!("call {n}"), true);
 }
 
 #[tokio::test]
@@ -648,4 +667,280 @@ async fn an_entry_deleted_while_pending_is_acked_on_recovery_not_delivered() {
     assert_eq!(second.delivery().await, (next, 1));
     second.stop().await;
     assert_eq!(redis.violations(), Vec::<String>::new());
+}
+
+/// The key a record is about.
+fn key_of_record(record: &LifecycleRecord) -> Key {
+    key_of(&record.stream, &record.entry_id)
+}
+
+/// The records of `event`, by key.
+fn of(records: &[LifecycleRecord], event: LifecycleEvent) -> Vec<Key> {
+    records
+        .iter()
+        .filter(|r| r.event == event)
+        .map(key_of_record)
+        .collect()
+}
+
+/// Every record written tells something that happened: an `acked` only for an entry
+/// `XACK`ed, and no `delivered` of it after that; a `delivered` only of an entry the
+/// group read, once per delivery count (but after a crash: a task in flight when the
+/// relay died, taken back under the same name, is delivered again with the count Redis
+/// kept, see `recover.rs`); a `dead_lettered` only with a letter. (A record may be
+/// missing: one whose write failed is not written again, as the write may have taken
+/// effect with its reply lost.)
+fn records_claim_only_what_happened(redis: &FakeRedis, what: &str, crashed: bool) {
+    let records = redis.records();
+    let log = redis.log();
+    let mut seen = std::collections::HashSet::new();
+    for (i, record) in records.iter().enumerate() {
+        let key = key_of_record(record);
+        assert_eq!(record.agent.as_deref(), Some("pink"), "{what}");
+        match record.event {
+            LifecycleEvent::Acked => {
+                assert!(
+                    log.iter()
+                        .any(|(kind, keys)| *kind == Kind::Ack && keys.contains(&key)),
+                    "{what}: acked without its XACK: {record:?}"
+                );
+                assert!(
+                    !records[i..]
+                        .iter()
+                        .any(|r| r.event == LifecycleEvent::Delivered && key_of_record(r) == key),
+                    "{what}: delivered after acked: {records:?}"
+                );
+            }
+            LifecycleEvent::Delivered => {
+                assert!(redis.was_read(key), "{what}: {record:?}");
+                let delivery = record.detail["delivery"].as_u64().unwrap();
+                assert!(
+                    seen.insert((key, delivery)) || crashed,
+                    "{what}: delivery {delivery} of {key:?} recorded twice: {records:?}"
+                );
+            }
+            LifecycleEvent::DeadLettered => {
+                assert!(
+                    redis.letters().iter().any(|(k, _)| *k == key),
+                    "{what}: {record:?}"
+                );
+                assert!(record.detail["dlq_id"].is_string(), "{what}: {record:?}");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A task for pink in the trace `c-1`.
+fn traced_task(redis: &FakeRedis, priority: Priority) -> Key {
+    redis.entry(
+        priority,
+        &[
+            ("id", "traced-1"),
+            ("from", "harold"),
+            ("to", "pink"),
+            ("priority", priority.as_str()),
+            ("type", "coding"),
+            ("payload", "{}"),
+            ("created", "1704556800"),
+            ("correlation_id", "c-1"),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn each_record_is_written_with_the_command_it_records() {
+    let redis = FakeRedis::default();
+    let task = traced_task(&redis, High);
+    let mut client = start(&redis, "recorded", quick());
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    // Written with the next write the consumer sends anyway (here, with nothing to
+    // ack, the alive key's refresh, within a second); the trace learns of the task at
+    // its first delivery.
+    redis
+        .wait_for("the delivered record", |r| !r.records().is_empty())
+        .await;
+    assert!(redis.log().iter().all(|(kind, _)| *kind != Kind::Records));
+    let first = &redis.records()[0];
+    assert_eq!(first.event, LifecycleEvent::Delivered);
+    assert_eq!(key_of_record(first), task);
+    assert_eq!(first.task_id, "traced-1");
+    assert_eq!(first.consumer.as_deref(), Some("recorded"));
+    assert_eq!(first.detail["delivery"], 1);
+    assert_eq!(redis.traces(), [("c-1".to_owned(), "traced-1".to_owned())]);
+    // The nack: its record with the hand-back, in one command.
+    client.nack(task);
+    assert_eq!(client.next().await, nacked(task, false));
+    let records = redis.records();
+    assert_eq!(records[1].event, LifecycleEvent::Nacked);
+    assert_eq!(records[1].detail["error"], "boom");
+    let release = redis
+        .log()
+        .iter()
+        .position(|(kind, keys)| *kind == Kind::Release && keys == &[task]);
+    assert!(release.is_some());
+    // Redelivered (its own, reclaimed by itself: no `reclaimed`), then acked.
+    assert_eq!(client.delivery().await, (task, 2));
+    client.ack(task);
+    assert_eq!(client.next().await, acked(task));
+    let records = redis.records();
+    let events: Vec<_> = records.iter().map(|r| r.event).collect();
+    assert_eq!(
+        events,
+        [
+            LifecycleEvent::Delivered,
+            LifecycleEvent::Nacked,
+            LifecycleEvent::Delivered,
+            LifecycleEvent::Acked
+        ]
+    );
+    assert_eq!(records[2].detail["delivery"], 2);
+    assert!(records[3].detail["ms"].is_u64(), "{:?}", records[3]);
+    // Only the first delivery adds it to its trace.
+    assert_eq!(redis.traces().len(), 1);
+    client.stop().await;
+    records_claim_only_what_happened(&redis, "recorded", false);
+}
+
+#[tokio::test]
+async fn an_ack_redis_did_not_take_writes_no_acked_and_one_whose_reply_was_lost_does() {
+    for fault in [Fault::Fail, Fault::LoseReply] {
+        let redis = FakeRedis::default();
+        let task = redis.task(Low, "pink");
+        let mut client = start(&redis, "ack-fault", settings());
+        client.ready().await;
+        assert_eq!(client.delivery().await, (task, 1));
+        redis
+            .wait_for("the delivered record", |r| !r.records().is_empty())
+            .await;
+        redis.set_fault(Trigger::Next(Kind::Ack), fault);
+        client.ack(task);
+        match client.next().await {
+            ConsumerEvent::Failed { code, .. } => assert_eq!(code, ErrorCode::RedisUnavailable),
+            other => panic!("expected redis_unavailable, got {other:?}"),
+        }
+        let acked_records = of(&redis.records(), LifecycleEvent::Acked);
+        match fault {
+            // Not acked in Redis: no record says it was.
+            Fault::Fail => {
+                assert!(redis.owner(task).is_some());
+                assert!(acked_records.is_empty(), "{:?}", redis.records());
+            }
+            // Acked, its record with it, though the consumer was not told.
+            _ => {
+                assert_eq!(redis.owner(task), None);
+                assert_eq!(acked_records, [task]);
+            }
+        }
+        if fault == Fault::Fail {
+            client.ack(task);
+            assert_eq!(client.next().await, acked(task));
+            assert_eq!(of(&redis.records(), LifecycleEvent::Acked), [task]);
+        }
+        client.stop().await;
+        records_claim_only_what_happened(&redis, &format!("{fault:?}"), false);
+    }
+}
+
+#[tokio::test]
+async fn a_task_claimed_from_another_consumer_is_recorded_reclaimed_from_it() {
+    let redis = FakeRedis::default();
+    let task = redis.task(Normal, "pink");
+    let settings = DeliverySettings {
+        visibility: Duration::from_millis(300),
+        ..quick()
+    };
+    let mut first = start(&redis, "gone-quiet", settings);
+    first.ready().await;
+    assert_eq!(first.delivery().await, (task, 1));
+    // Its relay died: nothing handed back, the task comes back after the timeout; the
+    // delivery's record, not yet written, is lost with it (nothing claims otherwise).
+    first.kill().await;
+    let mut second = start(&redis, "taking-over", settings);
+    second.ready().await;
+    assert_eq!(second.delivery().await, (task, 2));
+    second.ack(task);
+    assert_eq!(second.next().await, acked(task));
+    let records = redis.records();
+    let events: Vec<_> = records
+        .iter()
+        .map(|r| (r.event, r.consumer.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (LifecycleEvent::Reclaimed, "taking-over".to_owned()),
+            (LifecycleEvent::Delivered, "taking-over".to_owned()),
+            (LifecycleEvent::Acked, "taking-over".to_owned()),
+        ]
+    );
+    assert_eq!(records[0].detail["from"], "gone-quiet");
+    assert_eq!(records[0].detail["delivery"], 2);
+    second.stop().await;
+    records_claim_only_what_happened(&redis, "reclaimed", false);
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_recorded_with_its_letter_and_no_nacked() {
+    let redis = FakeRedis::default();
+    let task = redis.task(High, "pink");
+    let settings = DeliverySettings {
+        max_deliveries: 1,
+        ..quick()
+    };
+    let mut client = start(&redis, "last-try", settings);
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    client.nack(task);
+    assert_eq!(client.next().await, nacked(task, true));
+    let records = redis.records();
+    let events: Vec<_> = records.iter().map(|r| r.event).collect();
+    assert_eq!(
+        events,
+        [LifecycleEvent::Delivered, LifecycleEvent::DeadLettered]
+    );
+    assert_eq!(records[1].detail["error"], "boom");
+    assert_eq!(records[1].detail["dlq_id"], "1-0");
+    // A malformed entry with an id gets its record too; one without an id none.
+    redis.entry(Critical, &[("id", "broken-1"), ("payload", "{bad")]);
+    redis.entry(Critical, &[("payload", "{bad")]);
+    redis
+        .wait_for("both letters", |r| r.letters().len() == 3)
+        .await;
+    let dead = redis
+        .records()
+        .into_iter()
+        .filter(|r| r.event == LifecycleEvent::DeadLettered)
+        .map(|r| r.task_id)
+        .collect::<Vec<_>>();
+    assert_eq!(dead, [format!("t{}", task.1.ms), "broken-1".to_owned()]);
+    client.stop().await;
+    records_claim_only_what_happened(&redis, "dead", false);
+}
+
+#[tokio::test]
+async fn with_the_record_off_nothing_more_is_sent() {
+    let redis = FakeRedis::default();
+    let task = traced_task(&redis, High);
+    let settings = DeliverySettings {
+        max_deliveries: 2,
+        ..quick()
+    };
+    let mut client = start_off(&redis, "unrecorded", settings);
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    client.nack(task);
+    assert_eq!(client.next().await, nacked(task, false));
+    assert_eq!(client.delivery().await, (task, 2));
+    client.nack(task);
+    assert_eq!(client.next().await, nacked(task, true));
+    let next = redis.task(High, "pink");
+    assert_eq!(client.delivery().await, (next, 1));
+    client.ack(next);
+    assert_eq!(client.next().await, acked(next));
+    client.stop().await;
+    assert!(redis.records().is_empty());
+    assert!(redis.traces().is_empty());
+    assert!(!redis.log().iter().any(|(kind, _)| *kind == Kind::Records));
 }

@@ -42,6 +42,10 @@ pub enum Audience {
     /// Every watcher, whatever agents it watches: DLQ changes and presence changes,
     /// which a dashboard shows for the whole bus.
     Everyone,
+    /// A lifecycle record (README, Task lifecycle): of this agent, for the sessions
+    /// watching it and those watching `*`; without an agent (`published`), for those
+    /// watching `*` only.
+    Lifecycle(Option<String>),
 }
 
 impl Audience {
@@ -51,6 +55,8 @@ impl Audience {
             Audience::TaskFor(to) => target.sees_task_for(to),
             Audience::HeartbeatOf(agent) => target.sees_heartbeat_of(agent),
             Audience::Everyone => true,
+            Audience::Lifecycle(Some(agent)) => target.sees_heartbeat_of(agent),
+            Audience::Lifecycle(None) => *target == SubscribeTarget::All,
         }
     }
 
@@ -58,9 +64,14 @@ impl Audience {
     fn agent(&self) -> Option<&str> {
         match self {
             Audience::TaskFor(to) if !to.is_empty() => Some(to),
-            Audience::HeartbeatOf(agent) => Some(agent),
+            Audience::HeartbeatOf(agent) | Audience::Lifecycle(Some(agent)) => Some(agent),
             _ => None,
         }
+    }
+
+    /// Whether only the feeds watching `*` may see this.
+    fn only_all(&self) -> bool {
+        *self == Audience::Lifecycle(None)
     }
 }
 
@@ -210,6 +221,12 @@ impl Hub {
         {
             let routes = self.read();
             match audience.agent() {
+                None if audience.only_all() => {
+                    for id in &routes.all {
+                        offer.to(*id, &routes.feeds[id]);
+                        offered += 1;
+                    }
+                }
                 Some(agent) => {
                     for id in &routes.all {
                         offer.to(*id, &routes.feeds[id]);
@@ -254,6 +271,9 @@ impl Hub {
         if !routes.all.is_empty() {
             return true;
         }
+        if audience.only_all() {
+            return false;
+        }
         match audience.agent() {
             Some(agent) => routes.by_agent.contains_key(agent),
             None => routes.feeds.values().any(Route::watches_anything),
@@ -268,6 +288,12 @@ impl Hub {
             rx: None,
             lagged: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Whether any feed watches anything (cheap: no walk over the feeds).
+    pub fn any_watching(&self) -> bool {
+        let routes = self.read();
+        !routes.all.is_empty() || !routes.by_agent.is_empty()
     }
 
     /// How many feeds watch something.
@@ -447,6 +473,34 @@ mod tests {
         assert_eq!(drain(&mut harold), ["2", "3", "4"]);
         assert_eq!(drain(&mut all), ["1", "2", "3", "4", "5"]);
         assert_eq!(drain(&mut idle), Vec::<String>::new());
+    }
+
+    #[test]
+    fn lifecycle_records_go_to_their_agents_watchers_and_to_star_only_without_one() {
+        let hub = Hub::new(16);
+        let (mut pink, mut harold, mut all) = (hub.feed(), hub.feed(), hub.feed());
+        pink.watch(&target("pink"));
+        harold.watch(&target("harold"));
+        assert!(!hub.reaches(&Audience::Lifecycle(None)));
+        assert!(hub.reaches(&Audience::Lifecycle(Some("pink".into()))));
+        assert!(!hub.reaches(&Audience::Lifecycle(Some("blue".into()))));
+        all.watch(&SubscribeTarget::All);
+        assert_eq!(
+            publish(&hub, 1, Audience::Lifecycle(Some("pink".into()))),
+            2
+        );
+        assert_eq!(publish(&hub, 2, Audience::Lifecycle(None)), 1);
+        assert_eq!(
+            publish(&hub, 3, Audience::Lifecycle(Some("blue".into()))),
+            1
+        );
+        assert_eq!(drain(&mut pink), ["1"]);
+        assert_eq!(drain(&mut harold), Vec::<String>::new());
+        assert_eq!(drain(&mut all), ["1", "2", "3"]);
+        let none = Audience::Lifecycle(None);
+        assert!(none.is_seen_by(&SubscribeTarget::All) && !none.is_seen_by(&target("pink")));
+        let of_pink = Audience::Lifecycle(Some("pink".into()));
+        assert!(of_pink.is_seen_by(&target("pink")) && !of_pink.is_seen_by(&target("harold")));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The watch reader: one blocking `XREAD` loop per relay over every task stream and
 //! the heartbeat stream, publishing what it reads to the [`Hub`]. The same read
 //! covers the DLQ and the events stream ([`crate::store::dlq::events`]), for the `dlq`
-//! frames every watcher gets, and feeds heartbeats to the [`PresenceTracker`].
+//! frames every watcher gets, and feeds heartbeats to the [`PresenceTracker`]. While
+//! some session watches, it also covers the lifecycle stream (README, Task lifecycle),
+//! for the `lifecycle` frames: from where the read before the first watch began, so a
+//! record written since then is not missed (it may come up to one `BLOCK` late).
 //!
 //! It never acks, claims or creates groups, so it cannot change what agents receive
 //! (README, Delivery: watch). It runs on a Redis connection of its own whose response timeout
@@ -11,7 +14,7 @@
 use crate::engine::hub::{Audience, Hub};
 use crate::engine::presence::PresenceTracker;
 use crate::metrics::Metrics;
-use crate::store::keys::{self, DLQ, EVENTS, HEARTBEATS};
+use crate::store::keys::{self, DLQ, EVENTS, HEARTBEATS, LIFECYCLE};
 use crate::store::reply::Entry;
 use crate::store::streams::{tails, xread};
 use crate::store::value::text;
@@ -128,6 +131,13 @@ impl WatchReader {
     /// skipped.
     pub async fn run(mut self, cancel: CancellationToken) {
         let streams = Self::read_streams();
+        let mut with_lifecycle = streams.clone();
+        with_lifecycle.push(LIFECYCLE);
+        // Where the lifecycle stream is read from while someone watches; `None` while
+        // nobody does.
+        let mut lifecycle: Option<String> = None;
+        // When the last read began (unix ms).
+        let mut last_read_ms = self.created_ms;
         let mut positions = self.positions.take();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
@@ -156,13 +166,37 @@ impl WatchReader {
             tracing::info!(?streams, "watch reader connected");
             let positions = positions.as_mut().expect("resolved above");
             loop {
+                if self.hub.any_watching() {
+                    let since = last_read_ms.saturating_sub(1);
+                    positions.push(
+                        lifecycle
+                            .take()
+                            .unwrap_or_else(|| format!("{since}-{}", u64::MAX)),
+                    );
+                } else {
+                    lifecycle = None;
+                }
+                let reading = if positions.len() > streams.len() {
+                    &with_lifecycle
+                } else {
+                    &streams
+                };
+                last_read_ms = crate::metrics::unix_ms();
                 let read = tokio::select! {
                     _ = cancel.cancelled() => return,
-                    read = xread(&mut conn, &streams, positions, BATCH, self.block) => read,
+                    read = xread(&mut conn, reading, positions, BATCH, self.block) => read,
                 };
+                if positions.len() > streams.len() {
+                    lifecycle = positions.pop();
+                }
                 match read {
                     Ok(entries) => {
                         for (stream, entry) in entries {
+                            if stream == LIFECYCLE {
+                                lifecycle = Some(entry.id.clone());
+                                self.dispatch_lifecycle(&entry);
+                                continue;
+                            }
                             let index = streams
                                 .iter()
                                 .position(|s| *s == stream)
@@ -223,6 +257,31 @@ impl WatchReader {
 }
 
 impl WatchReader {
+    /// A lifecycle record: a `lifecycle` frame for the sessions watching its agent and
+    /// those watching `*` (a record without an agent: `*` only). An entry that is not a
+    /// record (written by hand: bytes that are not UTF-8, a field missing, a `detail`
+    /// that is not JSON) is skipped and logged.
+    fn dispatch_lifecycle(&self, entry: &Entry) {
+        let Ok(entry_id) = entry.id.parse::<EntryId>() else {
+            return;
+        };
+        // Nobody watching its agent: not even decoded.
+        let agent = entry.field("agent").and_then(text).map(|a| a.into_owned());
+        if !self.hub.reaches(&Audience::Lifecycle(agent)) {
+            return;
+        }
+        match crate::store::lifecycle::decode_entry(entry) {
+            Ok(record) => {
+                let audience = Audience::Lifecycle(record.agent.clone());
+                self.hub
+                    .publish(LIFECYCLE, entry_id, audience, &record.frame());
+            }
+            Err(error) => {
+                tracing::warn!(entry_id = %entry.id, %error, "lifecycle entry is not a record; skipped")
+            }
+        }
+    }
+
     /// A letter added to the DLQ, or an event saying letters were retried or deleted:
     /// a `dlq` frame for every watcher.
     fn dispatch_dlq(&self, stream: &'static str, entry_id: EntryId, entry: &Entry) {

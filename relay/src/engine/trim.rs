@@ -6,9 +6,14 @@
 //! oldest entry any group still needs, is applied as `XTRIM MINID ~` (approximate:
 //! Redis trims whole nodes below the id, never anything at or above it). The heartbeat
 //! stream and the DLQ have no groups and are cut at `MAXLEN ~`.
+//!
+//! The lifecycle stream (README, Task lifecycle) is cut by age every round, whether or
+//! not `--trim-maxlen` is set: `XTRIM MINID ~ <now - max_age>` (its count is capped by
+//! each `XADD`'s `MAXLEN ~`).
 
 use crate::store::groups::oldest_pending;
-use crate::store::keys::{self, DLQ, HEARTBEATS};
+use crate::store::keys::{self, DLQ, HEARTBEATS, LIFECYCLE};
+use crate::store::lifecycle::LifecycleSettings;
 use crate::store::streams::{trim_maxlen, trim_minid, xrevrange};
 use crate::store::xinfo::groups;
 use cortex_shared::Backoff;
@@ -20,12 +25,24 @@ use tokio_util::sync::CancellationToken;
 /// How often streams are trimmed.
 const EVERY: Duration = Duration::from_secs(10);
 
-/// Trims until cancelled.
-pub async fn run(mut redis: ConnectionManager, maxlen: u64, cancel: CancellationToken) {
+/// Trims until cancelled: the task streams, heartbeats and DLQ to about `maxlen` when
+/// it is set, and the lifecycle stream by `lifecycle.max_age` always.
+pub async fn run(
+    mut redis: ConnectionManager,
+    maxlen: Option<u64>,
+    lifecycle: LifecycleSettings,
+    cancel: CancellationToken,
+) {
     let mut backoff = Backoff::new(EVERY, Duration::from_secs(60));
     loop {
-        let delay = match trim_all(&mut redis, maxlen).await {
-            Ok(()) => {
+        let trimmed = async {
+            if let Some(maxlen) = maxlen {
+                trim_all(&mut redis, maxlen).await?;
+            }
+            trim_lifecycle(&mut redis, &lifecycle, crate::metrics::unix_ms()).await
+        };
+        let delay = match trimmed.await {
+            Ok(_) => {
                 backoff.reset();
                 EVERY
             }
@@ -50,6 +67,21 @@ pub async fn trim_all(redis: &mut ConnectionManager, maxlen: u64) -> redis::Redi
         trim_maxlen(redis, stream, maxlen).await?;
     }
     Ok(())
+}
+
+/// Cuts the lifecycle stream's entries older than `lifecycle.max_age` before `now_ms`
+/// (approximately: whole nodes below it). Returns the MINID used.
+pub async fn trim_lifecycle(
+    redis: &mut ConnectionManager,
+    lifecycle: &LifecycleSettings,
+    now_ms: u64,
+) -> redis::RedisResult<EntryId> {
+    let minid = EntryId::new(
+        now_ms.saturating_sub(lifecycle.max_age.as_millis() as u64),
+        0,
+    );
+    trim_minid(redis, LIFECYCLE, minid).await?;
+    Ok(minid)
 }
 
 /// Trims one task stream to about `maxlen`, keeping what any group still needs.

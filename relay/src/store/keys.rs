@@ -28,18 +28,15 @@ pub(crate) const DLQ: &str = cortex_shared::DLQ_STREAM;
 pub(crate) const EVENTS: &str = "cortex:events";
 
 /// Lifecycle records of every task, capped by count and age (README, Task lifecycle).
-#[allow(dead_code)] // until the lifecycle record is written (issue in progress)
 pub(crate) const LIFECYCLE: &str = "cortex:lifecycle";
 
 /// One task's lifecycle records (a list), which are also the index by task id:
 /// `cortex:task:<task id>`.
-#[allow(dead_code)] // until the lifecycle record is written (issue in progress)
 pub(crate) fn task_record(task_id: &str) -> String {
     format!("cortex:task:{task_id}")
 }
 
 /// The ids of a trace's tasks (a set): `cortex:trace:<correlation id>`.
-#[allow(dead_code)] // until the lifecycle record is written (issue in progress)
 pub(crate) fn trace(correlation_id: &str) -> String {
     format!("cortex:trace:{correlation_id}")
 }

@@ -1,13 +1,31 @@
 //! Writing tasks and heartbeats (`XADD`, in the README's Redis layout), for every way in: the
 //! HTTP API's `POST /api/v1/tasks`, the WebSocket `publish` and `heartbeat` frames, and
 //! the CLI's `publish` and `heartbeat`. What may be published is
-//! [`cortex_shared::publish`]'s one rule; the callers check it.
+//! [`cortex_shared::publish`]'s one rule; the callers check it. With the lifecycle
+//! record on, a task's `published` record is written by the same script as its `XADD`
+//! ([`super::lifecycle`]).
 
+use super::lifecycle::{LifecycleSettings, ScriptArgs, LUA};
 use cortex_shared::publish::PublishError;
 use cortex_shared::rest::PublishRequest;
 use cortex_shared::{Heartbeat, JsonObject, TaskMessage};
 use redis::aio::ConnectionLike;
 use redis::RedisResult;
+use std::sync::LazyLock;
+
+/// KEYS: the task's stream. ARGV: the lifecycle settings ([`ScriptArgs`]), the task's
+/// id, its correlation id (or `''`), then its fields. Adds the task, then its
+/// `published` record; returns the entry id.
+static PUBLISH: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(&format!(
+        r#"{LUA}
+local L, at = lifecycle_args(1)
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, at + 2))
+lifecycle(L, L.at_ms, 'published', ARGV[at], KEYS[1], id, '', '', '', ARGV[at + 1])
+return id
+"#
+    ))
+});
 
 /// The task `request` describes, checked, with a new UUID id and `created` now;
 /// `from` defaults to `default_from`.
@@ -31,17 +49,27 @@ pub(crate) fn heartbeat_now(agent: &str, status: JsonObject) -> Heartbeat {
     }
 }
 
-/// Appends `task` as it is to its priority's stream; returns the entry id.
+/// Appends `task` as it is to its priority's stream, with its `published` record when
+/// `lifecycle` has it on (one script: the record is never written without the task);
+/// returns the entry id.
 pub(crate) async fn publish_task<C: ConnectionLike>(
     conn: &mut C,
     task: &TaskMessage,
+    lifecycle: &LifecycleSettings,
 ) -> RedisResult<String> {
-    xadd(
-        conn,
-        super::keys::task_stream(task.priority),
-        task.to_fields(),
-    )
-    .await
+    let stream = super::keys::task_stream(task.priority);
+    if !lifecycle.enabled {
+        return xadd(conn, stream, task.to_fields()).await;
+    }
+    let mut invocation = PUBLISH.key(stream);
+    ScriptArgs(lifecycle).add(&mut invocation);
+    invocation
+        .arg(&task.id)
+        .arg(task.correlation_id.as_deref().unwrap_or_default());
+    for (field, value) in task.to_fields() {
+        invocation.arg(field).arg(value);
+    }
+    invocation.invoke_async(conn).await
 }
 
 /// Appends `heartbeat` to the heartbeat stream; returns the entry id.

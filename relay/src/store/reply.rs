@@ -140,6 +140,8 @@ pub(crate) fn range(reply: Value) -> redis::RedisResult<Vec<Entry>> {
 pub(crate) struct AutoClaim {
     pub(crate) next: String,
     pub(crate) claimed: Vec<Entry>,
+    /// Entry id → the consumer that held it before the claim, where known.
+    pub(crate) from: HashMap<String, String>,
 }
 
 /// Takes an `XAUTOCLAIM` reply apart (see [`AutoClaim`]).
@@ -155,7 +157,28 @@ pub(crate) fn autoclaim(reply: Value) -> redis::RedisResult<AutoClaim> {
         .ok_or_else(|| unexpected("XAUTOCLAIM reply without a cursor"))?
         .into_owned();
     let claimed = range(parts.next().unwrap_or(Value::Nil))?;
-    Ok(AutoClaim { next, claimed })
+    Ok(AutoClaim {
+        next,
+        claimed,
+        from: HashMap::new(),
+    })
+}
+
+/// The owners in an extended `XPENDING` reply (`[[id, consumer, idle, deliveries],
+/// …]`): entry id → consumer. Anything else in it is skipped.
+pub(crate) fn pending_owners(reply: &Value) -> HashMap<String, String> {
+    let Value::Array(items) = reply else {
+        return HashMap::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::Array(parts) if parts.len() >= 2 => {
+                Some((text(&parts[0])?.into_owned(), text(&parts[1])?.into_owned()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn unexpected(what: &'static str) -> redis::RedisError {

@@ -183,6 +183,7 @@ impl Consumers {
             agent.clone(),
             consumer,
             ctx.delivery,
+            ctx.lifecycle,
             ctx.metrics.clone(),
         );
         tokio::spawn(worker.run(events, commands_rx, cancel.clone()));

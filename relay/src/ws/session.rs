@@ -673,14 +673,17 @@ impl Session {
                     Ok(task) => task,
                     Err(e) => return self.reply(&refused(&e), r),
                 };
-                let reply = match publish_task(&mut self.ctx.redis.clone(), &task).await {
-                    Ok(entry_id) => ServerFrame::Published {
-                        task_id: task.id,
-                        stream: priority.stream().into(),
-                        entry_id,
-                    },
-                    Err(e) => redis_unavailable(e),
-                };
+                let reply =
+                    match publish_task(&mut self.ctx.redis.clone(), &task, &self.ctx.lifecycle)
+                        .await
+                    {
+                        Ok(entry_id) => ServerFrame::Published {
+                            task_id: task.id,
+                            stream: priority.stream().into(),
+                            entry_id,
+                        },
+                        Err(e) => redis_unavailable(e),
+                    };
                 self.reply(&reply, r)
             }
             ClientFrame::Ack { stream, entry_id } => {
@@ -766,6 +769,7 @@ mod tests {
                 .unwrap(),
             client,
             delivery: DeliverySettings::default(),
+            lifecycle: crate::store::lifecycle::LifecycleSettings::default(),
             metrics: Arc::default(),
             auth: Auth::default(),
             origins: Origins::default(),

@@ -30,6 +30,7 @@ mod dlq_failed_agent;
 mod embed;
 mod faults;
 mod fuzz;
+mod lifecycle_record;
 mod limits;
 mod operator_binary;
 mod resume;

@@ -221,7 +221,7 @@ async fn an_agent_reading_redis_itself_is_waiting_then_in_progress_then_done() {
     // Read by a consumer that is not the relay's: in progress on it.
     assert_eq!(
         read_group(&mut conn, HIGH, "agent:pink", "pink-go", 10).await,
-        [entry.clone()]
+        std::slice::from_ref(&entry)
     );
     let reply = get_ok(addr, &by_entry).await;
     let pink = state_of(&reply, "pink");

@@ -6,9 +6,15 @@
 //! The real ones are in [`on_redis`]; the consumer's order of operations
 //! (read, send, ack; letter and ack together; nothing counted that was not sent) is
 //! unit-tested against a fake of them.
+//!
+//! Lifecycle records ([`crate::store::lifecycle`]) go with the command they record:
+//! the methods that take [`Write`]s send them in the same round trip, after it, and
+//! only when the store was made with the record on.
 
 use crate::store::dlq::Once;
+use crate::store::lifecycle::Write;
 use crate::store::reply::{AutoClaim, Entry};
+use cortex_shared::lifecycle::LifecycleRecord;
 use cortex_shared::{Attempt, DeadLetter, EntryId, Priority};
 use redis::RedisResult;
 use std::future::Future;
@@ -58,8 +64,13 @@ pub(crate) trait GroupStore: Send {
     /// exists.
     fn ensure_groups(&mut self) -> impl Future<Output = RedisResult<()>> + Send;
 
-    /// `XACK` of `ids` (by priority), one command per stream, in one round trip.
-    fn ack(&mut self, ids: &ByPriority) -> impl Future<Output = RedisResult<()>> + Send;
+    /// `XACK` of `ids` (by priority), one command per stream, then `records`, in one
+    /// round trip (`ids` may be empty: the records alone).
+    fn ack(
+        &mut self,
+        ids: &ByPriority,
+        records: &[Write],
+    ) -> impl Future<Output = RedisResult<()>> + Send;
 
     /// `XACK` of one entry, its id as a client gave it.
     fn ack_one(
@@ -69,31 +80,37 @@ pub(crate) trait GroupStore: Send {
     ) -> impl Future<Output = RedisResult<()>> + Send;
 
     /// Writes `letter` to the DLQ and acks the entry, in one atomic step: never acked
-    /// without its letter (see [`crate::store::dlq`]). Returns whether a letter was
-    /// written (with [`Once::Global`], another group may have written it).
+    /// without its letter (see [`crate::store::dlq`]); with `record`, its
+    /// `dead_lettered` record in the same step (`detail.dlq_id` added: the letter's
+    /// id). Returns whether a letter was written (with [`Once::Global`], another group
+    /// may have written it; then no record is).
     fn dead_letter(
         &mut self,
         priority: Priority,
         entry_id: &str,
         letter: &DeadLetter,
         once: Once,
+        record: Option<&LifecycleRecord>,
     ) -> impl Future<Output = RedisResult<bool>> + Send;
 
     /// `XCLAIM … IDLE idle JUSTID` of one pending entry: it stays pending for this
     /// consumer, idle for `idle` (due for redelivery when that is the visibility
-    /// timeout), and no delivery is counted.
+    /// timeout), and no delivery is counted; then `records`, in the same round trip.
     fn release(
         &mut self,
         priority: Priority,
         entry_id: &str,
         idle: Duration,
+        records: &[Write],
     ) -> impl Future<Output = RedisResult<()>> + Send;
 
-    /// [`GroupStore::release`] of many, one command per stream, in one round trip.
+    /// [`GroupStore::release`] of many, one command per stream, then `records`, in one
+    /// round trip.
     fn hand_back(
         &mut self,
         ids: &ByPriority,
         idle: Duration,
+        records: &[Write],
     ) -> impl Future<Output = RedisResult<()>> + Send;
 
     /// Up to `count` of this consumer's pending entries of `priority`'s stream, oldest
@@ -116,13 +133,16 @@ pub(crate) trait GroupStore: Send {
     ) -> impl Future<Output = RedisResult<Vec<Entry>>> + Send;
 
     /// `XAUTOCLAIM … min_idle cursor COUNT count`: entries of the group idle that long,
-    /// from then on pending for this consumer (a delivery Redis counted).
+    /// from then on pending for this consumer (a delivery Redis counted). With `owners`,
+    /// also who held them before ([`AutoClaim::from`]: an `XPENDING … IDLE` of the same
+    /// range just before, in the same round trip).
     fn autoclaim(
         &mut self,
         priority: Priority,
         min_idle: Duration,
         cursor: &str,
         count: usize,
+        owners: bool,
     ) -> impl Future<Output = RedisResult<AutoClaim>> + Send;
 
     /// The deliveries Redis counted for a pending entry (1 when it is not pending).
@@ -150,6 +170,7 @@ pub(crate) trait GroupStore: Send {
         entry_id: &str,
     ) -> impl Future<Output = RedisResult<Vec<Attempt>>> + Send;
 
-    /// Refreshes this consumer's alive key ([`super::keys::consumer_alive`]).
-    fn say_alive(&mut self) -> impl Future<Output = RedisResult<()>> + Send;
+    /// Refreshes this consumer's alive key ([`super::keys::consumer_alive`]), then
+    /// writes `records`, in one round trip.
+    fn say_alive(&mut self, records: &[Write]) -> impl Future<Output = RedisResult<()>> + Send;
 }

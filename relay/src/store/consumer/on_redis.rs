@@ -6,7 +6,9 @@
 use super::{ByPriority, GroupReader, GroupStore, Pending};
 use crate::store::dlq::{dead_letter, Once};
 use crate::store::keys;
+use crate::store::lifecycle::{self, LifecycleSettings, Write};
 use crate::store::reply::{AutoClaim, Entry};
+use cortex_shared::lifecycle::LifecycleRecord;
 use cortex_shared::{AgentName, Attempt, DeadLetter, Priority};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::StreamPendingCountReply;
@@ -26,16 +28,20 @@ pub(crate) struct RedisGroupStore {
     alive_key: String,
     /// How long the reads' connection waits for a reply: longer than any blocking read.
     response_timeout: Duration,
+    /// Whether records are written, and their retention.
+    lifecycle: LifecycleSettings,
 }
 
 impl RedisGroupStore {
-    /// The commands of `consumer` in `agent`'s group.
+    /// The commands of `consumer` in `agent`'s group, writing lifecycle records as
+    /// `lifecycle` says.
     pub(crate) fn new(
         client: redis::Client,
         redis: ConnectionManager,
         agent: &AgentName,
         consumer: &str,
         block: Duration,
+        lifecycle: LifecycleSettings,
     ) -> Self {
         Self {
             client,
@@ -44,6 +50,42 @@ impl RedisGroupStore {
             consumer: consumer.to_owned(),
             alive_key: keys::consumer_alive(agent.as_str(), consumer),
             response_timeout: block + Duration::from_secs(5),
+            lifecycle,
+        }
+    }
+
+    /// Sends `commands` then `records` in one round trip (no pipeline for one command
+    /// alone).
+    async fn with_records(
+        &mut self,
+        mut commands: Vec<redis::Cmd>,
+        records: &[Write],
+    ) -> RedisResult<()> {
+        let records = if self.lifecycle.enabled { records } else { &[] };
+        match (commands.len(), records.is_empty()) {
+            (0, true) => Ok(()),
+            // The usual case without records: one command, no pipeline to set up.
+            (1, true) => commands
+                .remove(0)
+                .query_async::<Value>(&mut self.redis)
+                .await
+                .map(drop),
+            _ => {
+                let mut pipe = redis::pipe();
+                for cmd in commands {
+                    pipe.add_command(cmd).ignore();
+                }
+                lifecycle::append(&mut pipe, &self.lifecycle, records);
+                match pipe.query_async::<()>(&mut self.redis).await {
+                    Err(e) if lifecycle::is_unknown_script(&e) => {
+                        // The records were not written; the commands before them may
+                        // run twice, which changes nothing (XACK, XCLAIM … JUSTID).
+                        lifecycle::load(&mut self.redis).await?;
+                        pipe.query_async(&mut self.redis).await
+                    }
+                    other => other,
+                }
+            }
         }
     }
 
@@ -117,8 +159,8 @@ impl GroupStore for RedisGroupStore {
         Ok(())
     }
 
-    async fn ack(&mut self, ids: &ByPriority) -> RedisResult<()> {
-        let mut commands = Priority::ALL
+    async fn ack(&mut self, ids: &ByPriority, records: &[Write]) -> RedisResult<()> {
+        let commands = Priority::ALL
             .iter()
             .zip(ids)
             .filter(|(_, ids)| !ids.is_empty())
@@ -131,18 +173,7 @@ impl GroupStore for RedisGroupStore {
                 cmd
             })
             .collect::<Vec<_>>();
-        match commands.len() {
-            0 => Ok(()),
-            // The usual case: one stream, no pipeline to set up.
-            1 => commands.remove(0).query_async(&mut self.redis).await,
-            _ => {
-                let mut pipe = redis::pipe();
-                for cmd in commands {
-                    pipe.add_command(cmd).ignore();
-                }
-                pipe.query_async(&mut self.redis).await
-            }
-        }
+        self.with_records(commands, records).await
     }
 
     async fn ack_one(&mut self, priority: Priority, entry_id: &str) -> RedisResult<()> {
@@ -161,6 +192,7 @@ impl GroupStore for RedisGroupStore {
         entry_id: &str,
         letter: &DeadLetter,
         once: Once,
+        record: Option<&LifecycleRecord>,
     ) -> RedisResult<bool> {
         dead_letter(
             &mut self.redis,
@@ -169,6 +201,8 @@ impl GroupStore for RedisGroupStore {
             entry_id,
             letter,
             once,
+            &self.lifecycle,
+            record,
         )
         .await
     }
@@ -178,20 +212,24 @@ impl GroupStore for RedisGroupStore {
         priority: Priority,
         entry_id: &str,
         idle: Duration,
+        records: &[Write],
     ) -> RedisResult<()> {
-        self.claim(priority)
-            .arg(entry_id)
+        let mut cmd = self.claim(priority);
+        cmd.arg(entry_id)
             .arg("IDLE")
             .arg(idle.as_millis() as u64)
-            .arg("JUSTID")
-            .query_async::<Value>(&mut self.redis)
-            .await
-            .map(drop)
+            .arg("JUSTID");
+        self.with_records(vec![cmd], records).await
     }
 
-    async fn hand_back(&mut self, ids: &ByPriority, idle: Duration) -> RedisResult<()> {
+    async fn hand_back(
+        &mut self,
+        ids: &ByPriority,
+        idle: Duration,
+        records: &[Write],
+    ) -> RedisResult<()> {
         let idle = idle.as_millis() as u64;
-        let mut pipe = redis::pipe();
+        let mut commands = Vec::new();
         for (priority, ids) in Priority::ALL.into_iter().zip(ids) {
             if ids.is_empty() {
                 continue;
@@ -201,9 +239,9 @@ impl GroupStore for RedisGroupStore {
                 cmd.arg(id.to_string());
             }
             cmd.arg("IDLE").arg(idle).arg("JUSTID");
-            pipe.add_command(cmd).ignore();
+            commands.push(cmd);
         }
-        pipe.query_async::<()>(&mut self.redis).await
+        self.with_records(commands, records).await
     }
 
     async fn pending(
@@ -263,21 +301,41 @@ impl GroupStore for RedisGroupStore {
         min_idle: Duration,
         cursor: &str,
         count: usize,
+        owners: bool,
     ) -> RedisResult<AutoClaim> {
+        let min_idle = min_idle.as_millis() as u64;
+        let mut claim = redis::cmd("XAUTOCLAIM");
+        claim
+            .arg(priority.stream())
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(min_idle)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(count);
         // Walked as Redis sent it: one entry with a field name that is not UTF-8 must
         // not fail the claim of every other (Redis counted them).
-        crate::store::reply::autoclaim(
-            redis::cmd("XAUTOCLAIM")
-                .arg(priority.stream())
-                .arg(&self.group)
-                .arg(&self.consumer)
-                .arg(min_idle.as_millis() as u64)
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(count)
-                .query_async(&mut self.redis)
-                .await?,
-        )
+        if !owners {
+            return crate::store::reply::autoclaim(claim.query_async(&mut self.redis).await?);
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("XPENDING")
+            .arg(priority.stream())
+            .arg(&self.group)
+            .arg("IDLE")
+            .arg(min_idle)
+            .arg(cursor)
+            .arg("+")
+            .arg(count)
+            .add_command(claim);
+        let mut replies: Vec<Value> = pipe.query_async(&mut self.redis).await?;
+        let claimed = replies.pop().unwrap_or(Value::Nil);
+        let mut reply = crate::store::reply::autoclaim(claimed)?;
+        reply.from = replies
+            .first()
+            .map(crate::store::reply::pending_owners)
+            .unwrap_or_default();
+        Ok(reply)
     }
 
     async fn deliveries(&mut self, priority: Priority, entry_id: &str) -> RedisResult<u64> {
@@ -323,14 +381,13 @@ impl GroupStore for RedisGroupStore {
         ))
     }
 
-    async fn say_alive(&mut self) -> RedisResult<()> {
-        redis::cmd("SET")
-            .arg(&self.alive_key)
+    async fn say_alive(&mut self, records: &[Write]) -> RedisResult<()> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&self.alive_key)
             .arg(crate::metrics::unix_ms())
             .arg("PX")
-            .arg(ALIVE_TTL.as_millis() as u64)
-            .query_async(&mut self.redis)
-            .await
+            .arg(ALIVE_TTL.as_millis() as u64);
+        self.with_records(vec![cmd], records).await
     }
 }
 

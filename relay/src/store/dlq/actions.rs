@@ -26,6 +26,7 @@ use super::events::{EVENTS_MAXLEN, IDS_PER_EVENT};
 use super::letters::{gone, letters_of, read_letter, select_all, Selection};
 use super::DlqError;
 use crate::store::keys;
+use crate::store::lifecycle::{LifecycleSettings, ScriptArgs, LUA};
 use crate::store::value::{int, text};
 use cortex_shared::rest::Retried;
 use cortex_shared::{DeadLetter, EntryId, Priority, TaskMessage};
@@ -36,18 +37,31 @@ use std::sync::LazyLock;
 /// How long a tombstone says "already retried/deleted", in seconds.
 const TOMBSTONE_SECONDS: u64 = 3600;
 
+/// Lua: the value of field `name` among an entry's fields (`''` when absent).
+const FIELD_OF: &str = r#"
+local function field_of(f, name)
+  for j = 1, #f, 2 do
+    if f[j] == name then return f[j + 1] end
+  end
+  return ''
+end
+"#;
+
 /// KEYS: DLQ, events stream, the four task streams (critical … low), then one
-/// tombstone key per letter. ARGV: tombstone seconds, events maxlen, then per letter:
-/// DLQ id, target stream (1-4), original stream (0 unknown, 1-4), original entry id,
-/// edited (`true`/`false`), field count, then the task's fields.
+/// tombstone key per letter. ARGV: tombstone seconds, events maxlen, the lifecycle
+/// settings ([`ScriptArgs`]), then per letter: DLQ id, target stream (1-4), original
+/// stream (0 unknown, 1-4), original entry id, edited (`true`/`false`), field count,
+/// then the task's fields.
 /// Returns per letter: status (`ok`, or why not: `retried`, `deleted`, `missing`),
-/// new entry id, retry count.
+/// new entry id, retry count. Each letter retried gets a `retried` record, of the entry
+/// it died as (from the letter's `original_*` fields; the new entry when it names none),
+/// for its `failed_agent` when it has one.
 static RETRY: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r#"
-local out = {}
-local done = {}
-local a = 3
+    redis::Script::new(&format!(
+        r#"{LUA}{FIELD_OF}
+local out = {{}}
+local done = {{}}
+local L, a = lifecycle_args(3)
 local k = 7
 while a <= #ARGV do
   local id = ARGV[a]
@@ -56,12 +70,13 @@ while a <= #ARGV do
   local orig_id = ARGV[a + 3]
   local edited = ARGV[a + 4]
   local n = tonumber(ARGV[a + 5])
-  local fields = {}
+  local fields = {{}}
   for j = 1, n do fields[j] = ARGV[a + 5 + j] end
   a = a + 6 + n
   local tomb = KEYS[k]
   k = k + 1
-  if #redis.call('XRANGE', KEYS[1], id, id) == 0 then
+  local letter = redis.call('XRANGE', KEYS[1], id, id)
+  if #letter == 0 then
     table.insert(out, redis.call('GET', tomb) or 'missing')
     table.insert(out, '')
     table.insert(out, 0)
@@ -85,6 +100,15 @@ while a <= #ARGV do
     local entry = redis.call('XADD', KEYS[2 + target], '*', unpack(fields))
     redis.call('XDEL', KEYS[1], id)
     redis.call('SET', tomb, 'retried', 'EX', ARGV[1])
+    if L.on then
+      local lf = letter[1][2]
+      local stream, entry_id = field_of(lf, 'original_stream'), field_of(lf, 'original_entry_id')
+      if stream == '' or entry_id == '' then stream, entry_id = KEYS[2 + target], entry end
+      local detail = '{{"dlq_id":' .. cjson.encode(id) .. ',"stream":' ..
+        cjson.encode(KEYS[2 + target]) .. ',"entry_id":' .. cjson.encode(entry) .. '}}'
+      lifecycle(L, L.at_ms, 'retried', field_of(lf, 'original_id'), stream, entry_id,
+        field_of(lf, 'failed_agent'), '', detail, '')
+    end
     table.insert(done, id)
     table.insert(out, 'ok')
     table.insert(out, entry)
@@ -96,26 +120,37 @@ if #done > 0 then
     'kind', 'dlq', 'action', 'retried', 'ids', table.concat(done, ' '))
 end
 return out
-"#,
-    )
+"#
+    ))
 });
 
 /// KEYS: DLQ, events stream, then one tombstone key per letter. ARGV: tombstone
-/// seconds, events maxlen, then the DLQ ids. Returns per letter `ok`, or why not
-/// (`retried`, `deleted`, `missing`).
+/// seconds, events maxlen, the lifecycle settings ([`ScriptArgs`]), then the DLQ ids.
+/// Returns per letter `ok`, or why not (`retried`, `deleted`, `missing`). Each letter
+/// deleted gets a `deleted` record, as a retried one gets its `retried` record.
 static DELETE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r#"
-local out = {}
-local done = {}
-for j = 3, #ARGV do
+    redis::Script::new(&format!(
+        r#"{LUA}{FIELD_OF}
+local out = {{}}
+local done = {{}}
+local L, first = lifecycle_args(3)
+for j = first, #ARGV do
   local id = ARGV[j]
+  local tomb = KEYS[j - first + 3]
+  local letter = {{}}
+  if L.on then letter = redis.call('XRANGE', KEYS[1], id, id) end
   if redis.call('XDEL', KEYS[1], id) == 1 then
-    redis.call('SET', KEYS[j], 'deleted', 'EX', ARGV[1])
+    redis.call('SET', tomb, 'deleted', 'EX', ARGV[1])
+    if #letter > 0 then
+      local lf = letter[1][2]
+      lifecycle(L, L.at_ms, 'deleted', field_of(lf, 'original_id'), field_of(lf, 'original_stream'),
+        field_of(lf, 'original_entry_id'), field_of(lf, 'failed_agent'), '',
+        '{{"dlq_id":' .. cjson.encode(id) .. '}}', '')
+    end
     table.insert(done, id)
     table.insert(out, 'ok')
   else
-    table.insert(out, redis.call('GET', KEYS[j]) or 'missing')
+    table.insert(out, redis.call('GET', tomb) or 'missing')
   end
 end
 if #done > 0 then
@@ -123,8 +158,8 @@ if #done > 0 then
     'kind', 'dlq', 'action', 'deleted', 'ids', table.concat(done, ' '))
 end
 return out
-"#,
-    )
+"#
+    ))
 });
 
 /// What a retry changes: the priority, and task fields replaced (checked by the
@@ -225,6 +260,7 @@ fn stream_index(priority: Priority) -> usize {
 async fn retry_batch<C: ConnectionLike>(
     conn: &mut C,
     letters: &[Planned],
+    lifecycle: &LifecycleSettings,
 ) -> RedisResult<Vec<Outcome>> {
     let mut invocation = RETRY.key(keys::DLQ);
     invocation.key(keys::EVENTS);
@@ -232,6 +268,7 @@ async fn retry_batch<C: ConnectionLike>(
         invocation.key(stream);
     }
     invocation.arg(TOMBSTONE_SECONDS).arg(EVENTS_MAXLEN);
+    ScriptArgs(lifecycle).add(&mut invocation);
     for letter in letters {
         invocation.key(keys::tombstone(&letter.dlq_id));
         let fields = letter.fields();
@@ -273,10 +310,12 @@ async fn retry_batch<C: ConnectionLike>(
 async fn delete_batch<C: ConnectionLike>(
     conn: &mut C,
     ids: &[EntryId],
+    lifecycle: &LifecycleSettings,
 ) -> RedisResult<Vec<Option<Option<String>>>> {
     let mut invocation = DELETE.key(keys::DLQ);
     invocation.key(keys::EVENTS);
     invocation.arg(TOMBSTONE_SECONDS).arg(EVENTS_MAXLEN);
+    ScriptArgs(lifecycle).add(&mut invocation);
     for id in ids {
         invocation.key(keys::tombstone(id)).arg(id.to_string());
     }
@@ -298,12 +337,13 @@ pub(crate) async fn retry<C: ConnectionLike>(
     conn: &mut C,
     id: EntryId,
     edits: &Edits,
+    lifecycle: &LifecycleSettings,
 ) -> Result<Retried, DlqError> {
     let Some(letter) = read_letter(conn, &id).await? else {
         return Err(gone(conn, &id).await?);
     };
     let planned = plan(id, &letter, edits)?;
-    let outcome = retry_batch(conn, std::slice::from_ref(&planned)).await?;
+    let outcome = retry_batch(conn, std::slice::from_ref(&planned), lifecycle).await?;
     match outcome.into_iter().next() {
         Some(Outcome::Retried {
             entry_id,
@@ -330,8 +370,16 @@ pub(crate) async fn retry<C: ConnectionLike>(
 
 /// Deletes letter `id`, leaving a tombstone and appending the event, atomically. Not
 /// in the DLQ: as for [`retry`].
-pub(crate) async fn delete<C: ConnectionLike>(conn: &mut C, id: EntryId) -> Result<(), DlqError> {
-    match delete_batch(conn, &[id]).await?.into_iter().next() {
+pub(crate) async fn delete<C: ConnectionLike>(
+    conn: &mut C,
+    id: EntryId,
+    lifecycle: &LifecycleSettings,
+) -> Result<(), DlqError> {
+    match delete_batch(conn, &[id], lifecycle)
+        .await?
+        .into_iter()
+        .next()
+    {
         Some(None) => Ok(()),
         Some(Some(why)) => Err(DlqError::gone(id, why.as_deref())),
         None => Err(DlqError::Redis(redis::RedisError::from((
@@ -369,6 +417,7 @@ pub(crate) async fn bulk_retry<C: ConnectionLike>(
     conn: &mut C,
     target: Target,
     priority: Option<Priority>,
+    lifecycle: &LifecycleSettings,
 ) -> RedisResult<Bulk> {
     let (letters, gone) = match target {
         Target::Ids(ids) => letters_of(conn, &ids).await?,
@@ -391,7 +440,7 @@ pub(crate) async fn bulk_retry<C: ConnectionLike>(
         }
     }
     for batch in planned.chunks(IDS_PER_EVENT) {
-        for outcome in retry_batch(conn, batch).await? {
+        for outcome in retry_batch(conn, batch, lifecycle).await? {
             match outcome {
                 Outcome::Retried { .. } => bulk.acted += 1,
                 Outcome::Gone(_) => bulk.gone += 1,
@@ -405,6 +454,7 @@ pub(crate) async fn bulk_retry<C: ConnectionLike>(
 pub(crate) async fn bulk_delete<C: ConnectionLike>(
     conn: &mut C,
     target: Target,
+    lifecycle: &LifecycleSettings,
 ) -> RedisResult<Bulk> {
     let ids: Vec<EntryId> = match target {
         Target::Ids(ids) => ids,
@@ -419,7 +469,7 @@ pub(crate) async fn bulk_delete<C: ConnectionLike>(
         ..Bulk::default()
     };
     for batch in ids.chunks(IDS_PER_EVENT) {
-        for outcome in delete_batch(conn, batch).await? {
+        for outcome in delete_batch(conn, batch, lifecycle).await? {
             match outcome {
                 None => bulk.acted += 1,
                 Some(_) => bulk.gone += 1,
