@@ -1,6 +1,6 @@
 //! Every agent: presence, last status, pending tasks, consumers; picking agents.
 
-use crate::format::pretty_json;
+use crate::format::{duration_ms, pretty_json};
 use crate::route::{Route, View};
 use cortex_shared::rest::AgentInfo;
 use std::collections::BTreeMap;
@@ -99,7 +99,7 @@ pub fn agents_view(props: &AgentsViewProps) -> Html {
                                         { for agent.consumers.iter().map(|c| html! {
                                             <li class={classes!("consumer", (!c.alive).then_some("dead"))} data-consumer={c.name.clone()}>
                                                 <code>{ &c.name }</code>
-                                                { format!(" {} pending, idle {} ms{}", c.pending, c.idle_ms, if c.alive { "" } else { " (dead)" }) }
+                                                { format!(" {} pending, idle {}{}", c.pending, duration_ms(c.idle_ms), if c.alive { "" } else { " (dead)" }) }
                                             </li>
                                         }) }
                                     </ul>
