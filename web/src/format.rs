@@ -140,7 +140,11 @@ pub fn age_ms(now_ms: u64, then_ms: u64) -> String {
 
 /// The time in unix milliseconds of a stream entry id (`1704556800000-0`).
 pub fn entry_id_ms(entry_id: &str) -> Option<u64> {
-    entry_id.split_once('-').map_or(entry_id, |(ms, _)| ms).parse().ok()
+    entry_id
+        .split_once('-')
+        .map_or(entry_id, |(ms, _)| ms)
+        .parse()
+        .ok()
 }
 
 /// A JSON object indented for reading.
