@@ -163,7 +163,7 @@ impl AgentLive {
 
 /// Every task's states, by stream and entry id; oldest-seen tasks fall off past
 /// [`MAX_LIVE_TASKS`].
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LiveStates {
     by_entry: HashMap<Rc<str>, Rc<Vec<AgentLive>>>,
     order: VecDeque<Rc<str>>,

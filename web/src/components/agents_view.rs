@@ -78,6 +78,8 @@ pub fn agents_view(props: &AgentsViewProps) -> Html {
                                     <input type="checkbox" class="agent-pick" id={id.clone()}
                                         checked={picked} onchange={toggle(agent.name.clone())} />
                                     <label for={id} class="agent-name">{ &agent.name }</label>
+                                    <a class="agent-open small" href={crate::route::Page::Agent(agent.name.clone()).to_hash()}
+                                        aria-label={format!("Open agent {}", agent.name)}>{ "Open" }</a>
                                     <span class={classes!("presence", format!("presence-{presence}"))}>{ presence }</span>
                                     <span class="agent-pending" title="tasks delivered, not acked">
                                         { format!("{} pending", agent.pending) }
