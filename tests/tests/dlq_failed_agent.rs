@@ -45,10 +45,19 @@ async fn a_broadcast_task_failed_by_one_agent_is_retried_to_that_agent_only() {
         .unwrap();
 
     // blue gives up (its last delivery), pink does it.
-    let task = tokio::time::timeout(SOON, blue.next()).await.unwrap().unwrap();
+    let task = tokio::time::timeout(SOON, blue.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(task.task.id, sent.task_id);
-    assert!(blue.nack(&task, "blue cannot").await.unwrap(), "dead-lettered");
-    let done = tokio::time::timeout(SOON, pink.next()).await.unwrap().unwrap();
+    assert!(
+        blue.nack(&task, "blue cannot").await.unwrap(),
+        "dead-lettered"
+    );
+    let done = tokio::time::timeout(SOON, pink.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(done.task.id, sent.task_id);
     pink.ack(&done).await.unwrap();
 
@@ -83,7 +92,10 @@ async fn a_broadcast_task_failed_by_one_agent_is_retried_to_that_agent_only() {
     )
     .await;
     assert_eq!(status, 200, "{retried}");
-    let again = tokio::time::timeout(SOON, blue.next()).await.unwrap().unwrap();
+    let again = tokio::time::timeout(SOON, blue.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.task.id, sent.task_id);
     assert_eq!(again.task.to, "blue");
     assert_eq!(again.entry_id, retried["entry_id"].as_str().unwrap());
@@ -111,10 +123,8 @@ async fn a_broadcast_task_failed_by_one_agent_is_retried_to_that_agent_only() {
                     redis::Value::Int(i) => i.to_string(),
                     _ => String::new(),
                 };
-                let map: std::collections::HashMap<String, String> = g
-                    .chunks(2)
-                    .map(|kv| (text(&kv[0]), text(&kv[1])))
-                    .collect();
+                let map: std::collections::HashMap<String, String> =
+                    g.chunks(2).map(|kv| (text(&kv[0]), text(&kv[1]))).collect();
                 map.get("name").map(String::as_str) == Some("agent:pink")
                     && map.get("pending").map(String::as_str) == Some("0")
                     && map
@@ -129,7 +139,10 @@ async fn a_broadcast_task_failed_by_one_agent_is_retried_to_that_agent_only() {
         .publish("harold", TaskRequest::new("pink", Priority::High, "marker"))
         .await
         .unwrap();
-    let next = tokio::time::timeout(SOON, pink.next()).await.unwrap().unwrap();
+    let next = tokio::time::timeout(SOON, pink.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(next.task.id, marker.task_id, "pink got {:?}", next.task);
     pink.ack(&next).await.unwrap();
 }

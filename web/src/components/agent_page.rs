@@ -237,7 +237,7 @@ pub fn agent_page(props: &AgentPageProps) -> Html {
     let body = match &*data {
         None => html! { <p class="empty" id="agent-loading">{ "Loading…" }</p> },
         Some(Err(error)) => html! {
-            <p id="agent-error" class="field-error" role="alert" data-code={error.code.clone()}>
+            <p id="agent-page-error" class="field-error" role="alert" data-code={error.code.clone()}>
                 { format!("Could not load the agent's tasks: {error}") }
             </p>
         },
