@@ -190,6 +190,12 @@ pub struct Config {
     #[arg(long, env = "CORTEX_DLQ_WARN_LENGTH", default_value_t = 1000)]
     pub dlq_warn_length: u64,
 
+    /// The task API: entries of each task stream, newest first, searched for a task id
+    /// that has no lifecycle records (see README, "Tasks and traces"); 0 searches
+    /// none. Default 10000; env `CORTEX_TASK_SCAN_ENTRIES`.
+    #[arg(long, env = "CORTEX_TASK_SCAN_ENTRIES", default_value_t = 10_000)]
+    pub task_scan_entries: u64,
+
     /// Log format: `text` or `json`. Default `text`; env `CORTEX_LOG_FORMAT`.
     /// The level is set with `RUST_LOG` (default `info`).
     #[arg(long, env = "CORTEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -242,6 +248,7 @@ impl Config {
             offline_after: presence.offline_after,
             consumer_dead_after: Duration::from_millis(self.consumer_dead_after_ms),
             dlq_warn_length: self.dlq_warn_length,
+            task_scan_entries: self.task_scan_entries,
         }
     }
 
@@ -355,6 +362,7 @@ struct RelaySection {
     presence_offline_ms: Option<u64>,
     consumer_dead_after_ms: Option<u64>,
     dlq_warn_length: Option<u64>,
+    task_scan_entries: Option<u64>,
     log_format: Option<LogFormat>,
 }
 
@@ -471,6 +479,7 @@ impl Config {
         take!(presence_offline_ms);
         take!(consumer_dead_after_ms);
         take!(dlq_warn_length);
+        take!(task_scan_entries);
         take!(log_format);
         if let Some(url) = r.redis_url {
             if unset("redis_url") {
@@ -615,6 +624,7 @@ impl Config {
             presence_offline_ms: u64,
             consumer_dead_after_ms: u64,
             dlq_warn_length: u64,
+            task_scan_entries: u64,
             log_format: LogFormat,
         }
         let shown = Shown {
@@ -652,6 +662,7 @@ impl Config {
                 presence_offline_ms: self.presence_offline_ms,
                 consumer_dead_after_ms: self.consumer_dead_after_ms,
                 dlq_warn_length: self.dlq_warn_length,
+                task_scan_entries: self.task_scan_entries,
                 log_format: self.log_format,
             },
         };

@@ -35,7 +35,13 @@ pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
         .route("/messaging/dlq/delete", post(api::dlq_actions::bulk_delete))
         .route("/streams/{stream}/entries", get(api::replay::entries))
         .route("/agents", get(api::agents::list))
-        .route("/tasks", post(api::publish::publish))
+        .route("/tasks", post(api::publish::publish).get(api::tasks::list))
+        .route("/tasks/{task_id}", get(api::tasks::one))
+        .route(
+            "/tasks/by-entry/{stream}/{entry_id}",
+            get(api::tasks::by_entry),
+        )
+        .route("/traces/{correlation_id}", get(api::tasks::trace))
         .fallback(api::route_not_found)
         .method_not_allowed_fallback(api::method_not_allowed);
     let api = Router::new()

@@ -78,6 +78,9 @@ pub struct ApiSettings {
     pub consumer_dead_after: Duration,
     /// DLQ length above which stats and metrics raise a warning.
     pub dlq_warn_length: u64,
+    /// Entries of each task stream, newest first, the task API searches for a task id
+    /// that has no lifecycle records.
+    pub task_scan_entries: u64,
 }
 
 impl Default for ApiSettings {
@@ -87,6 +90,7 @@ impl Default for ApiSettings {
             offline_after: Duration::from_secs(120),
             consumer_dead_after: Duration::from_secs(60),
             dlq_warn_length: 1000,
+            task_scan_entries: 10_000,
         }
     }
 }

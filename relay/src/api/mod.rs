@@ -1,6 +1,6 @@
 //! The operations API under `/api/v1` (README, "HTTP API"): dead letters ([`dlq`],
 //! [`dlq_actions`]), replay ([`replay`]), metrics ([`metrics`]), agents and presence
-//! ([`agents`]), publishing ([`publish`]). Every route is listed in
+//! ([`agents`]), publishing ([`publish`]), where tasks are ([`tasks`]). Every route is listed in
 //! [`crate::http::router`]; every error is [`ApiError`]'s `{"code","message"}`.
 //!
 //! What this module shares: the settings handlers need, and extractors whose
@@ -12,6 +12,7 @@ pub mod dlq_actions;
 pub mod metrics;
 pub mod publish;
 pub mod replay;
+pub mod tasks;
 
 use crate::error::ApiError;
 use axum::body::Bytes;

@@ -4,7 +4,7 @@
 //! written ([`publish`]); ranges, reads and trimming ([`streams`]); `XINFO`
 //! ([`xinfo`]); groups' pending entries and consumers' alive keys ([`groups`]); one
 //! consumer's commands ([`consumer`], a trait the engine's consumer is tested through);
-//! the dead letter queue ([`dlq`]).
+//! the dead letter queue ([`dlq`]); the reads that tell where tasks are ([`tasks`]).
 //!
 //! Nothing here knows about HTTP, WebSocket or the CLI; the engine and the transports
 //! call it, and turn its errors into theirs.
@@ -17,6 +17,7 @@ pub(crate) mod keys;
 pub(crate) mod publish;
 pub(crate) mod reply;
 pub mod streams;
+pub(crate) mod tasks;
 pub(crate) mod value;
 pub mod xinfo;
 
