@@ -177,6 +177,7 @@ impl LifecycleRecord {
             event: self.event,
             consumer: self.consumer.clone(),
             at_ms: self.at_ms,
+            detail: self.detail.clone(),
         }
     }
 }
@@ -357,7 +358,7 @@ mod tests {
             serde_json::to_value(record.frame()).unwrap(),
             json!({"type":"lifecycle","task_id":"task-001","stream":"cortex:tasks:high",
                 "entry_id":"1704556800000-0","agent":"pink","state":"done","event":"acked",
-                "consumer":"pink-1","at_ms":1704556800300u64})
+                "consumer":"pink-1","at_ms":1704556800300u64,"detail":{"ms":300}})
         );
         let bare =
             json!({"at_ms":1,"event":"published","task_id":"t","stream":"s","entry_id":"1-0"});

@@ -1,4 +1,4 @@
-//! Text for humans: times and JSON as the dashboard shows them.
+//! Text for humans: times, durations and JSON as the dashboard shows them.
 
 use cortex_shared::JsonObject;
 use time::format_description::BorrowedFormatItem;
@@ -87,6 +87,66 @@ pub fn parse_utc_ms(text: &str) -> Option<u64> {
     u64::try_from(secs).ok().map(|s| s * 1000)
 }
 
+/// A duration in milliseconds in human units, the largest two that apply: `340 ms`,
+/// `1.5 s` (a tenth under 10 s), `12 s`, `4 min 23 s`, `2 h 5 min`, `3 d 4 h`. The
+/// one way the dashboard writes a duration.
+pub fn duration_ms(ms: u64) -> String {
+    const S: u64 = 1000;
+    const MIN: u64 = 60 * S;
+    const H: u64 = 60 * MIN;
+    const D: u64 = 24 * H;
+    let pair = |big: u64, big_unit: &str, small: u64, small_unit: &str| {
+        if small == 0 {
+            format!("{big} {big_unit}")
+        } else {
+            format!("{big} {big_unit} {small} {small_unit}")
+        }
+    };
+    match ms {
+        ms if ms < S => format!("{ms} ms"),
+        ms if ms < 10 * S => {
+            // Tenths, rounded down so that 9999 ms stays under 10 s.
+            let tenths = ms / 100;
+            if tenths % 10 == 0 {
+                format!("{} s", tenths / 10)
+            } else {
+                format!("{}.{} s", tenths / 10, tenths % 10)
+            }
+        }
+        ms if ms < MIN => format!("{} s", ms / S),
+        ms if ms < H => pair(ms / MIN, "min", ms % MIN / S, "s"),
+        ms if ms < D => pair(ms / H, "h", ms % H / MIN, "min"),
+        ms => pair(ms / D, "d", ms % D / H, "h"),
+    }
+}
+
+/// A duration of fractional milliseconds (latency percentiles): under 10 ms with a
+/// tenth (`0.4 ms`, `2.5 ms`), else as [`duration_ms`]. Negative or not a number: `?`.
+pub fn duration_ms_f64(ms: f64) -> String {
+    if !ms.is_finite() || ms < 0.0 {
+        return "?".into();
+    }
+    if ms < 10.0 {
+        return format!("{ms:.1} ms");
+    }
+    duration_ms(ms.round() as u64)
+}
+
+/// How long ago `then_ms` was at `now_ms` (unix ms) as [`duration_ms`]; a time in the
+/// future (clocks apart) counts as 0.
+pub fn age_ms(now_ms: u64, then_ms: u64) -> String {
+    duration_ms(now_ms.saturating_sub(then_ms))
+}
+
+/// The time in unix milliseconds of a stream entry id (`1704556800000-0`).
+pub fn entry_id_ms(entry_id: &str) -> Option<u64> {
+    entry_id
+        .split_once('-')
+        .map_or(entry_id, |(ms, _)| ms)
+        .parse()
+        .ok()
+}
+
 /// A JSON object indented for reading.
 pub fn pretty_json(object: &JsonObject) -> String {
     // A map of JSON values always serializes.
@@ -133,6 +193,45 @@ mod tests {
         ] {
             assert_eq!(parse_utc_ms(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_in_human_units() {
+        for (ms, text) in [
+            (0, "0 ms"),
+            (340, "340 ms"),
+            (999, "999 ms"),
+            (1000, "1 s"),
+            (1540, "1.5 s"),
+            (9999, "9.9 s"),
+            (12_000, "12 s"),
+            (59_999, "59 s"),
+            (60_000, "1 min"),
+            (263_324, "4 min 23 s"),
+            (3_599_999, "59 min 59 s"),
+            (3_600_000, "1 h"),
+            (7_500_000, "2 h 5 min"),
+            (86_400_000, "1 d"),
+            (3 * 86_400_000 + 4 * 3_600_000 + 59_000, "3 d 4 h"),
+            (u64::MAX, "213503982334 d 14 h"),
+        ] {
+            assert_eq!(duration_ms(ms), text, "{ms}");
+        }
+        assert_eq!(duration_ms_f64(0.44), "0.4 ms");
+        assert_eq!(duration_ms_f64(9.94), "9.9 ms");
+        assert_eq!(duration_ms_f64(340.4), "340 ms");
+        assert_eq!(duration_ms_f64(263_324.0), "4 min 23 s");
+        assert_eq!(duration_ms_f64(f64::NAN), "?");
+        assert_eq!(duration_ms_f64(-1.0), "?");
+        assert_eq!(age_ms(12_000, 0), "12 s");
+        assert_eq!(age_ms(0, 12_000), "0 ms", "clocks apart");
+    }
+
+    #[test]
+    fn entry_ids_carry_their_time() {
+        assert_eq!(entry_id_ms("1704556800000-3"), Some(1_704_556_800_000));
+        assert_eq!(entry_id_ms("1704556800000"), Some(1_704_556_800_000));
+        assert_eq!(entry_id_ms("x-1"), None);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`state`]: the dashboard's state and its reducer.
 //! - [`hooks`]: `use_relay_connection` owns the connection; `use_relay` reaches it.
 //! - [`components`]: the page, one component per file.
-//! - [`format`]: times and JSON for humans.
+//! - [`live`]: task states and agent outcomes from `lifecycle` frames, bounded.
+//! - [`format`]: times, durations and JSON for humans.
 
 pub mod app;
 #[cfg(feature = "js-client")]
@@ -17,6 +18,7 @@ pub mod components;
 pub mod connection;
 pub mod format;
 pub mod hooks;
+pub mod live;
 pub mod route;
 pub mod services;
 pub mod state;

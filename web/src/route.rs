@@ -1,6 +1,8 @@
 //! What the URL holds: the view, the picked agents and the filters, in the hash
 //! (`#/tasks?agents=pink,harold&priority=high&q=auth`), so a link or a reload opens the
-//! same place. Parsing and printing are plain functions, tested on the host.
+//! same place; or one task, agent or trace (`#/tasks/<task id>`, `#/agents/<name>`,
+//! `#/traces/<correlation id>`). Parsing and printing are plain functions, tested on
+//! the host.
 
 /// The dashboard's views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -89,11 +91,61 @@ impl DlqFilterText {
     }
 }
 
+/// A page of one thing, below a view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    /// `#/tasks/<id>`: one task. With `?stream=…&entry=…` it is read by its entry
+    /// (which always works), else by its id (within the lifecycle's retention).
+    Task {
+        /// The task's `id`.
+        id: String,
+        /// Its stream, when known (empty: find it by id).
+        stream: String,
+        /// Its entry id, when known.
+        entry_id: String,
+    },
+    /// `#/agents/<name>`: one agent.
+    Agent(String),
+    /// `#/traces/<correlation id>`: one trace.
+    Trace(String),
+}
+
+impl Page {
+    /// The view it belongs to (for the navigation).
+    pub fn view(&self) -> View {
+        match self {
+            Page::Task { .. } | Page::Trace(_) => View::Tasks,
+            Page::Agent(_) => View::Agents,
+        }
+    }
+
+    /// The hash of this page alone (`#/tasks/t-1?stream=…&entry=…`).
+    pub fn to_hash(&self) -> String {
+        Route {
+            view: self.view(),
+            page: Some(self.clone()),
+            ..Route::default()
+        }
+        .to_hash()
+    }
+
+    /// The task page of the task at `stream`/`entry_id`.
+    pub fn task(id: &str, stream: &str, entry_id: &str) -> Self {
+        Page::Task {
+            id: id.to_owned(),
+            stream: stream.to_owned(),
+            entry_id: entry_id.to_owned(),
+        }
+    }
+}
+
 /// Everything the URL holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Route {
     /// The view shown.
     pub view: View,
+    /// One task, agent or trace, when the path names one.
+    pub page: Option<Page>,
     /// The picked agents; empty: every agent.
     pub agents: Vec<String>,
     /// Tasks view: only this priority (empty: any).
@@ -116,13 +168,37 @@ impl Route {
     pub fn parse(hash: &str) -> Self {
         let hash = hash.trim_start_matches('#').trim_start_matches('/');
         let (path, query) = hash.split_once('?').unwrap_or((hash, ""));
+        let path = path.trim_end_matches('/');
+        let (view, rest) = path.split_once('/').unwrap_or((path, ""));
+        let name = decode(rest);
+        let page = match view {
+            _ if name.is_empty() => None,
+            "tasks" => Some(Page::task(&name, "", "")),
+            "agents" => Some(Page::Agent(name)),
+            "traces" => Some(Page::Trace(name)),
+            _ => None,
+        };
         let mut route = Route {
-            view: View::parse(path.trim_end_matches('/')).unwrap_or_default(),
+            view: match &page {
+                Some(page) => page.view(),
+                None => View::parse(path).unwrap_or_default(),
+            },
+            page,
             ..Route::default()
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode(value);
+            if let Some(Page::Task {
+                stream, entry_id, ..
+            }) = &mut route.page
+            {
+                match key {
+                    "stream" => *stream = value.clone(),
+                    "entry" => *entry_id = value.clone(),
+                    _ => {}
+                }
+            }
             match key {
                 "agents" => {
                     route.agents = value
@@ -151,7 +227,23 @@ impl Route {
     /// The hash for this route, `#/view?…` (only the parameters that are set).
     pub fn to_hash(&self) -> String {
         let agents = self.agents.join(",");
+        let (path, stream, entry_id) = match &self.page {
+            None => (self.view.as_str().to_owned(), "", ""),
+            Some(Page::Task {
+                id,
+                stream,
+                entry_id,
+            }) => (
+                format!("tasks/{}", encode_segment(id)),
+                stream.as_str(),
+                entry_id.as_str(),
+            ),
+            Some(Page::Agent(name)) => (format!("agents/{}", encode_segment(name)), "", ""),
+            Some(Page::Trace(id)) => (format!("traces/{}", encode_segment(id)), "", ""),
+        };
         let pairs = [
+            ("stream", stream),
+            ("entry", entry_id),
             ("agents", agents.as_str()),
             ("priority", &self.priority),
             ("type", &self.task_type),
@@ -170,16 +262,17 @@ impl Route {
             .map(|(k, v)| format!("{k}={}", encode(v)))
             .collect();
         if query.is_empty() {
-            format!("#/{}", self.view.as_str())
+            format!("#/{path}")
         } else {
-            format!("#/{}?{}", self.view.as_str(), query.join("&"))
+            format!("#/{path}?{}", query.join("&"))
         }
     }
 
-    /// The same route on another view.
+    /// The same route on another view (leaving a page).
     pub fn with_view(&self, view: View) -> Self {
         Route {
             view,
+            page: None,
             ..self.clone()
         }
     }
@@ -201,6 +294,11 @@ impl Route {
 /// Percent-encodes everything but unreserved characters and `,`.
 pub use cortex_shared::url::encode_list as encode;
 
+/// A path segment: [`encode`] and `,` too (a name is one segment).
+pub fn encode_segment(text: &str) -> String {
+    encode(text).replace(',', "%2C")
+}
+
 /// Undoes [`encode`] (and `+` as a space); malformed escapes are kept as they are.
 pub use cortex_shared::url::decode;
 
@@ -212,6 +310,7 @@ mod tests {
     fn round_trips_every_field() {
         let route = Route {
             view: View::Dlq,
+            page: None,
             agents: vec!["pink".into(), "harold".into()],
             priority: "high".into(),
             task_type: "coding".into(),
@@ -229,6 +328,34 @@ mod tests {
         let hash = route.to_hash();
         assert!(hash.starts_with("#/dlq?agents=pink,harold&"), "{hash}");
         assert_eq!(Route::parse(&hash), route);
+    }
+
+    #[test]
+    fn pages_of_a_task_an_agent_a_trace() {
+        let page = Page::task("t/1 é", "cortex:tasks:high", "1704556800000-0");
+        let hash = page.to_hash();
+        assert_eq!(
+            hash,
+            "#/tasks/t%2F1%20%C3%A9?stream=cortex%3Atasks%3Ahigh&entry=1704556800000-0"
+        );
+        let route = Route::parse(&hash);
+        assert_eq!(route.page, Some(page));
+        assert_eq!(route.view, View::Tasks);
+        let route = Route::parse("#/tasks/task-001");
+        assert_eq!(route.page, Some(Page::task("task-001", "", "")));
+        let route = Route::parse("#/agents/pink?agents=pink");
+        assert_eq!(route.page, Some(Page::Agent("pink".into())));
+        assert_eq!(route.view, View::Agents);
+        assert_eq!(route.to_hash(), "#/agents/pink?agents=pink");
+        assert_eq!(
+            route.with_view(View::Tasks).to_hash(),
+            "#/tasks?agents=pink"
+        );
+        let route = Route::parse("#/traces/c-1%2C2");
+        assert_eq!(route.page, Some(Page::Trace("c-1,2".into())));
+        assert_eq!(route.to_hash(), "#/traces/c-1%2C2");
+        assert_eq!(Route::parse("#/tasks/").page, None);
+        assert_eq!(Route::parse("#/dlq/x").page, None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::connection::ConnState;
 use crate::format::pretty_json;
+use crate::live::{LifecycleFrame, LiveStates, Outcomes};
 use cortex_shared::rest::{AgentInfo, AgentsReply, MessagingMetrics, Presence};
 use cortex_shared::{
     ErrorCode, ServerFrame, SubscribeTarget, TaskMessage, DLQ_STREAM, HEARTBEAT_STREAM,
@@ -115,6 +116,11 @@ pub struct DashboardState {
     /// changes, so pointer equality is equality. No task appears twice (by stream and
     /// entry id), nor a gap (by stream and the entry it follows).
     pub tasks: Rc<VecDeque<FeedRow>>,
+    /// The tasks' states per agent from `lifecycle` frames (bounded: see
+    /// [`crate::live`]); replaced, not edited in place, when it changes.
+    pub live: Rc<LiveStates>,
+    /// Outcomes per agent (done, failed, dead) by minute, from the same frames.
+    pub outcomes: Rc<Outcomes>,
     /// The target's latest heartbeat.
     pub heartbeat: Option<Rc<HeartbeatView>>,
     /// The relay's last error frame, until dismissed.
@@ -231,6 +237,8 @@ impl DashboardState {
                 self.target = Some(target);
                 self.watching = None;
                 self.tasks = Rc::default();
+                self.live = Rc::default();
+                self.outcomes = Rc::default();
                 self.heartbeat = None;
             }
             Action::DismissError => self.error = None,
@@ -401,6 +409,37 @@ impl DashboardState {
                 if last_heartbeat_ms.is_some() {
                     info.last_heartbeat_ms = last_heartbeat_ms;
                 }
+            }
+            ServerFrame::Lifecycle {
+                stream,
+                entry_id,
+                agent,
+                state,
+                event,
+                consumer,
+                at_ms,
+                detail,
+                ..
+            } => {
+                if self.target.is_none() {
+                    return false;
+                }
+                let frame = LifecycleFrame {
+                    stream,
+                    entry_id,
+                    agent,
+                    event,
+                    state,
+                    consumer,
+                    at_ms,
+                    detail,
+                };
+                // Checked before the copy-on-write, so that a repeat clones nothing.
+                if self.live.is_repeat(&frame) {
+                    return false;
+                }
+                Rc::make_mut(&mut self.live).apply(&frame);
+                Rc::make_mut(&mut self.outcomes).apply(&frame);
             }
             ServerFrame::Dlq {
                 action, dlq_ids, ..
@@ -637,6 +676,76 @@ mod tests {
             ],
         );
         assert_eq!(state.revision, revision);
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+    use cortex_shared::lifecycle::LifecycleEvent;
+
+    fn lifecycle(entry_id: &str, agent: &str, event: LifecycleEvent, at_ms: u64) -> Action {
+        Action::Frame(ServerFrame::Lifecycle {
+            task_id: "t1".into(),
+            stream: "cortex:tasks:high".into(),
+            entry_id: entry_id.into(),
+            agent: Some(agent.into()),
+            state: event.state_after(),
+            event,
+            consumer: Some(format!("{agent}-1")),
+            at_ms,
+            detail: Default::default(),
+        })
+    }
+
+    fn reduce(state: DashboardState, actions: impl IntoIterator<Item = Action>) -> DashboardState {
+        let mut state = Rc::new(state);
+        for action in actions {
+            state = state.reduce(action);
+        }
+        Rc::unwrap_or_clone(state)
+    }
+
+    #[test]
+    fn lifecycle_frames_give_rows_their_states_once_and_a_new_watch_forgets_them() {
+        let state = reduce(
+            DashboardState::default(),
+            [lifecycle("1-0", "pink", LifecycleEvent::Delivered, 1_000)],
+        );
+        assert!(state.live.is_empty(), "nothing watched");
+        let state = reduce(
+            state,
+            [
+                Action::Watch(SubscribeTarget::parse("*").unwrap()),
+                lifecycle("1-0", "pink", LifecycleEvent::Delivered, 1_000),
+                lifecycle("1-0", "pink", LifecycleEvent::Acked, 1_340),
+            ],
+        );
+        let pink = &state.live.get("cortex:tasks:high", "1-0").unwrap()[0];
+        assert_eq!(pink.text(0), "done in 340 ms");
+        assert_eq!(
+            state
+                .outcomes
+                .agent("pink")
+                .unwrap()
+                .within(1_340, 300_000)
+                .done,
+            1
+        );
+        let revision = state.revision;
+        let live = Rc::clone(&state.live);
+        let state = reduce(
+            state,
+            [lifecycle("1-0", "pink", LifecycleEvent::Acked, 1_340)],
+        );
+        assert_eq!(state.revision, revision, "a repeat changes nothing");
+        assert!(Rc::ptr_eq(&live, &state.live), "nor copies the states");
+        let state = reduce(
+            state,
+            [Action::Watch(SubscribeTarget::parse("pink").unwrap())],
+        );
+        assert!(state.live.is_empty());
+        assert!(state.outcomes.agent("pink").is_none());
     }
 }
 

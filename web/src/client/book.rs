@@ -55,6 +55,8 @@ pub(crate) enum Effect<R, L> {
     Delivery(L, Value, String, String),
     /// Call a watch's `onGap` with a gap.
     Gap(L, Value),
+    /// Call a watch's `onLifecycle` with a `lifecycle` frame.
+    Lifecycle(L, Value),
     /// Tell `onState` the state changed, and why for `offline` after a refusal.
     State(&'static str, Option<ClientError>),
     /// Tell `onError` about an error frame no call was waiting for.
@@ -109,6 +111,7 @@ struct Watcher<L> {
     target: SubscribeTarget,
     on_task: L,
     on_gap: Option<L>,
+    on_lifecycle: Option<L>,
     /// Per stream, the newest entry ids given to this callback.
     seen: BTreeMap<String, BTreeSet<EntryId>>,
 }
@@ -245,12 +248,27 @@ impl<R, L: Clone> Book<R, L> {
 
     /// Registers a watch callback on `agent` (or `*`); the promise settles when the
     /// relay confirms the subscription (at once if it already has).
+    #[cfg(test)]
     pub(crate) fn watch(
         &mut self,
         agent: &str,
         history: u32,
         on_task: L,
         on_gap: Option<L>,
+        resolver: R,
+    ) -> Effects<R, L> {
+        self.watch_with(agent, history, on_task, on_gap, None, resolver)
+    }
+
+    /// [`Book::watch`], with an `onLifecycle` callback for the `lifecycle` frames of
+    /// the tasks it sees.
+    pub(crate) fn watch_with(
+        &mut self,
+        agent: &str,
+        history: u32,
+        on_task: L,
+        on_gap: Option<L>,
+        on_lifecycle: Option<L>,
         resolver: R,
     ) -> Effects<R, L> {
         if let Some(error) = self.gone() {
@@ -281,6 +299,7 @@ impl<R, L: Clone> Book<R, L> {
             target,
             on_task,
             on_gap,
+            on_lifecycle,
             seen: BTreeMap::new(),
         });
         let info = SubscriptionInfo {
@@ -671,6 +690,25 @@ impl<R, L: Clone> Book<R, L> {
                 let value = json!({"stream": stream, "after": after, "resumed_from": resumed_from});
                 for on_gap in self.watchers.iter().filter_map(|w| w.on_gap.as_ref()) {
                     effects.push(Effect::Gap(on_gap.clone(), value.clone()));
+                }
+            }
+            frame @ ServerFrame::Lifecycle { .. } => {
+                let ServerFrame::Lifecycle { agent, .. } = &frame else {
+                    return;
+                };
+                // A record for no agent (published) is for every watch that sees the
+                // task, which the relay checked before sending it.
+                let agent = agent.clone().unwrap_or_default();
+                let mut value = None;
+                for watcher in &self.watchers {
+                    if let Some(callback) = &watcher.on_lifecycle {
+                        if agent.is_empty() || watcher.target.sees_task_for(&agent) {
+                            let value = value.get_or_insert_with(|| {
+                                serde_json::to_value(&frame).unwrap_or(Value::Null)
+                            });
+                            effects.push(Effect::Lifecycle(callback.clone(), value.clone()));
+                        }
+                    }
                 }
             }
             ServerFrame::Acked { stream, entry_id } => {
@@ -1346,6 +1384,29 @@ mod tests {
     }
 
     #[test]
+    fn lifecycle_frames_go_to_watches_that_asked_for_them_and_see_the_agent() {
+        let mut book = ready(false);
+        book.watch_with("pink", 50, "on-pink", None, Some("life-pink"), "p1");
+        book.watch_with("*", 50, "on-all", None, Some("life-all"), "p2");
+        book.watch("harold", 50, "on-harold", None, "p3");
+        let frame_json = json!({"type":"lifecycle","task_id":"t","stream":"cortex:tasks:high",
+            "entry_id":"1-0","agent":"blue","state":"done","event":"acked",
+            "consumer":"blue-1","at_ms":5,"detail":{"ms":3}});
+        let effects = book.on_event(frame(frame_json.clone()));
+        assert_eq!(effects, [E::Lifecycle("life-all", frame_json)]);
+        let published = json!({"type":"lifecycle","task_id":"t","stream":"cortex:tasks:high",
+            "entry_id":"1-0","state":"waiting","event":"published","at_ms":5});
+        let effects = book.on_event(frame(published.clone()));
+        assert_eq!(
+            effects,
+            [
+                E::Lifecycle("life-pink", published.clone()),
+                E::Lifecycle("life-all", published)
+            ]
+        );
+    }
+
+    #[test]
     fn the_seen_set_is_bounded() {
         let mut watcher = Watcher {
             id: 1,
@@ -1353,6 +1414,7 @@ mod tests {
             target: SubscribeTarget::All,
             on_task: (),
             on_gap: None,
+            on_lifecycle: None,
             seen: BTreeMap::new(),
         };
         for n in 0..1000u64 {

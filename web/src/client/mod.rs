@@ -79,7 +79,9 @@ impl Inner {
                     resolver.resolve(&JsValue::from(subscription));
                 }
                 Effect::Reject(resolver, error) => resolver.reject(&error),
-                Effect::Task(callback, task) | Effect::Gap(callback, task) => {
+                Effect::Task(callback, task)
+                | Effect::Gap(callback, task)
+                | Effect::Lifecycle(callback, task) => {
                     js::call(&callback, &[&js::to_js(&task)]);
                 }
                 Effect::Delivery(callback, task, stream, entry_id) => {
@@ -263,7 +265,8 @@ impl CortexClient {
     /// Watches `agent` (or `*`): `onTask(task)` for each task addressed to it (or to
     /// every agent), first the newest `history` per stream (default 50), then live
     /// ones; after a reconnection it resumes where it was, each task given once.
-    /// Read-only: nothing is acked. Resolves once the relay confirms the subscription
+    /// `options.onLifecycle(frame)` gets the `lifecycle` frames of the tasks it sees
+    /// (a task's state changing for an agent). Read-only: nothing is acked. Resolves once the relay confirms the subscription
     /// (it waits while the relay cannot be reached).
     #[wasm_bindgen(unchecked_return_type = "Promise<Subscription>")]
     pub fn watch(
@@ -290,12 +293,18 @@ impl CortexClient {
                     })?,
             };
             let on_gap = optional_function(&js::property(&options, "onGap"), "options.onGap")?;
-            Ok((agent, on_task, history, on_gap))
+            let on_lifecycle = optional_function(
+                &js::property(&options, "onLifecycle"),
+                "options.onLifecycle",
+            )?;
+            Ok((agent, on_task, history, on_gap, on_lifecycle))
         })();
         match args {
-            Ok((agent, on_task, history, on_gap)) => self
-                .inner
-                .book_call(|book, resolver| book.watch(&agent, history, on_task, on_gap, resolver)),
+            Ok((agent, on_task, history, on_gap, on_lifecycle)) => {
+                self.inner.book_call(|book, resolver| {
+                    book.watch_with(&agent, history, on_task, on_gap, on_lifecycle, resolver)
+                })
+            }
             Err(error) => js::rejected(&error),
         }
     }
@@ -357,6 +366,68 @@ impl CortexClient {
                 .book_call(|book, resolver| book.heartbeat(&agent, status, resolver)),
             Err(error) => js::rejected(&error),
         }
+    }
+
+    /// A task, its state per agent and its timeline, by its `id`
+    /// (`GET /api/v1/tasks/{id}`; tasks within the lifecycle's retention).
+    #[wasm_bindgen(unchecked_return_type = "Promise<TaskReply>")]
+    pub fn task(&self, #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue) -> Promise {
+        let call = js::string_arg(&id, "the task's id")
+            .map(|id| Call::new(Method::Get, format!("/api/v1/tasks/{}", path_segment(&id))));
+        self.inner.api_call(call)
+    }
+
+    /// The same, by the task's stream and entry id (`GET /api/v1/tasks/by-entry/…`;
+    /// any task still in its stream).
+    #[wasm_bindgen(js_name = taskByEntry, unchecked_return_type = "Promise<TaskReply>")]
+    pub fn task_by_entry(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] stream: JsValue,
+        #[wasm_bindgen(js_name = entryId, unchecked_param_type = "string")] entry_id: JsValue,
+    ) -> Promise {
+        let call = js::string_arg(&stream, "the stream").and_then(|stream| {
+            let entry_id = js::string_arg(&entry_id, "the entry id")?;
+            Ok(Call::new(
+                Method::Get,
+                format!(
+                    "/api/v1/tasks/by-entry/{}/{}",
+                    path_segment(&stream),
+                    path_segment(&entry_id)
+                ),
+            ))
+        });
+        self.inner.api_call(call)
+    }
+
+    /// One page of an agent's tasks in a state (`in_progress`, `waiting`, `retrying`),
+    /// oldest first (`GET /api/v1/tasks?agent=…&state=…&after=…&count=…`); pass the
+    /// reply's `next` as `after` for the next page.
+    #[wasm_bindgen(unchecked_return_type = "Promise<TaskListReply>")]
+    pub fn tasks(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TaskListQuery")] query: JsValue,
+    ) -> Promise {
+        let call = js::typed_arg::<TaskListQuery>(&query, "the query")
+            .and_then(|q| q.ok_or_else(|| ClientError::argument("the query is missing")))
+            .map(|query| {
+                let mut call = Call::new(Method::Get, "/api/v1/tasks");
+                call.query = api::query_pairs(&query);
+                call
+            });
+        self.inner.api_call(call)
+    }
+
+    /// A trace's tasks as a tree, each with its state per agent
+    /// (`GET /api/v1/traces/{correlation_id}`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<TraceReply>")]
+    pub fn trace(
+        &self,
+        #[wasm_bindgen(js_name = correlationId, unchecked_param_type = "string")]
+        correlation_id: JsValue,
+    ) -> Promise {
+        let call = js::string_arg(&correlation_id, "the correlation id")
+            .map(|id| Call::new(Method::Get, format!("/api/v1/traces/{}", path_segment(&id))));
+        self.inner.api_call(call)
     }
 
     /// The dead letter queue (HTTP API).
@@ -533,6 +604,18 @@ fn optional_function(value: &JsValue, what: &str) -> Result<Option<Function>, Cl
 fn json_body(mut call: Call, body: &impl serde::Serialize) -> Result<Call, ClientError> {
     call.body = Some(serde_json::to_value(body).map_err(|e| ClientError::argument(e.to_string()))?);
     Ok(call)
+}
+
+/// What `tasks(query)` takes: `{agent, state, after?, count?}` (unknown keys refused).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskListQuery {
+    agent: String,
+    state: cortex_shared::lifecycle::TaskState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    count: Option<u32>,
 }
 
 /// Eight hex digits, for a consumer name of this client's own.

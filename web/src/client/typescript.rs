@@ -40,6 +40,10 @@ export interface Task {
   payload: JsonObject;
   /** Unix seconds. */
   created: number;
+  /** The task that spawned it (README, "Traces"). */
+  parent_id?: string;
+  /** The trace it belongs to. */
+  correlation_id?: string;
   /** e.g. `cortex:tasks:high`. */
   stream: string;
   entry_id: string;
@@ -79,6 +83,8 @@ export interface WatchOptions {
   history?: number;
   /** Called when Redis trimmed entries the watch had not been shown. */
   onGap?: (gap: Gap) => void;
+  /** Called for each `lifecycle` frame of a task the watch sees: its state changed for an agent. */
+  onLifecycle?: (frame: LifecycleFrame) => void;
 }
 
 /** A task to publish (cortex-shared `PublishRequest`); the relay sets `id` and `created`. */
@@ -90,6 +96,10 @@ export interface NewTask {
   payload?: JsonObject;
   /** The sender; default `operator`. */
   from?: string;
+  /** The task that spawned this one. */
+  parent_id?: string;
+  /** The trace it belongs to. */
+  correlation_id?: string;
 }
 
 /** A task written to its stream. */
@@ -144,6 +154,14 @@ export interface DeadLetter {
   original_missing?: string[];
   /** Exact bytes (base64) of task fields that were not UTF-8 text. */
   original_bytes?: { [field: string]: string };
+  /** The agent whose group gave up on it (newer letters). */
+  failed_agent?: string;
+  /** The consumer that held it last. */
+  failed_consumer?: string;
+  /** Every failed attempt known, oldest first (cortex-shared `Attempt`). */
+  attempts?: { at_ms: number; consumer: string; error: string }[];
+  original_parent_id?: string;
+  original_correlation_id?: string;
 }
 
 /** A page of dead letters, newest first. */
@@ -180,6 +198,159 @@ export interface Retried {
 export interface Deleted {
   dlq_id: string;
   deleted: boolean;
+}
+
+/** A task's state for one agent (cortex-shared `TaskState`). */
+export type TaskState = "waiting" | "in_progress" | "retrying" | "done" | "dead" | "retried";
+
+/** Something the relay did to a task (cortex-shared `LifecycleEvent`). */
+export type LifecycleEvent =
+  | "published" | "delivered" | "acked" | "nacked" | "reclaimed"
+  | "dead_lettered" | "retried" | "deleted";
+
+/**
+ * What else a lifecycle record says, by event: `delivered` `{delivery}`, `acked` `{ms}`
+ * (since the delivery), `nacked` `{error}`, `reclaimed` `{from}`, `dead_lettered`
+ * `{dlq_id, error}`, `retried` `{dlq_id, stream, entry_id}`, `deleted` `{dlq_id}`.
+ */
+export interface LifecycleDetail {
+  delivery?: number;
+  ms?: number;
+  error?: string;
+  from?: string;
+  dlq_id?: string;
+  stream?: string;
+  entry_id?: string;
+  [key: string]: unknown;
+}
+
+/** One record of `cortex:lifecycle` (cortex-shared `LifecycleRecord`). */
+export interface LifecycleRecord {
+  /** Unix milliseconds. */
+  at_ms: number;
+  event: LifecycleEvent;
+  task_id: string;
+  stream: string;
+  entry_id: string;
+  /** The agent (group) it happened for; absent for `published`. */
+  agent?: string;
+  consumer?: string;
+  detail?: LifecycleDetail;
+}
+
+/** The `lifecycle` frame a watch's `onLifecycle` gets (cortex-shared `ServerFrame::Lifecycle`). */
+export interface LifecycleFrame {
+  type: "lifecycle";
+  task_id: string;
+  stream: string;
+  entry_id: string;
+  /** Absent for `published` (the task's `to`). */
+  agent?: string;
+  /** The state after the event. */
+  state: TaskState;
+  event: LifecycleEvent;
+  consumer?: string;
+  /** Unix milliseconds. */
+  at_ms: number;
+  detail?: LifecycleDetail;
+}
+
+/** A stream entry (cortex-shared `EntryRef`). */
+export interface EntryRef {
+  stream: string;
+  entry_id: string;
+}
+
+/** A task as the task API shows it (cortex-shared `TaskView`): its fields and where it is. */
+export interface TaskView {
+  id: string;
+  from: string;
+  /** Empty for every agent. */
+  to: string;
+  priority: Priority;
+  type: string;
+  payload: JsonObject;
+  /** Unix seconds. */
+  created: number;
+  parent_id?: string;
+  correlation_id?: string;
+  stream: string;
+  entry_id: string;
+}
+
+/** A task's state for one agent (cortex-shared `TaskAgentState`). */
+export interface TaskAgentState {
+  /** The agent, or the group's name for a group that is not `agent:<name>`. */
+  agent: string;
+  /** Such a group's name. */
+  group?: string;
+  state: TaskState;
+  /** In progress or retrying: the consumer holding it. */
+  consumer: string | null;
+  /** Deliveries Redis counted. */
+  deliveries: number;
+  /** When it entered the state (unix ms), when known. */
+  since_ms: number | null;
+  /** Dead or retried: its dead letter's id. */
+  dlq_id: string | null;
+  last_error: string | null;
+  /** Retried: the new entry. */
+  retried_as?: EntryRef;
+}
+
+/** One step of a task's timeline (cortex-shared `TimelineItem`). */
+export interface TimelineItem {
+  /** Unix milliseconds. */
+  at_ms: number;
+  event: LifecycleEvent;
+  agent?: string;
+  consumer?: string;
+  detail?: LifecycleDetail;
+}
+
+/** `task(id)` and `taskByEntry(stream, entryId)` (cortex-shared `TaskReply`). */
+export interface TaskReply {
+  task: TaskView;
+  agents: TaskAgentState[];
+  /** Oldest first. */
+  timeline: TimelineItem[];
+}
+
+/** Which tasks `tasks(query)` lists. */
+export interface TaskListQuery {
+  agent: string;
+  state: "in_progress" | "waiting" | "retrying";
+  /** The previous page's `next`. */
+  after?: string;
+  count?: number;
+}
+
+/** One task of a list and its state for the agent (cortex-shared `TaskListItem`). */
+export interface TaskListItem {
+  task: TaskView;
+  state: TaskAgentState;
+}
+
+/** A page of `tasks(query)`, oldest first (cortex-shared `TaskListReply`). */
+export interface TaskListReply {
+  items: TaskListItem[];
+  /** Pass as `after` for the next page; `null` at the end. */
+  next: string | null;
+}
+
+/** A task of a trace and those it spawned (cortex-shared `TraceNode`). */
+export interface TraceNode {
+  task: TaskView;
+  agents: TaskAgentState[];
+  /** Oldest first. */
+  children: TraceNode[];
+}
+
+/** `trace(correlationId)` (cortex-shared `TraceReply`). */
+export interface TraceReply {
+  correlation_id: string;
+  /** Tasks without a parent in the trace, oldest first. */
+  roots: TraceNode[];
 }
 
 /**

@@ -1,6 +1,6 @@
 //! Every agent: presence, last status, pending tasks, consumers; picking agents.
 
-use crate::format::pretty_json;
+use crate::format::{duration_ms, pretty_json};
 use crate::route::{Route, View};
 use cortex_shared::rest::AgentInfo;
 use std::collections::BTreeMap;
@@ -78,6 +78,8 @@ pub fn agents_view(props: &AgentsViewProps) -> Html {
                                     <input type="checkbox" class="agent-pick" id={id.clone()}
                                         checked={picked} onchange={toggle(agent.name.clone())} />
                                     <label for={id} class="agent-name">{ &agent.name }</label>
+                                    <a class="agent-open small" href={crate::route::Page::Agent(agent.name.clone()).to_hash()}
+                                        aria-label={format!("Open agent {}", agent.name)}>{ "Open" }</a>
                                     <span class={classes!("presence", format!("presence-{presence}"))}>{ presence }</span>
                                     <span class="agent-pending" title="tasks delivered, not acked">
                                         { format!("{} pending", agent.pending) }
@@ -99,7 +101,7 @@ pub fn agents_view(props: &AgentsViewProps) -> Html {
                                         { for agent.consumers.iter().map(|c| html! {
                                             <li class={classes!("consumer", (!c.alive).then_some("dead"))} data-consumer={c.name.clone()}>
                                                 <code>{ &c.name }</code>
-                                                { format!(" {} pending, idle {} ms{}", c.pending, c.idle_ms, if c.alive { "" } else { " (dead)" }) }
+                                                { format!(" {} pending, idle {}{}", c.pending, duration_ms(c.idle_ms), if c.alive { "" } else { " (dead)" }) }
                                             </li>
                                         }) }
                                     </ul>

@@ -1,10 +1,11 @@
 //! The dashboard page: header with navigation, and the view the URL names.
 
 use super::{
-    AgentsView, DlqView, ErrorBanner, Header, LoginForm, PublishForm, StreamsView, TasksView,
+    AgentPage, AgentsView, DlqView, ErrorBanner, Header, LoginForm, PublishForm, StreamsView,
+    TaskPage, TasksView, TracePage,
 };
 use crate::hooks::{use_poll, use_relay, use_route};
-use crate::route::View;
+use crate::route::{Page, View};
 use crate::services;
 use crate::state::Action;
 use cortex_shared::SubscribeTarget;
@@ -72,27 +73,47 @@ pub fn dashboard() -> Html {
         }
     });
     let state = relay.state();
-    let view = match route.view {
+    let view = match (&route.page, route.view) {
         _ if state.auth_required.is_some() => html! {
             <LoginForm reason={state.auth_required.clone().unwrap_or_default()} />
         },
-        View::Tasks => html! {
-            <TasksView tasks={state.tasks.clone()} target={state.target.clone()}
+        (
+            Some(Page::Task {
+                id,
+                stream,
+                entry_id,
+            }),
+            _,
+        ) => {
+            let live = if stream.is_empty() {
+                None
+            } else {
+                state.live.get(stream, entry_id).cloned()
+            };
+            html! { <TaskPage id={id.clone()} stream={stream.clone()} entry_id={entry_id.clone()} {live} /> }
+        }
+        (Some(Page::Agent(name)), _) => html! {
+            <AgentPage name={name.clone()} info={state.agents.get(name).cloned()}
+                outcomes={state.outcomes.clone()} />
+        },
+        (Some(Page::Trace(id)), _) => html! { <TracePage id={id.clone()} /> },
+        (None, View::Tasks) => html! {
+            <TasksView tasks={state.tasks.clone()} live={state.live.clone()} target={state.target.clone()}
                 watching={state.watching.clone()} heartbeat={state.heartbeat.clone()}
                 route={route.clone()} onroute={navigate.clone()} />
         },
-        View::Agents => html! {
+        (None, View::Agents) => html! {
             <AgentsView agents={state.agents.clone()} loaded={state.agents_loaded}
                 route={route.clone()} onroute={navigate.clone()} onrefresh={load_agents} />
         },
-        View::Dlq => html! {
+        (None, View::Dlq) => html! {
             <DlqView route={route.clone()} onroute={navigate.clone()} revision={state.dlq_revision}
                 gone={state.dlq_gone.clone()} onloaded={ondlqloaded} />
         },
-        View::Streams => html! {
+        (None, View::Streams) => html! {
             <StreamsView metrics={state.metrics.clone()} throughput={state.throughput.clone()} />
         },
-        View::Publish => html! { <PublishForm route={route.clone()} /> },
+        (None, View::Publish) => html! { <PublishForm route={route.clone()} /> },
     };
     html! {
         <>

@@ -325,7 +325,7 @@ pub fn dlq_view(props: &DlqViewProps) -> Html {
                 <section id="letter-inspector" class="panel inspector" data-dlq-id={id.clone()} aria-label="Dead letter">
                     <h2>{ format!("Dead letter {id}") }</h2>
                     <dl class="facts">
-                        <dt>{ "task" }</dt><dd><code>{ &letter.original_id }</code></dd>
+                        <dt>{ "task" }</dt><dd><a class="letter-task-link" href={letter_task_page(letter).to_hash()}><code>{ &letter.original_id }</code></a></dd>
                         <dt>{ "route" }</dt><dd>{ format!("{} → {}", letter.original_from, if letter.original_to.is_empty() { "all agents" } else { &letter.original_to }) }</dd>
                         <dt>{ "priority" }</dt><dd>{ &letter.original_priority }</dd>
                         <dt>{ "type" }</dt><dd>{ &letter.original_type }</dd>
@@ -424,7 +424,8 @@ pub fn dlq_view(props: &DlqViewProps) -> Html {
                                     <span class={classes!("badge", format!("priority-{}", letter.original_priority))}>{ &letter.original_priority }</span>
                                     <span class="task-type">{ &letter.original_type }</span>
                                     <span class="task-route">{ format!("{} → {}", letter.original_from, if letter.original_to.is_empty() { "all agents" } else { &letter.original_to }) }</span>
-                                    <code class="letter-task">{ &letter.original_id }</code>
+                                    <a class="letter-task-link" href={letter_task_page(letter).to_hash()}
+                                        aria-label={format!("Open task {}", letter.original_id)}><code class="letter-task">{ &letter.original_id }</code></a>
                                 </div>
                                 <p class="letter-error">{ &letter.error }</p>
                                 <div class="actions">
@@ -447,4 +448,13 @@ pub fn dlq_view(props: &DlqViewProps) -> Html {
                 onconfirm={run} {oncancel} />
         </div>
     }
+}
+
+/// The task page of a letter's task: by its entry when the letter names it, else by id.
+fn letter_task_page(letter: &cortex_shared::DeadLetter) -> crate::route::Page {
+    crate::route::Page::task(
+        &letter.original_id,
+        letter.original_stream.as_deref().unwrap_or_default(),
+        letter.original_entry_id.as_deref().unwrap_or_default(),
+    )
 }

@@ -2,6 +2,7 @@
 //! countdown to the next attempt while reconnecting), Redis and the version.
 
 use crate::connection::ConnState;
+use crate::format::duration_ms;
 use crate::route::{Route, View};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -79,7 +80,7 @@ pub fn header(props: &HeaderProps) -> Html {
     let conn_text = match props.connection {
         ConnState::Reconnecting if left > 0 => html! {
             <span id="reconnect-countdown" data-seconds={left.to_string()}>
-                { format!("reconnecting in {left} s") }
+                { format!("reconnecting in {}", duration_ms(left.saturating_mul(1000))) }
             </span>
         },
         ConnState::Reconnecting => html! { "reconnecting…" },

@@ -1,6 +1,7 @@
 //! Streams: length, groups, pending and lag, with the throughput chart.
 
 use super::ThroughputChart;
+use crate::format::{duration_ms, duration_ms_f64};
 use crate::state::ThroughputSample;
 use cortex_shared::rest::MessagingMetrics;
 use std::collections::VecDeque;
@@ -56,9 +57,11 @@ pub fn streams_view(props: &StreamsViewProps) -> Html {
                 </tbody>
             </table>
             <p id="latency" class="muted">
-                { format!("publish → delivery p50 {:.1} ms, p99 {:.1} ms; delivery → ack p50 {:.1} ms (last {} s). DLQ: {} letter{}{}.",
-                    m.latency.publish_to_delivery.p50_ms, m.latency.publish_to_delivery.p99_ms,
-                    m.latency.delivery_to_ack.p50_ms, m.latency.window_seconds, m.dlq.length,
+                { format!("publish → delivery p50 {}, p99 {}; delivery → ack p50 {} (last {}). DLQ: {} letter{}{}.",
+                    duration_ms_f64(m.latency.publish_to_delivery.p50_ms),
+                    duration_ms_f64(m.latency.publish_to_delivery.p99_ms),
+                    duration_ms_f64(m.latency.delivery_to_ack.p50_ms),
+                    duration_ms(m.latency.window_seconds.saturating_mul(1000)), m.dlq.length,
                     if m.dlq.length == 1 { "" } else { "s" },
                     if m.dlq.over_warn_length { " (over the warning length)" } else { "" }) }
             </p>

@@ -1,6 +1,7 @@
 //! The live list of tasks for the watched agent, with a row wherever entries were lost.
 
 use super::{GapItem, TaskItem};
+use crate::live::LiveStates;
 use crate::state::{FeedRow, TaskRow, MAX_TASKS};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -11,6 +12,9 @@ use yew::prelude::*;
 pub struct TaskFeedProps {
     /// The rows, newest first.
     pub tasks: Rc<VecDeque<FeedRow>>,
+    /// The tasks' states per agent (from `lifecycle` frames).
+    #[prop_or_default]
+    pub live: Rc<LiveStates>,
     /// The operator asked to see a task's payload.
     #[prop_or_default]
     pub onview: Callback<Rc<TaskRow>>,
@@ -23,6 +27,7 @@ impl PartialEq for TaskFeedProps {
     fn eq(&self, other: &Self) -> bool {
         // The list is replaced whenever it changes (see `DashboardState::tasks`).
         Rc::ptr_eq(&self.tasks, &other.tasks)
+            && Rc::ptr_eq(&self.live, &other.live)
             && self.onview == other.onview
             && self.children == other.children
     }
@@ -49,7 +54,8 @@ pub fn task_feed(props: &TaskFeedProps) -> Html {
             <ol id="task-feed" class="task-feed">
                 { for props.tasks.iter().map(|row| match row {
                     FeedRow::Task(task) => html! {
-                        <TaskItem key={row.key()} row={Rc::clone(task)} onview={props.onview.clone()} />
+                        <TaskItem key={row.key()} row={Rc::clone(task)} onview={props.onview.clone()}
+                            states={props.live.get(&task.stream, &task.entry_id).cloned()} />
                     },
                     FeedRow::Gap(gap) => html! {
                         <GapItem key={row.key()} gap={Rc::clone(gap)} />

@@ -1,6 +1,9 @@
 //! One task in the feed.
 
+use super::TaskStates;
 use crate::format::{human_time, rfc3339};
+use crate::live::AgentLive;
+use crate::route::Page;
 use crate::state::TaskRow;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -13,12 +16,20 @@ pub struct TaskItemProps {
     /// The operator asked to see the payload.
     #[prop_or_default]
     pub onview: Callback<Rc<TaskRow>>,
+    /// Its state per agent, once a `lifecycle` frame named it.
+    #[prop_or_default]
+    pub states: Option<Rc<Vec<AgentLive>>>,
 }
 
 impl PartialEq for TaskItemProps {
     fn eq(&self, other: &Self) -> bool {
-        // Rows never change once made.
-        Rc::ptr_eq(&self.row, &other.row) && self.onview == other.onview
+        // Rows never change once made; states are replaced when they change.
+        let same_states = match (&self.states, &other.states) {
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        Rc::ptr_eq(&self.row, &other.row) && self.onview == other.onview && same_states
     }
 }
 
@@ -56,7 +67,12 @@ pub fn task_item(props: &TaskItemProps) -> Html {
                     title={format!("unix {}", task.created)}>{ human_time(task.created) }</time>
                 <button type="button" class="task-view small" onclick={onview}
                     aria-label={format!("View the payload of {}", task.id)}>{ "View" }</button>
+                <a class="task-open small" href={Page::task(&task.id, stream, entry_id).to_hash()}
+                    aria-label={format!("Open task {}: its states and timeline", task.id)}>{ "Open" }</a>
             </div>
+            if let Some(states) = &props.states {
+                <TaskStates states={Rc::clone(states)} to={task.to.clone()} />
+            }
             <div class="task-meta">
                 <span class="label">{ "id" }</span>
                 <code class="task-id">{ &task.id }</code>

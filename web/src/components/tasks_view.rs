@@ -4,6 +4,7 @@
 use super::{AgentPicker, HeartbeatPanel, PayloadViewer, TaskFeed};
 use crate::format::{parse_utc_ms, utc_ms};
 use crate::hooks::{use_history, History, HISTORY_ROWS};
+use crate::live::LiveStates;
 use crate::route::Route;
 use crate::state::{FeedRow, HeartbeatView, TaskRow};
 use cortex_shared::{Priority, SubscribeTarget};
@@ -17,6 +18,9 @@ use yew::prelude::*;
 pub struct TasksViewProps {
     /// Every row the feed holds, newest first.
     pub tasks: Rc<VecDeque<FeedRow>>,
+    /// The tasks' states per agent.
+    #[prop_or_default]
+    pub live: Rc<LiveStates>,
     /// What is subscribed.
     pub target: Option<SubscribeTarget>,
     /// What the relay confirmed.
@@ -248,7 +252,7 @@ pub fn tasks_view(props: &TasksViewProps) -> Html {
             { history_form }
             { history_status }
             <div class="columns">
-                <TaskFeed tasks={filtered} {onview} />
+                <TaskFeed tasks={filtered} live={props.live.clone()} {onview} />
                 <HeartbeatPanel heartbeat={props.heartbeat.clone()} />
             </div>
             <PayloadViewer row={(*viewing).clone()} {onclose} />

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod auth;
 pub mod dlq;
 pub mod health;
+pub mod lifecycle;
 pub mod metrics;
 pub mod streams;
 pub mod tasks;
