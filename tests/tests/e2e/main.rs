@@ -19,6 +19,7 @@ mod dashboard;
 mod dashboard_dlq;
 mod dashboard_history;
 mod dashboard_layout;
+mod dashboard_lifecycle;
 mod dashboard_load;
 mod dashboard_login;
 mod dashboard_payload;
