@@ -414,3 +414,62 @@ fn any_body_gets_a_documented_answer() {
         })
         .unwrap();
 }
+
+/// The task API refuses bad input before Redis is asked (with Redis away, a request
+/// that got through would be a 503).
+#[tokio::test]
+async fn the_task_apis_bad_input_is_400_before_redis_is_asked() {
+    let get = Method::GET;
+    let long = format!("/api/v1/tasks/{}", "x".repeat(1_025));
+    for (uri, code) in [
+        (long.as_str(), "invalid_id"),
+        ("/api/v1/tasks/%FF", "invalid_path"),
+        (
+            "/api/v1/tasks/by-entry/cortex:tasks:high/nope",
+            "invalid_id",
+        ),
+        (
+            "/api/v1/tasks/by-entry/cortex:tasks:dlq/1-0",
+            "not_a_task_stream",
+        ),
+        (
+            "/api/v1/tasks/by-entry/cortex:heartbeats/1-0",
+            "not_a_task_stream",
+        ),
+        ("/api/v1/tasks", "invalid_agent"),
+        (
+            "/api/v1/tasks?agent=no%20such&state=waiting",
+            "invalid_agent",
+        ),
+        ("/api/v1/tasks?agent=pink&state=done", "invalid_state"),
+        ("/api/v1/tasks?agent=pink", "invalid_state"),
+        (
+            "/api/v1/tasks?agent=pink&state=waiting&count=0",
+            "invalid_count",
+        ),
+        (
+            "/api/v1/tasks?agent=pink&state=waiting&count=x",
+            "invalid_count",
+        ),
+        (
+            "/api/v1/tasks?agent=pink&state=waiting&after=x",
+            "invalid_cursor",
+        ),
+        ("/api/v1/tasks?agent[]=pink&state=waiting", "invalid_query"),
+        (
+            "/api/v1/tasks?agent=a&agent=b&state=waiting",
+            "invalid_query",
+        ),
+        ("/api/v1/traces/a%20b", "invalid_trace"),
+    ] {
+        expect(get.clone(), uri, "", 400, code).await;
+    }
+    for uri in [
+        "/api/v1/tasks/task-001",
+        "/api/v1/tasks/by-entry/cortex:tasks:high/1-0",
+        "/api/v1/tasks?agent=pink&state=waiting&count=1000&after=1-0@high",
+        "/api/v1/traces/c-1",
+    ] {
+        expect(get.clone(), uri, "", 503, "redis_unavailable").await;
+    }
+}

@@ -38,5 +38,6 @@ mod resume;
 mod security;
 mod service;
 mod task_api;
+mod task_api_bench;
 mod trim;
 mod watch;
