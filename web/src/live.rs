@@ -10,9 +10,11 @@ use cortex_shared::JsonObject;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
-/// How many tasks' states are kept: twice the feed, so that frames arriving before
-/// their task's row (another stream, another read) still find it.
-pub const MAX_LIVE_TASKS: usize = 2 * crate::state::MAX_TASKS;
+/// How many tasks' states are kept: twice the feed's rows (`state::MAX_TASKS`, which
+/// a test there holds to this), so that frames arriving before their task's row
+/// (another stream, another read) still find it. A number here, so that this module
+/// stands below the reducer and imports nothing of it.
+pub const MAX_LIVE_TASKS: usize = 1000;
 
 /// How many agents' outcome counts are kept (the least recently active falls off).
 pub const MAX_OUTCOME_AGENTS: usize = 256;

@@ -470,6 +470,11 @@ impl DashboardState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_states_outlast_the_feed_twice() {
+        assert_eq!(crate::live::MAX_LIVE_TASKS, 2 * MAX_TASKS);
+    }
     use cortex_shared::Priority;
     use serde_json::json;
 
