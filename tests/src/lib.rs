@@ -14,6 +14,9 @@
 //! - [`proxy`]: [`proxy::Proxy`], a TCP proxy that can reset the connections through it.
 //! - [`stack`]: [`stack::start`], a redis-server, a relay on it and a browser at once.
 //! - [`page`]: [`page::PageServer`], a page of another site on a loopback port.
+//! - [`machine`]: [`machine::heavy`] and [`machine::timing`], guards that keep CPU-heavy
+//!   tests apart from each other and from tests that depend on prompt scheduling, now
+//!   that every end-to-end test shares one test binary.
 //!
 //! Nothing here sleeps to synchronise: every wait is for an event (a log line, a frame,
 //! an element) with a timeout, or ([`eventually`]) for a state only a server can tell.
@@ -22,6 +25,7 @@
 pub mod browser;
 pub mod fixtures;
 pub mod http;
+pub mod machine;
 pub mod page;
 pub mod process;
 pub mod proxy;

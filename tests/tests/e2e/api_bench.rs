@@ -18,6 +18,9 @@ use std::time::Instant;
 #[tokio::test]
 #[ignore = "benchmark: run with --ignored --nocapture"]
 async fn bulk_retry_of_10000_and_filtered_listing_over_100000_letters() {
+    // Timings, and 100,000 letters: no other heavy or timing test alongside
+    // (`cortex_e2e::machine`).
+    let _alone = cortex_e2e::machine::heavy().await;
     let redis = RedisServer::start();
     let mut conn = redis.connection().await;
 

@@ -62,6 +62,9 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_published_task_is_acked_by_every_agent_through_faults() {
+    // A minute of load and faults: no other heavy or timing test alongside
+    // (`cortex_e2e::machine`).
+    let _alone = cortex_e2e::machine::heavy().await;
     let mut run = Chaos::start().await;
     run.warm_up().await;
     run.relay_killed().await;
@@ -81,6 +84,9 @@ async fn every_published_task_is_acked_by_every_agent_through_faults() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a 10-minute soak: cargo test -p cortex-e2e --test e2e chaos:: -- --ignored"]
 async fn a_soak_under_faults_keeps_the_relays_memory_flat() {
+    // Ten minutes of load and faults: no other heavy or timing test alongside
+    // (`cortex_e2e::machine`).
+    let _alone = cortex_e2e::machine::heavy().await;
     let length = Duration::from_secs(
         std::env::var("CORTEX_CHAOS_SECS")
             .map(|s| s.parse().expect("CORTEX_CHAOS_SECS is a number of seconds"))

@@ -199,6 +199,9 @@ async fn each_agent_gets_exactly_its_tasks_and_consumers_of_one_agent_share_them
 
 #[tokio::test]
 async fn an_unacked_task_is_delivered_again_then_dead_lettered() {
+    // The first consumer's read must reach Redis before the second's, which a heavy
+    // test alongside can turn round: none alongside (`cortex_e2e::machine`).
+    let _timing = cortex_e2e::machine::timing().await;
     let redis = RedisServer::start();
     let relay = Relay::start_with(
         &redis.url(),

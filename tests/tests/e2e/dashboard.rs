@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn the_dashboard_shows_a_task_within_a_second_of_the_xadd() {
+    // A deadline of one second: no heavy test alongside (`cortex_e2e::machine`).
+    let _timing = cortex_e2e::machine::timing().await;
     assert_dashboard_built();
     let (redis, relay, browser) = stack::start(Relay::start).await;
     let page = &browser.client;

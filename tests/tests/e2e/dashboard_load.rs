@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 /// shown, with 1,000 tasks in Redis, and asserts that the history appears in full.
 #[tokio::test]
 async fn load_to_first_task_with_1000_tasks_in_history() {
+    // Numbers the README quotes: no heavy test alongside (`cortex_e2e::machine`).
+    let _timing = cortex_e2e::machine::timing().await;
     let (redis, relay, browser) = stack::start(Relay::start).await;
     let mut conn = redis.connection().await;
     let mut pipe = redis::pipe();

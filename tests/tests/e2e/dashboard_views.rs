@@ -53,6 +53,8 @@ async fn a_deep_link_opens_the_view_with_its_filters() {
 
 #[tokio::test]
 async fn agent_presence_changes_without_reload() {
+    // "online" is shown for 1.5 s only: no heavy test alongside (`cortex_e2e::machine`).
+    let _timing = cortex_e2e::machine::timing().await;
     let (redis, relay, browser) = stack::start(|url| {
         Relay::start_with(
             url,

@@ -90,6 +90,9 @@ const API_CODES: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_survives_malformed_input_on_every_way_in() {
+    // Batches of load on every way in at once: no other heavy or timing test alongside
+    // (`cortex_e2e::machine`).
+    let _alone = cortex_e2e::machine::heavy().await;
     let seed = seed();
     let batches: usize = std::env::var("CORTEX_FUZZ_BATCHES")
         .map(|n| n.parse().expect("CORTEX_FUZZ_BATCHES is a number"))

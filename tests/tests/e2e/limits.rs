@@ -83,6 +83,9 @@ async fn oversized_and_invalid_messages_close_only_their_connection() {
 
 #[tokio::test]
 async fn a_flood_of_frames_is_rate_limited_and_the_connection_stays() {
+    // The flood must be written before the budget refills: no heavy test alongside
+    // (`cortex_e2e::machine`).
+    let _timing = cortex_e2e::machine::timing().await;
     let redis = RedisServer::start();
     let relay = Relay::start_with(
         &redis.url(),
@@ -173,6 +176,9 @@ async fn a_burst_within_the_allowance_is_answered_in_full_and_the_connection_sta
 #[tokio::test]
 async fn a_flooder_that_reads_nothing_is_closed_and_others_are_served() {
     use tokio::io::AsyncWriteExt;
+    // The bystander answers 200 ms pings in time: no heavy test alongside
+    // (`cortex_e2e::machine`).
+    let _timing = cortex_e2e::machine::timing().await;
     let redis = RedisServer::start();
     // Replies wait for the writer two ping intervals (400 ms) at most.
     let relay = Relay::start_with(
@@ -252,6 +258,9 @@ async fn connections_beyond_the_limit_are_refused() {
 
 #[tokio::test]
 async fn a_slow_reader_is_cut_off_while_a_fast_one_keeps_up() {
+    // The fast reader must keep up with the writer: no heavy test alongside
+    // (`cortex_e2e::machine`).
+    let _timing = cortex_e2e::machine::timing().await;
     let redis = RedisServer::start();
     // The queue must hold a whole read batch (512 entries): bursts are normal.
     let relay = Relay::start_with(&redis.url(), "127.0.0.1:0", &["--send-queue", "600"]);
