@@ -62,6 +62,9 @@ struct Ids {
     to_delete: String,
     retried: String,
     bad: String,
+    /// The entry id of task `t-known` in `cortex:tasks:high`, XADDed directly (no
+    /// lifecycle record: found by the scan).
+    task_entry: String,
 }
 
 /// A request that provokes `status` on `method path`: (method, concrete path, body).
@@ -75,6 +78,7 @@ fn recipe(
     let retry = |id: &str| format!("/api/v1/messaging/dlq/retry/{id}");
     let entries = |s: &str| format!("/api/v1/streams/{s}/entries");
     let task = json!({"to": "pink", "priority": "high", "type": "coding"});
+    let tasks = "/api/v1/tasks";
     Some(match (method, path, status) {
         ("GET", "/healthz", 200) => ("GET", path.into(), None),
         ("GET", "/readyz", 200 | 503) => ("GET", path.into(), None),
@@ -133,6 +137,41 @@ fn recipe(
             path.into(),
             Some(json!({"to": "pink", "priority": "high", "type": "two words"})),
         ),
+        ("GET", "/api/v1/tasks/{task_id}", 200 | 503) => ("GET", format!("{tasks}/t-known"), None),
+        ("GET", "/api/v1/tasks/{task_id}", 400) => {
+            ("GET", format!("{tasks}/{}", "x".repeat(2000)), None)
+        }
+        ("GET", "/api/v1/tasks/{task_id}", 404) => ("GET", format!("{tasks}/t-unknown"), None),
+        ("GET", "/api/v1/tasks/by-entry/{stream}/{entry_id}", 200 | 503) => (
+            "GET",
+            format!("{tasks}/by-entry/cortex:tasks:high/{}", ids.task_entry),
+            None,
+        ),
+        ("GET", "/api/v1/tasks/by-entry/{stream}/{entry_id}", 400) => (
+            "GET",
+            format!("{tasks}/by-entry/cortex:tasks:high/not-an-id"),
+            None,
+        ),
+        ("GET", "/api/v1/tasks/by-entry/{stream}/{entry_id}", 404) => (
+            "GET",
+            format!("{tasks}/by-entry/cortex:tasks:high/1-1"),
+            None,
+        ),
+        ("GET", "/api/v1/tasks?agent=…&state=…", 200 | 503) => {
+            ("GET", format!("{tasks}?agent=pink&state=waiting"), None)
+        }
+        ("GET", "/api/v1/tasks?agent=…&state=…", 400) => {
+            ("GET", format!("{tasks}?agent=pink&state=sleeping"), None)
+        }
+        ("GET", "/api/v1/traces/{correlation_id}", 200 | 503) => {
+            ("GET", "/api/v1/traces/c-known".into(), None)
+        }
+        ("GET", "/api/v1/traces/{correlation_id}", 400) => {
+            ("GET", "/api/v1/traces/a%20b".into(), None)
+        }
+        ("GET", "/api/v1/traces/{correlation_id}", 404) => {
+            ("GET", "/api/v1/traces/c-unknown".into(), None)
+        }
         _ => return None,
     })
 }
@@ -153,6 +192,10 @@ const KNOWN: &[(&str, &str)] = &[
     ("GET", "/api/v1/streams/{stream}/entries"),
     ("GET", "/api/v1/agents"),
     ("POST", "/api/v1/tasks"),
+    ("GET", "/api/v1/tasks/{task_id}"),
+    ("GET", "/api/v1/tasks/by-entry/{stream}/{entry_id}"),
+    ("GET", "/api/v1/tasks?agent=…&state=…"),
+    ("GET", "/api/v1/traces/{correlation_id}"),
 ];
 
 async fn check(addr: &str, route: &Route, status: u16, ids: &Ids) {
@@ -215,6 +258,20 @@ async fn every_documented_route_answers_every_documented_status() {
             &letter("t-bad", "pink", "harold", "high", "x", "{broken"),
         )
         .await,
+        task_entry: cortex_e2e::redis::xadd(
+            &mut conn,
+            "cortex:tasks:high",
+            &[
+                ("id", "t-known"),
+                ("from", "harold"),
+                ("to", "pink"),
+                ("priority", "high"),
+                ("type", "coding"),
+                ("payload", "{}"),
+                ("created", "1704556800"),
+            ],
+        )
+        .await,
     };
     let (status, _) = api(
         addr,
@@ -224,6 +281,15 @@ async fn every_documented_route_answers_every_documented_status() {
     )
     .await;
     assert_eq!(status, 200);
+    // A trace the relay knows of (published through it).
+    let (status, _) = api(
+        addr,
+        "POST",
+        "/api/v1/tasks",
+        Some(json!({"to": "pink", "priority": "high", "type": "coding", "correlation_id": "c-known"})),
+    )
+    .await;
+    assert_eq!(status, 201);
 
     // Errors first (they change nothing), then successes, then, without Redis, 503s.
     for route in &routes {

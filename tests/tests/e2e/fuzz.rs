@@ -64,7 +64,7 @@ const WITNESS: &str = "witness";
 /// Agents the fuzzers watch, consume, publish to and send heartbeats as.
 const POOL: &[&str] = &["pink", "harold", "blue", "fz-1", "fz_2", "a.b"];
 /// Frame types the relay sends on its own, not as a reply to a frame.
-const UNSOLICITED: &[&str] = &["task", "heartbeat", "gap", "dlq", "presence"];
+const UNSOLICITED: &[&str] = &["task", "heartbeat", "gap", "dlq", "presence", "lifecycle"];
 /// The 4xx error codes the README documents for the HTTP API.
 const API_CODES: &[&str] = &[
     "invalid_query",
@@ -76,6 +76,10 @@ const API_CODES: &[&str] = &[
     "invalid_payload",
     "invalid_agent",
     "invalid_type",
+    "invalid_trace",
+    "invalid_state",
+    "invalid_count",
+    "not_a_task_stream",
     "not_found",
     "unknown_stream",
     "method_not_allowed",

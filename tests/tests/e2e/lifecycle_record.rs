@@ -592,7 +592,7 @@ async fn watchers_hear_of_their_agents_tasks_only_and_junk_in_the_stream_is_skip
         frames[1],
         json!({"type":"lifecycle","task_id":pink_task,"stream":"cortex:tasks:high",
             "entry_id":entry_id,"agent":"pink","state":"done","event":"acked",
-            "consumer":"pink-1","at_ms":frames[1]["at_ms"]})
+            "consumer":"pink-1","at_ms":frames[1]["at_ms"],"detail":frames[1]["detail"]})
     );
     assert_eq!(frames[0]["state"], "in_progress");
     let star = lifecycle_until(&mut all, &pink_task, "acked").await;
