@@ -403,8 +403,8 @@ pub(crate) fn decode_entry(entry: &Entry) -> Result<LifecycleRecord, BadRecord> 
 }
 
 /// Reads an item of a task's list ([`keys::task_record`]) back into its record; `None`
-/// for one that is not a record's JSON (any bytes).
-#[allow(dead_code)] // for the task API's reads (README, Task lifecycle)
+/// for one that is not a record's JSON (any bytes). The one decoder of list items: the
+/// task API's reads ([`super::tasks`]) and a letter's attempts ([`super::dlq`]) use it.
 pub(crate) fn decode_item(item: &[u8]) -> Option<LifecycleRecord> {
     serde_json::from_slice(item).ok()
 }

@@ -257,14 +257,11 @@ fn records_of(reply: Value) -> Vec<LifecycleRecord> {
     items(reply)
         .iter()
         .filter_map(|item| {
-            let bytes = super::value::bytes(item)?;
-            match serde_json::from_slice(bytes) {
-                Ok(record) => Some(record),
-                Err(e) => {
-                    tracing::debug!(error = %e, "a lifecycle record that does not decode");
-                    None
-                }
+            let record = super::lifecycle::decode_item(super::value::bytes(item)?);
+            if record.is_none() {
+                tracing::debug!("a lifecycle record that does not decode");
             }
+            record
         })
         .collect()
 }

@@ -14,19 +14,6 @@ use std::time::Duration;
 /// Anything that should happen soon.
 const SOON: Duration = Duration::from_secs(10);
 
-/// Waits until `f` holds, polling Redis state every 20 ms, or panics after [`SOON`].
-async fn until<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + SOON;
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_broadcast_task_failed_by_one_agent_is_retried_to_that_agent_only() {
     let redis = RedisServer::start();
@@ -107,34 +94,33 @@ async fn a_broadcast_task_failed_by_one_agent_is_retried_to_that_agent_only() {
     // pink's group passes the retried entry without delivering it: the next task pink
     // gets is one published after it.
     let new_id: cortex_shared::EntryId = again.entry_id.parse().unwrap();
-    until("pink's group to pass the retried entry", || {
+    let passed = cortex_e2e::eventually(SOON, || {
         let mut conn = conn.clone();
         async move {
-            let groups: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
+            let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
                 .arg("GROUPS")
                 .arg("cortex:tasks:high")
                 .query_async(&mut conn)
                 .await
                 .unwrap();
-            groups.iter().any(|g| {
-                let text = |v: &redis::Value| match v {
-                    redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-                    redis::Value::SimpleString(s) => s.clone(),
-                    redis::Value::Int(i) => i.to_string(),
-                    _ => String::new(),
-                };
-                let map: std::collections::HashMap<String, String> =
-                    g.chunks(2).map(|kv| (text(&kv[0]), text(&kv[1]))).collect();
-                map.get("name").map(String::as_str) == Some("agent:pink")
-                    && map.get("pending").map(String::as_str) == Some("0")
-                    && map
-                        .get("last-delivered-id")
-                        .and_then(|id| id.parse::<cortex_shared::EntryId>().ok())
-                        .is_some_and(|id| id >= new_id)
-            })
+            groups
+                .groups
+                .iter()
+                .any(|g| {
+                    g.name == "agent:pink"
+                        && g.pending == 0
+                        && g.last_delivered_id
+                            .parse::<cortex_shared::EntryId>()
+                            .is_ok_and(|id| id >= new_id)
+                })
+                .then_some(())
         }
     })
     .await;
+    assert!(
+        passed.is_some(),
+        "pink's group never passed the retried entry"
+    );
     let marker = publisher
         .publish("harold", TaskRequest::new("pink", Priority::High, "marker"))
         .await

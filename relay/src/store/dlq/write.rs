@@ -5,7 +5,7 @@
 
 use crate::store::keys;
 use crate::store::lifecycle::{LifecycleSettings, ScriptArgs, LUA};
-use crate::store::value::text;
+use crate::store::value::bytes;
 use cortex_shared::lifecycle::{LifecycleEvent, LifecycleRecord};
 use cortex_shared::{Attempt, DeadLetter};
 use redis::aio::ConnectionLike;
@@ -34,7 +34,7 @@ pub(crate) fn attempts_of(
     };
     items
         .iter()
-        .filter_map(|item| serde_json::from_str::<LifecycleRecord>(&text(item)?).ok())
+        .filter_map(|item| crate::store::lifecycle::decode_item(bytes(item)?))
         .filter(|r| {
             r.stream == stream && r.entry_id == entry_id && r.agent.as_deref() == Some(agent)
         })
