@@ -35,6 +35,7 @@ pub fn router(state: AppState, dashboard_dir: &Path) -> Router {
         .route("/messaging/dlq/delete", post(api::dlq_actions::bulk_delete))
         .route("/streams/{stream}/entries", get(api::replay::entries))
         .route("/agents", get(api::agents::list))
+        .route("/agents/{name}/outcomes", get(api::agents::outcomes))
         .route("/tasks", post(api::publish::publish).get(api::tasks::list))
         .route("/tasks/{task_id}", get(api::tasks::one))
         .route(

@@ -8,6 +8,7 @@
 //! - [`TaskReply`], [`TaskAgentState`], [`TimelineItem`]: `GET /api/v1/tasks/{id}`.
 //! - [`TaskListReply`]: `GET /api/v1/tasks?agent=…&state=…`.
 //! - [`TraceReply`]: `GET /api/v1/traces/{correlation_id}`.
+//! - [`AgentOutcomes`]: `GET /api/v1/agents/{name}/outcomes`.
 //!
 //! Every type here round-trips through the JSON shown on it.
 
@@ -325,6 +326,92 @@ pub struct TraceReply {
     pub roots: Vec<TraceNode>,
 }
 
+/// How many of an agent's tasks ended each way: counted from the relay's lifecycle
+/// records (`acked` is done, `nacked` failed, `dead_lettered` dead, `reclaimed` timed
+/// out: taken from a consumer that held it past the visibility timeout, or went).
+///
+/// JSON: `{"done":120,"failed":3,"dead":1,"timed_out":2}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutcomeCounts {
+    /// Acked.
+    pub done: u64,
+    /// Nacked, to be delivered again.
+    pub failed: u64,
+    /// Dead-lettered.
+    pub dead: u64,
+    /// Reclaimed from a consumer that did not ack in time.
+    pub timed_out: u64,
+}
+
+impl OutcomeCounts {
+    /// The sum of `self` and `other`, member by member.
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            done: self.done + other.done,
+            failed: self.failed + other.failed,
+            dead: self.dead + other.dead,
+            timed_out: self.timed_out + other.timed_out,
+        }
+    }
+}
+
+/// One minute of an agent's outcomes.
+///
+/// JSON: `{"minute_ms":1704556800000,"done":120,"failed":3,"dead":1,"timed_out":2}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinuteOutcomes {
+    /// The minute's start (unix ms, a multiple of 60,000).
+    pub minute_ms: u64,
+    /// Its counts.
+    #[serde(flatten)]
+    pub counts: OutcomeCounts,
+}
+
+/// `GET /api/v1/agents/{name}/outcomes`: the agent's outcomes per minute over the last
+/// hour, and their sums over the last 5 minutes and the last hour (whole minutes: the
+/// current one and the 4, or 59, before it).
+///
+/// JSON: `{"agent":"pink","now_ms":1704556830000,"last_5_min":{"done":120,…},
+/// "last_hour":{…},"minutes":[{"minute_ms":1704556800000,"done":120,…}]}`; `minutes`
+/// oldest first, only minutes with a count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentOutcomes {
+    /// The agent.
+    pub agent: String,
+    /// When the relay read the counters (unix ms).
+    pub now_ms: u64,
+    /// The current minute and the 4 before it.
+    pub last_5_min: OutcomeCounts,
+    /// The current minute and the 59 before it.
+    pub last_hour: OutcomeCounts,
+    /// The minutes with a count, oldest first.
+    pub minutes: Vec<MinuteOutcomes>,
+}
+
+impl AgentOutcomes {
+    /// The outcomes of `agent` at `now_ms`, from its `minutes` (any order; those
+    /// outside the last hour left out).
+    pub fn new(agent: &str, now_ms: u64, mut minutes: Vec<MinuteOutcomes>) -> Self {
+        let current = now_ms / 60_000 * 60_000;
+        let from = |n: u64| current.saturating_sub((n - 1) * 60_000);
+        minutes.retain(|m| m.minute_ms >= from(60) && m.minute_ms <= current);
+        minutes.sort_by_key(|m| m.minute_ms);
+        let sum = |n: u64| {
+            minutes
+                .iter()
+                .filter(|m| m.minute_ms >= from(n))
+                .fold(OutcomeCounts::default(), |total, m| total.plus(m.counts))
+        };
+        Self {
+            agent: agent.to_owned(),
+            now_ms,
+            last_5_min: sum(5),
+            last_hour: sum(60),
+            minutes,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,5 +491,53 @@ mod tests {
         assert_eq!(value["agents"][0]["state"], "in_progress");
         assert_eq!(value["agents"][0]["dlq_id"], json!(null));
         assert_eq!(serde_json::from_value::<TaskReply>(value).unwrap(), reply);
+    }
+
+    #[test]
+    fn outcomes_sum_whole_minutes_and_are_the_json_on_them() {
+        let minute = |m: u64, done: u64| MinuteOutcomes {
+            minute_ms: m * 60_000,
+            counts: OutcomeCounts {
+                done,
+                ..OutcomeCounts::default()
+            },
+        };
+        // Now is 30 s into minute 100: 5 minutes are 96..=100, the hour 41..=100.
+        let now = 100 * 60_000 + 30_000;
+        let got = AgentOutcomes::new(
+            "pink",
+            now,
+            vec![
+                minute(100, 1),
+                minute(96, 2),
+                minute(95, 4),
+                minute(41, 8),
+                minute(40, 16),
+            ],
+        );
+        assert_eq!(got.last_5_min.done, 3);
+        assert_eq!(got.last_hour.done, 15);
+        assert_eq!(
+            got.minutes
+                .iter()
+                .map(|m| m.minute_ms / 60_000)
+                .collect::<Vec<_>>(),
+            [41, 95, 96, 100]
+        );
+        let golden = json!({"minute_ms":1704556800000u64,"done":120,"failed":3,"dead":1,
+            "timed_out":2});
+        let one: MinuteOutcomes = serde_json::from_value(golden.clone()).unwrap();
+        assert_eq!(one.counts.failed, 3);
+        assert_eq!(serde_json::to_value(one).unwrap(), golden);
+        let reply = AgentOutcomes::new("pink", 1_704_556_830_000, vec![one]);
+        let value = serde_json::to_value(&reply).unwrap();
+        assert_eq!(
+            value["last_hour"],
+            json!({"done":120,"failed":3,"dead":1,"timed_out":2})
+        );
+        assert_eq!(
+            serde_json::from_value::<AgentOutcomes>(value).unwrap(),
+            reply
+        );
     }
 }

@@ -1,13 +1,12 @@
 //! Task states as the `lifecycle` frames tell them (README, "Task lifecycle"): per task
-//! (stream and entry id) and agent, what the feed rows show live; and per agent, the
-//! outcomes of the last hour the agent page counts. Both are bounded: at most
-//! [`MAX_LIVE_TASKS`] tasks (the ones seen first fall off) and [`MAX_OUTCOME_AGENTS`]
-//! agents of 60 one-minute buckets each. Free of Yew, tested on the host.
+//! (stream and entry id) and agent, what the feed rows show live. Bounded: at most
+//! [`MAX_LIVE_TASKS`] tasks (the ones seen first fall off). Free of Yew, tested on the
+//! host. (An agent's outcomes are counted in Redis: the agent page reads them.)
 
 use crate::format::duration_ms;
 use cortex_shared::lifecycle::{LifecycleEvent, TaskState};
 use cortex_shared::JsonObject;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 /// How many tasks' states are kept: twice the feed's rows (`state::MAX_TASKS`, which
@@ -15,12 +14,6 @@ use std::rc::Rc;
 /// (another stream, another read) still find it. A number here, so that this module
 /// stands below the reducer and imports nothing of it.
 pub const MAX_LIVE_TASKS: usize = 1000;
-
-/// How many agents' outcome counts are kept (the least recently active falls off).
-pub const MAX_OUTCOME_AGENTS: usize = 256;
-
-/// Minutes of outcomes kept per agent.
-pub const OUTCOME_MINUTES: usize = 60;
 
 /// One lifecycle frame, as the reducer takes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,124 +245,6 @@ impl LiveStates {
     }
 }
 
-/// Outcomes of one minute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct OutcomeCounts {
-    /// Acked.
-    pub done: u64,
-    /// Nacked, or reclaimed after the visibility timeout.
-    pub failed: u64,
-    /// Dead-lettered.
-    pub dead: u64,
-}
-
-impl OutcomeCounts {
-    fn add(&mut self, other: &OutcomeCounts) {
-        self.done += other.done;
-        self.failed += other.failed;
-        self.dead += other.dead;
-    }
-}
-
-/// One agent's outcomes by minute, the last [`OUTCOME_MINUTES`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AgentOutcomes {
-    /// `(unix minute, counts)`, oldest first.
-    minutes: VecDeque<(u64, OutcomeCounts)>,
-}
-
-impl AgentOutcomes {
-    /// The outcomes of the `window_ms` before `now_ms` (whole minutes: the current one
-    /// and as many before it as the window covers).
-    pub fn within(&self, now_ms: u64, window_ms: u64) -> OutcomeCounts {
-        let now_minute = now_ms / 60_000;
-        let minutes = window_ms.div_ceil(60_000).max(1);
-        let mut total = OutcomeCounts::default();
-        for (minute, counts) in &self.minutes {
-            if *minute + minutes > now_minute {
-                total.add(counts);
-            }
-        }
-        total
-    }
-
-    fn record(&mut self, at_ms: u64, event: LifecycleEvent) {
-        let minute = at_ms / 60_000;
-        if self.minutes.back().is_none_or(|(m, _)| *m < minute) {
-            self.minutes.push_back((minute, OutcomeCounts::default()));
-        }
-        // A frame of an earlier minute (another relay's clock) counts in its minute,
-        // or the latest one if that is gone.
-        let slot = self.minutes.iter_mut().rev().find(|(m, _)| *m <= minute);
-        let counts = match slot {
-            Some((_, counts)) => counts,
-            None => &mut self.minutes.front_mut().expect("one minute at least").1,
-        };
-        match event {
-            LifecycleEvent::Acked => counts.done += 1,
-            LifecycleEvent::Nacked | LifecycleEvent::Reclaimed => counts.failed += 1,
-            LifecycleEvent::DeadLettered => counts.dead += 1,
-            _ => {}
-        }
-        while self
-            .minutes
-            .front()
-            .is_some_and(|(m, _)| *m + OUTCOME_MINUTES as u64 <= minute)
-        {
-            self.minutes.pop_front();
-        }
-    }
-
-    fn last_minute(&self) -> u64 {
-        self.minutes.back().map_or(0, |(m, _)| *m)
-    }
-}
-
-/// Every agent's outcomes, as the frames told them since `since_ms`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Outcomes {
-    /// The first frame counted (unix ms): counts cover the time since.
-    pub since_ms: Option<u64>,
-    agents: BTreeMap<String, AgentOutcomes>,
-}
-
-impl Outcomes {
-    /// One agent's outcomes.
-    pub fn agent(&self, agent: &str) -> Option<&AgentOutcomes> {
-        self.agents.get(agent)
-    }
-
-    /// Counts a frame; whether it was an outcome.
-    pub fn apply(&mut self, frame: &LifecycleFrame) -> bool {
-        let outcome = matches!(
-            frame.event,
-            LifecycleEvent::Acked
-                | LifecycleEvent::Nacked
-                | LifecycleEvent::Reclaimed
-                | LifecycleEvent::DeadLettered
-        );
-        self.since_ms.get_or_insert(frame.at_ms);
-        let Some(agent) = frame.agent.as_ref().filter(|_| outcome) else {
-            return false;
-        };
-        if !self.agents.contains_key(agent) && self.agents.len() >= MAX_OUTCOME_AGENTS {
-            let quietest = self
-                .agents
-                .iter()
-                .min_by_key(|(_, o)| o.last_minute())
-                .map(|(name, _)| name.clone());
-            if let Some(name) = quietest {
-                self.agents.remove(&name);
-            }
-        }
-        self.agents
-            .entry(agent.clone())
-            .or_default()
-            .record(frame.at_ms, frame.event);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,78 +386,5 @@ mod tests {
             "the oldest fell off"
         );
         assert!(live.get("cortex:tasks:high", "50-0").is_some());
-
-        let mut outcomes = Outcomes::default();
-        for i in 0..MAX_OUTCOME_AGENTS + 10 {
-            outcomes.apply(&frame(
-                "1-0",
-                Some(&format!("a{i}")),
-                LifecycleEvent::Acked,
-                None,
-                i as u64 * 60_000,
-                json!({}),
-            ));
-        }
-        assert_eq!(outcomes.agents.len(), MAX_OUTCOME_AGENTS);
-        assert!(outcomes.agent("a0").is_none());
-        // Two hours of one agent keep one hour.
-        for minute in 0..120u64 {
-            outcomes.apply(&frame(
-                "1-0",
-                Some("pink"),
-                LifecycleEvent::Acked,
-                None,
-                minute * 60_000,
-                json!({}),
-            ));
-        }
-        assert_eq!(
-            outcomes.agent("pink").unwrap().minutes.len(),
-            OUTCOME_MINUTES
-        );
-    }
-
-    #[test]
-    fn outcomes_count_by_window() {
-        use LifecycleEvent::*;
-        let mut outcomes = Outcomes::default();
-        let base = 100 * 60_000;
-        for (at, event) in [
-            (base - 50 * 60_000, Acked),
-            (base - 10 * 60_000, DeadLettered),
-            (base - 4 * 60_000, Nacked),
-            (base - 60_000, Acked),
-            (base, Acked),
-            (base + 1, Reclaimed),
-        ] {
-            outcomes.apply(&frame("1-0", Some("pink"), event, None, at, json!({})));
-        }
-        assert!(!outcomes.apply(&frame(
-            "1-0",
-            Some("pink"),
-            Delivered,
-            None,
-            base,
-            json!({})
-        )));
-        assert!(!outcomes.apply(&frame("1-0", None, Acked, None, base, json!({}))));
-        let pink = outcomes.agent("pink").unwrap();
-        assert_eq!(
-            pink.within(base + 2, 5 * 60_000),
-            OutcomeCounts {
-                done: 2,
-                failed: 2,
-                dead: 0
-            }
-        );
-        assert_eq!(
-            pink.within(base + 2, 60 * 60_000),
-            OutcomeCounts {
-                done: 3,
-                failed: 2,
-                dead: 1
-            }
-        );
-        assert_eq!(outcomes.since_ms, Some(base - 50 * 60_000));
     }
 }

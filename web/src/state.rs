@@ -2,7 +2,7 @@
 
 use crate::connection::ConnState;
 use crate::format::pretty_json;
-use crate::live::{LifecycleFrame, LiveStates, Outcomes};
+use crate::live::{LifecycleFrame, LiveStates};
 use cortex_shared::rest::{AgentInfo, AgentsReply, MessagingMetrics, Presence};
 use cortex_shared::{
     ErrorCode, ServerFrame, SubscribeTarget, TaskMessage, DLQ_STREAM, HEARTBEAT_STREAM,
@@ -119,8 +119,6 @@ pub struct DashboardState {
     /// The tasks' states per agent from `lifecycle` frames (bounded: see
     /// [`crate::live`]); replaced, not edited in place, when it changes.
     pub live: Rc<LiveStates>,
-    /// Outcomes per agent (done, failed, dead) by minute, from the same frames.
-    pub outcomes: Rc<Outcomes>,
     /// The target's latest heartbeat.
     pub heartbeat: Option<Rc<HeartbeatView>>,
     /// The relay's last error frame, until dismissed.
@@ -238,7 +236,6 @@ impl DashboardState {
                 self.watching = None;
                 self.tasks = Rc::default();
                 self.live = Rc::default();
-                self.outcomes = Rc::default();
                 self.heartbeat = None;
             }
             Action::DismissError => self.error = None,
@@ -439,7 +436,6 @@ impl DashboardState {
                     return false;
                 }
                 Rc::make_mut(&mut self.live).apply(&frame);
-                Rc::make_mut(&mut self.outcomes).apply(&frame);
             }
             ServerFrame::Dlq {
                 action, dlq_ids, ..
@@ -728,15 +724,6 @@ mod lifecycle_tests {
         );
         let pink = &state.live.get("cortex:tasks:high", "1-0").unwrap()[0];
         assert_eq!(pink.text(0), "done in 340 ms");
-        assert_eq!(
-            state
-                .outcomes
-                .agent("pink")
-                .unwrap()
-                .within(1_340, 300_000)
-                .done,
-            1
-        );
         let revision = state.revision;
         let live = Rc::clone(&state.live);
         let state = reduce(
@@ -750,7 +737,6 @@ mod lifecycle_tests {
             [Action::Watch(SubscribeTarget::parse("pink").unwrap())],
         );
         assert!(state.live.is_empty());
-        assert!(state.outcomes.agent("pink").is_none());
     }
 }
 

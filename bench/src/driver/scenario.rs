@@ -128,8 +128,10 @@ pub(crate) struct Outcome {
     pub(crate) redis_cpu_secs: f64,
     /// Entries still pending in the agent's consumer group at the end (consume).
     pub(crate) pending_in_redis: Option<u64>,
-    /// Commands Redis ran over the whole scenario, by name (`INFO commandstats`).
-    pub(crate) redis_calls: std::collections::BTreeMap<String, u64>,
+    /// Commands Redis ran over the whole scenario, by name (`INFO commandstats`): calls,
+    /// and microseconds Redis spent in them (a script's includes the commands it ran,
+    /// which are also counted under their own names).
+    pub(crate) redis_calls: std::collections::BTreeMap<String, (u64, u64)>,
     /// Wall time of the publishing and receiving, seconds.
     pub(crate) wall_secs: f64,
     /// CPU seconds of the load processes (publisher and receivers, set-up included).
@@ -400,22 +402,22 @@ fn merge(outcome: &mut Outcome, published: &LoadReport, reports: Vec<LoadReport>
     }
 }
 
-/// Calls per command since Redis started (`cmdstat_xack:calls=12,…` lines of
-/// `INFO commandstats`).
-fn command_stats(redis_url: &str) -> Result<std::collections::BTreeMap<String, u64>> {
+/// Calls and microseconds per command since Redis started
+/// (`cmdstat_xack:calls=12,usec=30,…` lines of `INFO commandstats`).
+fn command_stats(redis_url: &str) -> Result<std::collections::BTreeMap<String, (u64, u64)>> {
     let mut conn = redis::Client::open(redis_url)?.get_connection()?;
     let info: String = redis::cmd("INFO").arg("commandstats").query(&mut conn)?;
     Ok(info
         .lines()
         .filter_map(|line| {
             let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = rest
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), calls))
+            let stat = |key: &str| -> Option<u64> {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))?
+                    .parse()
+                    .ok()
+            };
+            Some((name.to_owned(), (stat("calls")?, stat("usec")?)))
         })
         .collect())
 }

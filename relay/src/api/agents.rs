@@ -3,9 +3,14 @@
 //! stream, with its presence, its last heartbeat, its pending tasks and consumers, and
 //! whether it is online while some of its tasks sit with a dead consumer (`stuck`).
 //!
+//! `GET /api/v1/agents/{name}/outcomes`: the agent's done, failed, dead and timed-out
+//! tasks per minute over the last hour, and their sums over 5 minutes and the hour,
+//! from the counters the lifecycle record keeps ([`crate::store::outcomes`]).
+//!
 //! Presence is computed here from Redis at each request, with the same thresholds the
 //! [`crate::engine::presence`] tracker uses to send `presence` frames.
 
+use super::ApiPath;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::groups::last_alive;
@@ -14,7 +19,9 @@ use crate::store::streams::newest_heartbeats;
 use crate::store::xinfo::stream_metrics;
 use axum::extract::State;
 use axum::Json;
+use cortex_shared::lifecycle::AgentOutcomes;
 use cortex_shared::rest::{AgentConsumer, AgentInfo, AgentsReply, Presence};
+use cortex_shared::AgentName;
 use cortex_shared::JsonObject;
 use std::collections::BTreeMap;
 
@@ -26,6 +33,19 @@ struct Seen {
     heartbeat: Option<(u64, i64, JsonObject)>,
     pending: u64,
     consumers: BTreeMap<String, (u64, u64)>,
+}
+
+/// `GET /api/v1/agents/{name}/outcomes` (400 `invalid_agent` for a name no agent can
+/// have; an agent nothing was counted for has zeros).
+pub async fn outcomes(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<AgentOutcomes>, ApiError> {
+    let agent = AgentName::parse(&name)
+        .map_err(|e| ApiError::bad_request("invalid_agent", format!("agent: {e}")))?;
+    let mut conn = state.services.redis.clone();
+    let reply = crate::store::outcomes::read(&mut conn, agent.as_str(), super::now_ms()).await?;
+    Ok(Json(reply))
 }
 
 /// `GET /api/v1/agents`.

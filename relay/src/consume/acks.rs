@@ -124,15 +124,23 @@ impl<S: GroupStore> Consumer<S> {
             if let Reply::Ack {
                 priority,
                 id,
-                entry_id,
+                entry_id: _,
                 flight,
             } = reply
             {
                 ids[rank(*priority)].push(*id);
                 let ms = flight.at.elapsed().as_millis() as u64;
+                // The entry id as Redis writes it (the client's text may differ: the
+                // store matches the two).
+                let canonical = id.to_string();
                 acked.extend(
-                    self.record(LifecycleEvent::Acked, &flight.task_id, *priority, entry_id)
-                        .map(|r| r.detail("ms", ms)),
+                    self.record(
+                        LifecycleEvent::Acked,
+                        &flight.task_id,
+                        *priority,
+                        &canonical,
+                    )
+                    .map(|r| r.detail("ms", ms).acking()),
                 );
             }
         }

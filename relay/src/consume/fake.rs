@@ -171,6 +171,14 @@ impl State {
         self.log.push((Kind::Ack, keys));
     }
 
+    /// Whether the entry `entry_id` of `stream` is pending in the group.
+    fn is_pending(&mut self, stream: &str, entry_id: &str) -> bool {
+        Priority::ALL
+            .into_iter()
+            .find(|p| p.stream() == stream)
+            .is_some_and(|p| self.stream(p).pending.contains_key(&id_of(entry_id)))
+    }
+
     /// Writes lifecycle records (after the command they go with).
     fn write(&mut self, writes: &[Write]) {
         for write in writes {
@@ -504,8 +512,15 @@ impl GroupStore for FakeStore {
         }
         self.redis
             .call(Kind::Ack, |state| {
+                // As the script does: a record that acks its entry is written only if
+                // the entry was pending.
+                let records: Vec<Write> = records
+                    .iter()
+                    .filter(|w| !w.acks || state.is_pending(&w.record.stream, &w.record.entry_id))
+                    .cloned()
+                    .collect();
                 state.ack(keys);
-                state.write(records);
+                state.write(&records);
             })
             .await
     }

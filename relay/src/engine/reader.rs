@@ -257,27 +257,28 @@ impl WatchReader {
 }
 
 impl WatchReader {
-    /// A lifecycle record: a `lifecycle` frame for the sessions watching its agent and
-    /// those watching `*` (a record without an agent: `*` only). An entry that is not a
-    /// record (written by hand: bytes that are not UTF-8, a field missing, a `detail`
-    /// that is not JSON) is skipped and logged.
+    /// An entry of lifecycle records (one write's): a `lifecycle` frame per record for
+    /// the sessions watching its agent and those watching `*` (a record without an
+    /// agent: `*` only). An entry that holds no records (written by hand: bytes that
+    /// are not UTF-8, a field missing, `records` that is not a JSON array) is skipped
+    /// and logged.
     fn dispatch_lifecycle(&self, entry: &Entry) {
         let Ok(entry_id) = entry.id.parse::<EntryId>() else {
             return;
         };
-        // Nobody watching its agent: not even decoded.
-        let agent = entry.field("agent").and_then(text).map(|a| a.into_owned());
-        if !self.hub.reaches(&Audience::Lifecycle(agent)) {
-            return;
-        }
         match crate::store::lifecycle::decode_entry(entry) {
-            Ok(record) => {
-                let audience = Audience::Lifecycle(record.agent.clone());
-                self.hub
-                    .publish(LIFECYCLE, entry_id, audience, &record.frame());
+            Ok(records) => {
+                for record in records {
+                    let audience = Audience::Lifecycle(record.agent.clone());
+                    // Nobody watching its agent: not even encoded.
+                    if self.hub.reaches(&audience) {
+                        self.hub
+                            .publish(LIFECYCLE, entry_id, audience, &record.frame());
+                    }
+                }
             }
             Err(error) => {
-                tracing::warn!(entry_id = %entry.id, %error, "lifecycle entry is not a record; skipped")
+                tracing::warn!(entry_id = %entry.id, %error, "lifecycle entry holds no records; skipped")
             }
         }
     }

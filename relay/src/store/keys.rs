@@ -41,6 +41,13 @@ pub(crate) fn trace(correlation_id: &str) -> String {
     format!("cortex:trace:{correlation_id}")
 }
 
+/// An agent's outcome counters of one minute (a hash: `done`, `failed`, `dead`,
+/// `timed_out`), `minute_ms` its start (unix ms):
+/// `cortex:outcomes:<agent>:<minute unix ms>` (see [`super::outcomes`]).
+pub(crate) fn outcomes(agent: &str, minute_ms: u64) -> String {
+    format!("cortex:outcomes:{agent}:{minute_ms}")
+}
+
 /// What `SCAN … MATCH` looks for to find the cortex streams.
 pub(crate) const ALL: &str = "cortex:*";
 
@@ -119,6 +126,10 @@ mod tests {
             (LIFECYCLE.to_owned(), "`cortex:lifecycle`"),
             (task_record("task-001"), "`cortex:task:<task id>`"),
             (trace("c-1"), "`cortex:trace:<correlation id>`"),
+            (
+                outcomes("pink", 60_000),
+                "`cortex:outcomes:<agent>:<minute unix ms>`",
+            ),
             (ALL.to_owned(), "`cortex:*`"),
         ];
         let layout = layout();
@@ -152,5 +163,6 @@ mod tests {
         assert_eq!(tombstone(&id), "cortex:dlq:gone:1704556900000-0");
         assert_eq!(task_record("t-1"), "cortex:task:t-1");
         assert_eq!(trace("c-1"), "cortex:trace:c-1");
+        assert_eq!(outcomes("pink", 60_000), "cortex:outcomes:pink:60000");
     }
 }

@@ -4,8 +4,9 @@
 //! written ([`publish`]); ranges, reads and trimming ([`streams`]); `XINFO`
 //! ([`xinfo`]); groups' pending entries and consumers' alive keys ([`groups`]); one
 //! consumer's commands ([`consumer`], a trait the engine's consumer is tested through);
-//! the dead letter queue ([`dlq`]); the task lifecycle record ([`lifecycle`]); the reads
-//! that tell where tasks are ([`tasks`]).
+//! the dead letter queue ([`dlq`]); the task lifecycle record ([`lifecycle`]) and the
+//! agents' outcome counters it keeps ([`outcomes`]); the reads that tell where tasks are
+//! ([`tasks`]).
 //!
 //! Nothing here knows about HTTP, WebSocket or the CLI; the engine and the transports
 //! call it, and turn its errors into theirs.
@@ -16,6 +17,7 @@ pub mod dlq;
 pub(crate) mod groups;
 pub(crate) mod keys;
 pub mod lifecycle;
+pub(crate) mod outcomes;
 pub(crate) mod publish;
 pub(crate) mod reply;
 pub mod streams;

@@ -131,6 +131,12 @@ fn recipe(
         ),
         ("GET", "/api/v1/streams/{stream}/entries", 404) => ("GET", entries("secrets"), None),
         ("GET", "/api/v1/agents", 200 | 503) => ("GET", path.into(), None),
+        ("GET", "/api/v1/agents/{name}/outcomes", 200 | 503) => {
+            ("GET", "/api/v1/agents/pink/outcomes".into(), None)
+        }
+        ("GET", "/api/v1/agents/{name}/outcomes", 400) => {
+            ("GET", "/api/v1/agents/pi%20nk/outcomes".into(), None)
+        }
         ("POST", "/api/v1/tasks", 201 | 503) => ("POST", path.into(), Some(task)),
         ("POST", "/api/v1/tasks", 400) => (
             "POST",
@@ -191,6 +197,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("POST", "/api/v1/messaging/dlq/delete"),
     ("GET", "/api/v1/streams/{stream}/entries"),
     ("GET", "/api/v1/agents"),
+    ("GET", "/api/v1/agents/{name}/outcomes"),
     ("POST", "/api/v1/tasks"),
     ("GET", "/api/v1/tasks/{task_id}"),
     ("GET", "/api/v1/tasks/by-entry/{stream}/{entry_id}"),

@@ -530,6 +530,7 @@ fn the_typescript_declarations_type_check_the_readme_example_and_catch_mistakes(
         r#"client.dlq.list({ agnet: "pink" });"#,
         r#"client.onState((state) => { const s: "up" | "down" = state; });"#,
         r#"client.dlq.list().then((page) => page.items[0].retry_count.toUpperCase());"#,
+        r#"client.agentOutcomes("pink").then((o) => o.last_hour.done.toUpperCase());"#,
     ];
     let mut bad = String::from(
         "import { CortexClient } from \"./cortex_client.js\";\n\

@@ -2092,6 +2092,7 @@ fn http_case(rng: &mut Rng, letters: &[String]) -> Request {
                 "/api/v1/messaging/dlq?agent=pink&error=seeded&limit=1000".to_owned(),
                 "/api/v1/messaging/dlq/stats".to_owned(),
                 "/api/v1/agents".to_owned(),
+                "/api/v1/agents/pink/outcomes".to_owned(),
                 "/api/v1/messaging/metrics".to_owned(),
                 "/metrics".to_owned(),
                 "/healthz".to_owned(),

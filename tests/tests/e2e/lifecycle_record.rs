@@ -14,7 +14,6 @@ use cortex_e2e::ws::WsClient;
 use cortex_shared::lifecycle::{LifecycleEvent, LifecycleRecord};
 use redis::aio::MultiplexedConnection;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -52,11 +51,9 @@ async fn task_records(conn: &mut MultiplexedConnection, task_id: &str) -> Vec<Li
         .collect()
 }
 
-/// The entries of `cortex:lifecycle` about `task_id`, oldest first, as field maps.
-async fn stream_records(
-    conn: &mut MultiplexedConnection,
-    task_id: &str,
-) -> Vec<HashMap<String, String>> {
+/// The records in `cortex:lifecycle` about `task_id`, oldest first: each entry is one
+/// field, `records`, a JSON array of one write's records.
+async fn stream_records(conn: &mut MultiplexedConnection, task_id: &str) -> Vec<LifecycleRecord> {
     let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg("cortex:lifecycle")
         .arg("-")
@@ -67,14 +64,14 @@ async fn stream_records(
     reply
         .ids
         .into_iter()
-        .map(|entry| {
-            entry
-                .map
-                .iter()
-                .map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap()))
-                .collect::<HashMap<_, _>>()
+        .flat_map(|entry| {
+            let names: Vec<&String> = entry.map.keys().collect();
+            assert_eq!(names, ["records"], "an entry is one field");
+            let json: String = redis::from_redis_value_ref(&entry.map["records"]).unwrap();
+            serde_json::from_str::<Vec<LifecycleRecord>>(&json)
+                .unwrap_or_else(|e| panic!("{json}: {e}"))
         })
-        .filter(|fields| fields.get("task_id").map(String::as_str) == Some(task_id))
+        .filter(|record| record.task_id == task_id)
         .collect()
 }
 
@@ -206,25 +203,9 @@ async fn a_tasks_life_through_the_relay_is_recorded_in_order_with_its_details() 
     assert!(records[6].detail["ms"].is_u64(), "{:?}", records[6]);
     assert!(records.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
 
-    // The stream holds the same records, in the same order, its fields as the README
-    // lists them.
+    // The stream holds the same records, in the same order.
     let entries = stream_records(&mut conn, &task_id).await;
-    assert_eq!(entries.len(), 7);
-    for (entry, record) in entries.iter().zip(&records) {
-        assert_eq!(entry["event"], record.event.as_str());
-        assert_eq!(entry["stream"], record.stream);
-        assert_eq!(entry["entry_id"], record.entry_id);
-        assert_eq!(entry["at_ms"], record.at_ms.to_string());
-        assert_eq!(entry.get("agent"), record.agent.as_ref());
-        assert_eq!(entry.get("consumer"), record.consumer.as_ref());
-        let detail: Option<Value> = entry
-            .get("detail")
-            .map(|d| serde_json::from_str(d).unwrap());
-        assert_eq!(
-            detail,
-            (!record.detail.is_empty()).then(|| Value::Object(record.detail.clone()))
-        );
-    }
+    assert_eq!(entries, records);
     // Kept for the configured age after the last write; the trace lists the task.
     let list_ttl = ttl(&mut conn, &format!("cortex:task:{task_id}")).await;
     assert!((1..=120).contains(&list_ttl), "{list_ttl}");
@@ -257,6 +238,75 @@ async fn a_tasks_life_through_the_relay_is_recorded_in_order_with_its_details() 
     ] {
         assert!(metrics.contains(line), "{line} not in {metrics}");
     }
+    // And the outcome counters in Redis, for the agent page: one done (pink-2's ack),
+    // one failed (the nack), one timed out (pink-2 took it from pink-1).
+    let (status, body) = cortex_e2e::http::get(relay.addr(), "/api/v1/agents/pink/outcomes").await;
+    assert_eq!(status, 200, "{body}");
+    let outcomes: Value = serde_json::from_str(&body).unwrap();
+    let counts = json!({"done":1,"failed":1,"dead":0,"timed_out":1});
+    assert_eq!(outcomes["last_5_min"], counts, "{outcomes}");
+    assert_eq!(outcomes["last_hour"], counts, "{outcomes}");
+    assert_eq!(outcomes["agent"], "pink");
+    let (status, body) = cortex_e2e::http::get(relay.addr(), "/api/v1/agents/blue/outcomes").await;
+    assert_eq!(status, 200, "{body}");
+    let blue: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        blue["last_hour"],
+        json!({"done":0,"failed":0,"dead":0,"timed_out":0})
+    );
+    assert_eq!(blue["minutes"], json!([]));
+    let (status, body) =
+        cortex_e2e::http::get(relay.addr(), "/api/v1/agents/no%20such/outcomes").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_agent"), "{body}");
+}
+
+#[tokio::test]
+async fn an_ack_that_does_not_take_writes_no_acked_record() {
+    let redis = RedisServer::start();
+    let relay = Relay::start(&redis.url());
+    let mut conn = redis.connection().await;
+    let (task_id, entry_id) = publish(
+        &relay,
+        json!({"to":"pink","priority":"high","type":"coding"}),
+    )
+    .await;
+    let mut consumer = RelayConsumer::connect(&relay.ws_url(), "pink", "pink-1")
+        .await
+        .unwrap();
+    let delivery = next(&mut consumer).await;
+    // Someone else acks the entry first (another consumer's late ack, an agent on
+    // Redis): the relay's ack then takes nothing, and must not claim it did.
+    let taken: i64 = redis::cmd("XACK")
+        .arg("cortex:tasks:high")
+        .arg("agent:pink")
+        .arg(&entry_id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(taken, 1);
+    consumer.ack(&delivery).await.unwrap();
+    // The ack's answer comes after its script ran: what it wrote is there now.
+    let records = task_records(&mut conn, &task_id).await;
+    assert_eq!(
+        events(&records),
+        [
+            (LifecycleEvent::Published, None),
+            (LifecycleEvent::Delivered, Some("pink-1")),
+        ],
+        "{records:#?}"
+    );
+    // The next task's ack takes, and is recorded.
+    let (next_id, _) = publish(
+        &relay,
+        json!({"to":"pink","priority":"high","type":"coding"}),
+    )
+    .await;
+    let delivery = next(&mut consumer).await;
+    assert_eq!(delivery.task.id, next_id);
+    consumer.ack(&delivery).await.unwrap();
+    let records = task_records(&mut conn, &next_id).await;
+    assert_eq!(records.last().map(|r| r.event), Some(LifecycleEvent::Acked));
 }
 
 /// Runs `cortex-relay ARGS`; its stdout (it must succeed).
@@ -560,6 +610,15 @@ async fn watchers_hear_of_their_agents_tasks_only_and_junk_in_the_stream_is_skip
     let mut agent = good("pink", "junk-5");
     agent[5].1 = b"pi\xffnk".to_vec();
     junk.push(agent);
+    // The one field entries have now, `records`, holding no record.
+    for records in [
+        &b"{not json"[..],
+        b"\xff\xfe",
+        br#"[{"event":"acked","task_id":"junk-6"}]"#,
+        br#"{"event":"acked","task_id":"junk-7","agent":"pink"}"#,
+    ] {
+        junk.push(vec![(b"records".to_vec(), records.to_vec())]);
+    }
     for fields in &junk {
         xadd_bytes(&mut conn, "cortex:lifecycle", fields).await;
     }

@@ -11,7 +11,14 @@
 //! each agent's group has delivered 90% of every stream and holds 100 tasks pending;
 //! 10,000 heartbeats; 20,000 tasks have lifecycle records as the relay writes them.
 //! Requests go one at a time, each on a new connection, to a release relay.
+//!
+//! The second test opens the dashboard's task page (`#/tasks/<id>`) in headless
+//! Chromium over the same data and times it by the page's clock: from setting the hash
+//! (the dashboard already running) to the task, its states and its timeline on screen;
+//! and a cold open of the deep link, from navigation start. Run it alone (`task_page`)
+//! with the dashboard built (`cargo xtask web`).
 
+use cortex_e2e::browser::{wait, Browser};
 use cortex_e2e::redis::RedisServer;
 use cortex_e2e::relay::Relay;
 use cortex_shared::lifecycle::{LifecycleEvent, LifecycleRecord};
@@ -266,4 +273,99 @@ async fn the_task_api_with_a_million_entries() {
         "p99 target 50 ms: by id {:?}, by entry {:?}, by entry (every agent) {:?}",
         p99_id, p99_entry, p99_all
     );
+}
+
+/// Milliseconds, by the page's clock, from setting the hash to `#/tasks/<id>` to the
+/// task page loaded with its timeline drawn (checked every animation frame).
+async fn navigate_ms(page: &fantoccini::Client, id: &str) -> f64 {
+    let took = page
+        .execute_async(
+            "const [id, done] = [arguments[0], arguments[arguments.length - 1]];\
+             const t0 = performance.now();\
+             location.hash = '#/tasks/' + encodeURIComponent(id);\
+             const check = () => {\
+               const v = document.querySelector('#view-task[data-loaded=\"true\"]');\
+               if (v && v.dataset.taskId === id && v.querySelector('#task-timeline li')) {\
+                 done(performance.now() - t0);\
+               } else if (performance.now() - t0 > 10000) { done(-1); }\
+               else { requestAnimationFrame(check); }\
+             };\
+             requestAnimationFrame(check);",
+            vec![Value::String(id.to_owned())],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(
+        took >= 0.0,
+        "the task page of {id} did not load within 10 s"
+    );
+    took
+}
+
+fn ms_percentiles(label: &str, mut took: Vec<f64>) -> f64 {
+    took.sort_by(f64::total_cmp);
+    let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
+    println!(
+        "{label}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
+        took.len(),
+        at(0.5),
+        at(0.99),
+        took.last().unwrap()
+    );
+    at(0.99)
+}
+
+#[tokio::test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn the_task_page_with_a_million_entries() {
+    let redis = RedisServer::start();
+    let mut conn = redis.connection().await;
+    fill(&mut conn).await;
+    let relay = Relay::start(&redis.url());
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    page.goto(&format!("{}#/tasks", relay.http_url()))
+        .await
+        .unwrap();
+    wait(page, "#conn-state", Duration::from_secs(30)).await;
+    let mut rng = fastrand::Rng::with_seed(15);
+    let mut warm = Vec::new();
+    for _ in 0..100 {
+        let (s, n) = recorded(rng.usize(0..WITH_RECORDS));
+        warm.push(navigate_ms(page, &task(s, n).0).await);
+    }
+    let p99_warm = ms_percentiles(
+        "task page, dashboard running: hash set → timeline drawn",
+        warm,
+    );
+    browser.screenshot("task-page-1m").await;
+    // Cold: the deep link opened in a fresh page load (wasm fetched and started).
+    let mut cold = Vec::new();
+    for _ in 0..10 {
+        let (s, n) = recorded(rng.usize(0..WITH_RECORDS));
+        let id = task(s, n).0;
+        page.goto(&format!("{}#/tasks/{id}", relay.http_url()))
+            .await
+            .unwrap();
+        let css =
+            format!(r#"#view-task[data-task-id="{id}"][data-loaded="true"] #task-timeline li"#);
+        wait(page, &css, Duration::from_secs(30)).await;
+        let at = page
+            .execute("return performance.now();", vec![])
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap();
+        cold.push(at);
+    }
+    let p99_cold = ms_percentiles(
+        "task page, deep link opened cold: navigation start → timeline drawn (WebDriver polling included)",
+        cold,
+    );
+    println!(
+        "page target 500 ms: dashboard running p99 {p99_warm:.1} ms, cold p99 {p99_cold:.1} ms"
+    );
+    browser.close().await;
 }

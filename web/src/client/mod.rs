@@ -430,6 +430,22 @@ impl CortexClient {
         self.inner.api_call(call)
     }
 
+    /// An agent's done, failed, dead and timed-out tasks per minute over the last hour,
+    /// and their sums over 5 minutes and the hour (`GET /api/v1/agents/{name}/outcomes`).
+    #[wasm_bindgen(js_name = agentOutcomes, unchecked_return_type = "Promise<AgentOutcomes>")]
+    pub fn agent_outcomes(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] agent: JsValue,
+    ) -> Promise {
+        let call = js::string_arg(&agent, "the agent").map(|agent| {
+            Call::new(
+                Method::Get,
+                format!("/api/v1/agents/{}/outcomes", path_segment(&agent)),
+            )
+        });
+        self.inner.api_call(call)
+    }
+
     /// The dead letter queue (HTTP API).
     #[wasm_bindgen(getter)]
     pub fn dlq(&self) -> Dlq {

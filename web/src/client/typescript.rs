@@ -353,6 +353,37 @@ export interface TraceReply {
   roots: TraceNode[];
 }
 
+/** How many of an agent's tasks ended each way (cortex-shared `OutcomeCounts`). */
+export interface OutcomeCounts {
+  /** Acked. */
+  done: number;
+  /** Nacked, to be delivered again. */
+  failed: number;
+  /** Dead-lettered. */
+  dead: number;
+  /** Reclaimed from a consumer that did not ack in time. */
+  timed_out: number;
+}
+
+/** One minute of an agent's outcomes (cortex-shared `MinuteOutcomes`). */
+export interface MinuteOutcomes extends OutcomeCounts {
+  /** The minute's start, unix milliseconds. */
+  minute_ms: number;
+}
+
+/** `agentOutcomes(agent)` (cortex-shared `AgentOutcomes`). */
+export interface AgentOutcomes {
+  agent: string;
+  /** When the relay read the counters, unix milliseconds. */
+  now_ms: number;
+  /** The current minute and the 4 before it. */
+  last_5_min: OutcomeCounts;
+  /** The current minute and the 59 before it. */
+  last_hour: OutcomeCounts;
+  /** Minutes with a count, oldest first. */
+  minutes: MinuteOutcomes[];
+}
+
 /**
  * Every promise of the client rejects with one of these: the relay's `code` and
  * `message` (e.g. `unauthorized`, `forbidden`, `not_found`, `unknown_delivery`,

@@ -1,15 +1,15 @@
 //! `#/agents/<name>`: one agent: what it is working on now and for how long, what waits
 //! for it per priority (and the oldest's age), its outcomes in the last 5 minutes and
 //! hour, its recent heartbeats. Read every 5 s from `GET /api/v1/tasks?agent=…&state=…`,
-//! the DLQ listing (dead letters of the last hour) and the heartbeat stream; done and
-//! failed are counted from the `lifecycle` frames this page has seen.
+//! `GET /api/v1/agents/{name}/outcomes` (done, failed, timed out, dead: the counters the
+//! lifecycle record keeps in Redis), the DLQ listing (its dead letters of the last hour,
+//! whoever wrote them) and the heartbeat stream.
 
-use crate::format::{age_ms, duration_ms, entry_id_ms, human_time, pretty_json, rfc3339};
+use crate::format::{age_ms, entry_id_ms, human_time, pretty_json, rfc3339};
 use crate::hooks::{use_now, use_poll};
-use crate::live::{OutcomeCounts, Outcomes};
 use crate::route::{Page, Route, View};
 use crate::services::{self, get, ApiError};
-use cortex_shared::lifecycle::{TaskListItem, TaskState};
+use cortex_shared::lifecycle::{AgentOutcomes, OutcomeCounts, TaskListItem, TaskState};
 use cortex_shared::rest::{AgentInfo, DlqPage, ReplayPage};
 use cortex_shared::{Heartbeat, Priority, HEARTBEAT_STREAM};
 use std::rc::Rc;
@@ -33,8 +33,6 @@ pub struct AgentPageProps {
     /// Its presence and consumers, from `GET /api/v1/agents`.
     #[prop_or_default]
     pub info: Option<AgentInfo>,
-    /// Outcomes from the lifecycle frames.
-    pub outcomes: Rc<Outcomes>,
 }
 
 /// What the page read.
@@ -54,6 +52,8 @@ pub(crate) struct AgentData {
     pub dead_more: bool,
     /// Its newest heartbeats, newest first.
     pub heartbeats: Vec<(String, Heartbeat)>,
+    /// Its outcomes over the last hour; `None` if they could not be read.
+    pub outcomes: Option<AgentOutcomes>,
 }
 
 /// Waiting tasks of one priority: how many, and the oldest's entry time (unix ms).
@@ -124,6 +124,12 @@ async fn read(name: String, now_ms: u64) -> Result<AgentData, ApiError> {
             .map(|i| i.letter.dead_at)
             .collect();
     }
+    data.outcomes = get::<AgentOutcomes>(&format!(
+        "/api/v1/agents/{}/outcomes",
+        crate::route::encode(&name)
+    ))
+    .await
+    .ok();
     let path = format!(
         "/api/v1/streams/{}/entries?last={HEARTBEAT_SCAN}",
         crate::route::encode(HEARTBEAT_STREAM)
@@ -147,6 +153,8 @@ fn counts_text(c: OutcomeCounts) -> Html {
             <span class="outcome-done" data-count={c.done.to_string()}>{ format!("{} done", c.done) }</span>
             { ", " }
             <span class="outcome-failed" data-count={c.failed.to_string()}>{ format!("{} failed", c.failed) }</span>
+            { ", " }
+            <span class="outcome-timed-out" data-count={c.timed_out.to_string()}>{ format!("{} timed out", c.timed_out) }</span>
         </>
     }
 }
@@ -214,14 +222,6 @@ pub fn agent_page(props: &AgentPageProps) -> Html {
         matches!(&*data, Some(Ok(d)) if !d.in_progress.is_empty() || !d.waiting.is_empty());
     let now = use_now(ticking);
 
-    let outcomes = props.outcomes.agent(&props.name);
-    let window = |ms| outcomes.map(|o| o.within(now, ms)).unwrap_or_default();
-    let since = props
-        .outcomes
-        .since_ms
-        .map(|at| format!("Done and failed are counted from the lifecycle frames this page has seen, for the {} since {}.",
-            duration_ms(now.saturating_sub(at)), human_time((at / 1000) as i64)))
-        .unwrap_or_else(|| "Done and failed are counted from the lifecycle frames this page sees; none yet.".to_owned());
     let presence = props
         .info
         .as_ref()
@@ -249,6 +249,14 @@ pub fn agent_page(props: &AgentPageProps) -> Html {
                     .count()
             };
             let more = if d.dead_more { "+" } else { "" };
+            let counted = |pick: fn(&AgentOutcomes) -> OutcomeCounts| {
+                d.outcomes.as_ref().map(pick).unwrap_or_default()
+            };
+            let note = if d.outcomes.is_some() {
+                "Done, failed and timed out: what the relay's consumers did, counted per minute in Redis (agents that ack on Redis directly are not counted). Dead: the dead letter queue."
+            } else {
+                "The outcome counts could not be read. Dead: the dead letter queue."
+            };
             html! {
                 <>
                     <section class="panel" id="agent-now">
@@ -277,15 +285,15 @@ pub fn agent_page(props: &AgentPageProps) -> Html {
                     <section class="panel" id="agent-outcomes">
                         <h3>{ "Outcomes" }</h3>
                         <table class="outcomes">
-                            <thead><tr><th></th><th>{ "done, failed" }</th><th>{ "dead" }</th></tr></thead>
+                            <thead><tr><th></th><th>{ "done, failed, timed out" }</th><th>{ "dead" }</th></tr></thead>
                             <tbody>
-                                <tr id="outcomes-5m"><th>{ "last 5 min" }</th><td>{ counts_text(window(300_000)) }</td>
+                                <tr id="outcomes-5m"><th>{ "last 5 min" }</th><td>{ counts_text(counted(|o| o.last_5_min)) }</td>
                                     <td class="outcome-dead" data-count={dead(300).to_string()}>{ format!("{}{more}", dead(300)) }</td></tr>
-                                <tr id="outcomes-1h"><th>{ "last hour" }</th><td>{ counts_text(window(3_600_000)) }</td>
+                                <tr id="outcomes-1h"><th>{ "last hour" }</th><td>{ counts_text(counted(|o| o.last_hour)) }</td>
                                     <td class="outcome-dead" data-count={dead(3600).to_string()}>{ format!("{}{more}", dead(3600)) }</td></tr>
                             </tbody>
                         </table>
-                        <p class="muted">{ since }{ " Dead: the dead letter queue." }</p>
+                        <p class="muted">{ note }</p>
                     </section>
                     <section class="panel" id="agent-heartbeats">
                         <h3>{ "Recent heartbeats" }</h3>

@@ -93,8 +93,7 @@ pub fn dashboard() -> Html {
             html! { <TaskPage id={id.clone()} stream={stream.clone()} entry_id={entry_id.clone()} {live} /> }
         }
         (Some(Page::Agent(name)), _) => html! {
-            <AgentPage name={name.clone()} info={state.agents.get(name).cloned()}
-                outcomes={state.outcomes.clone()} />
+            <AgentPage name={name.clone()} info={state.agents.get(name).cloned()} />
         },
         (Some(Page::Trace(id)), _) => html! { <TracePage id={id.clone()} /> },
         (None, View::Tasks) => html! {

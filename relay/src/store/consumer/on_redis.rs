@@ -13,6 +13,7 @@ use cortex_shared::{AgentName, Attempt, DeadLetter, Priority};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::StreamPendingCountReply;
 use redis::{AsyncConnectionConfig, RedisResult, Value};
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// How long a consumer's alive key outlives its last refresh.
@@ -75,7 +76,7 @@ impl RedisGroupStore {
                 for cmd in commands {
                     pipe.add_command(cmd).ignore();
                 }
-                lifecycle::append(&mut pipe, &self.lifecycle, records);
+                lifecycle::append(&mut pipe, &self.lifecycle, &self.group, records);
                 match pipe.query_async::<()>(&mut self.redis).await {
                     Err(e) if lifecycle::is_unknown_script(&e) => {
                         // The records were not written; the commands before them may
@@ -160,19 +161,33 @@ impl GroupStore for RedisGroupStore {
     }
 
     async fn ack(&mut self, ids: &ByPriority, records: &[Write]) -> RedisResult<()> {
-        let commands = Priority::ALL
-            .iter()
-            .zip(ids)
-            .filter(|(_, ids)| !ids.is_empty())
-            .map(|(priority, ids)| {
-                let mut cmd = redis::cmd("XACK");
-                cmd.arg(priority.stream()).arg(&self.group);
-                for id in ids {
-                    cmd.arg(id.to_string());
+        // With the record on, the records that ack their entry do it in the script (the
+        // record written only if the ack took): those entries get no XACK here.
+        let in_script: HashSet<(&str, &str)> = if self.lifecycle.enabled {
+            records
+                .iter()
+                .filter(|w| w.acks)
+                .map(|w| (w.record.stream.as_str(), w.record.entry_id.as_str()))
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let mut commands = Vec::new();
+        for (priority, ids) in Priority::ALL.iter().zip(ids) {
+            let mut cmd = redis::cmd("XACK");
+            cmd.arg(priority.stream()).arg(&self.group);
+            let mut any = false;
+            for id in ids {
+                let id = id.to_string();
+                if !in_script.contains(&(priority.stream(), id.as_str())) {
+                    cmd.arg(id);
+                    any = true;
                 }
-                cmd
-            })
-            .collect::<Vec<_>>();
+            }
+            if any {
+                commands.push(cmd);
+            }
+        }
         self.with_records(commands, records).await
     }
 
