@@ -2,7 +2,8 @@
 //! `redis-server` and relay; a table on stdout and JSON under the output directory.
 //!
 //! 1. Latency: watch and consume, 1,000 and 10,000 tasks/s, 100 clients.
-//! 2. Throughput: consumers acking at rising rates until the relay falls behind; and
+//! 2. Throughput: consumers acking at rising rates until the relay falls behind; a
+//!    backlog of 200,000 drained by 32 consumers (their top speed, latency aside); and
 //!    fan-out to 1,000 watchers at rising rates.
 //! 3. Connections: 10,000 watchers held (relay RSS per connection), then one task per
 //!    second to each.
@@ -46,7 +47,7 @@ pub(crate) struct RunArgs {
     /// Where the JSON results and the logs go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
-    /// Only these groups: latency, throughput, fanout, connections, polling.
+    /// Only these groups: latency, throughput, drain, fanout, connections, polling.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Only the scenarios whose name contains this (repeatable), e.g.
@@ -303,6 +304,21 @@ fn plan(quick: bool) -> Vec<Group> {
         )
     })
     .collect();
+    // The consumers' top speed, whatever the latency: a backlog of 200,000 tasks
+    // published as fast as the publisher goes, drained by 32 consumers (acked per
+    // second from the first publish to the last ack).
+    let drain = vec![Spec {
+        drain_secs: 60.0,
+        relay_flags: many_frames(),
+        ..spec(
+            "consume backlog 200,000",
+            Mode::Consume,
+            32,
+            1,
+            200_000.0,
+            1.0,
+        )
+    }];
     let fanout = [100.0, 150.0, 200.0, 300.0, 500.0]
         .iter()
         .map(|&rate| Spec {
@@ -356,6 +372,11 @@ fn plan(quick: bool) -> Vec<Group> {
             name: "throughput",
             specs: throughput,
             ramp: true,
+        },
+        Group {
+            name: "drain",
+            specs: drain,
+            ramp: false,
         },
         Group {
             name: "fanout",
