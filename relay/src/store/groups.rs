@@ -6,19 +6,23 @@ use cortex_shared::EntryId;
 use redis::aio::ConnectionLike;
 use redis::RedisResult;
 
-/// The oldest entry pending in `group` of `stream` (`XPENDING` summary); `None` when
-/// nothing is pending.
+/// The oldest entry pending in `group` of `stream` (`XPENDING … - + 1`: one entry
+/// of the pending list, however many there are and however many consumers hold
+/// them); `None` when nothing is pending.
 pub(crate) async fn oldest_pending<C: ConnectionLike>(
     conn: &mut C,
     stream: &str,
     group: &str,
 ) -> RedisResult<Option<EntryId>> {
-    let summary: (u64, Option<String>, Option<String>, redis::Value) = redis::cmd("XPENDING")
+    let page: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
         .arg(stream)
         .arg(group)
+        .arg("-")
+        .arg("+")
+        .arg(1)
         .query_async(conn)
         .await?;
-    Ok(summary.1.and_then(|id| id.parse().ok()))
+    Ok(page.ids.first().and_then(|p| p.id.parse().ok()))
 }
 
 /// When each of `consumers` (agent, consumer) last said it was alive (unix ms), if its
