@@ -253,3 +253,111 @@ async fn a_consumer_that_goes_holding_a_task_stays_until_the_task_is_taken() {
     .await;
     assert_eq!(after, Some(vec![(holder_name, 0)]));
 }
+
+async fn create_consumer(conn: &mut MultiplexedConnection, group: &str, consumer: &str) {
+    for stream in STREAMS {
+        let _: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(stream)
+            .arg(group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(conn)
+            .await;
+    }
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg("cortex:tasks:high")
+        .arg(group)
+        .arg(consumer)
+        .query_async(conn)
+        .await
+        .unwrap();
+}
+
+/// Waits until `consumer` is no longer in `group`.
+async fn gone(conn: &MultiplexedConnection, group: &str, consumer: &str) -> bool {
+    cortex_e2e::eventually(WAIT, || {
+        let mut conn = conn.clone();
+        async move {
+            let now = consumers(&mut conn, group).await;
+            now.iter().all(|(name, _)| name != consumer).then_some(())
+        }
+    })
+    .await
+    .is_some()
+}
+
+#[tokio::test]
+async fn the_reaper_removes_idle_consumers_holding_nothing_in_agents_groups() {
+    let redis = RedisServer::start();
+    let mut conn = redis.connection().await;
+    // Consumers another client left: one holding nothing, one holding a task (read
+    // straight from Redis), one in the plan's shared group.
+    create_consumer(&mut conn, "agent:pink", "ghost").await;
+    create_consumer(&mut conn, "agents", "old").await;
+    let entry = add_task(&mut conn, 1).await;
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("agent:pink")
+        .arg("holding")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg("cortex:tasks:high")
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let relay = Relay::start_with(
+        &redis.url(),
+        "127.0.0.1:0",
+        &["--consumer-reap-after-ms", "3000"],
+    );
+    // A live consumer of the relay's, which waits in blocking reads of 5 s (longer
+    // than the idle time) once it has a task done: its alive key keeps it.
+    let (mut live_client, live) = consume(&relay, Some("pink-live")).await;
+    let second = add_task(&mut conn, 2).await;
+    let task = live_client.next_of_type("task").await;
+    assert_eq!(task["entry_id"], second.as_str());
+    live_client
+        .send(json!({"type": "ack", "stream": task["stream"], "entry_id": task["entry_id"]}))
+        .await;
+    live_client.next_of_type("acked").await;
+
+    assert!(gone(&conn, "agent:pink", "ghost").await, "ghost reaped");
+    // A round after the ghost's (another ghost idle just as long gone too): the live
+    // one, the holder and the shared group's consumer are still there.
+    create_consumer(&mut conn, "agent:pink", "ghost-2").await;
+    assert!(gone(&conn, "agent:pink", "ghost-2").await, "ghost-2 reaped");
+    assert_eq!(
+        consumers(&mut conn, "agent:pink").await,
+        [("holding".to_owned(), 1), (live.clone(), 0)]
+    );
+    assert_eq!(
+        consumers(&mut conn, "agents").await,
+        [("old".to_owned(), 0)]
+    );
+    let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg("cortex:tasks:high")
+        .arg("agent:pink")
+        .arg("-")
+        .arg("+")
+        .arg(10)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(pending[0].0, entry, "the holder's task is still pending");
+
+    // Asked to, a relay reaps other clients' groups too.
+    let _foreign = Relay::start_with(
+        &redis.url(),
+        "127.0.0.1:0",
+        &[
+            "--consumer-reap-after-ms",
+            "3000",
+            "--consumer-reap-foreign",
+        ],
+    );
+    assert!(gone(&conn, "agents", "old").await, "old reaped when asked");
+}
