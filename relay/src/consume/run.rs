@@ -32,6 +32,9 @@ impl<S: GroupStore> Consumer<S> {
         self.deliver(&events, &mut commands, &cancel, &mut reader)
             .await;
         let holding = !self.in_flight.is_empty();
+        // Entries skipped (not this agent's) and not yet acked would keep it in the
+        // group: they are acked now (a failure leaves them for a reclaim).
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.ack_skipped()).await;
         self.hand_back().await;
         // A read cancelled here may still be on its way to Redis or blocked there, and
         // would make this consumer anew after it left: it is ended first.
