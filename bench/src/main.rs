@@ -37,6 +37,9 @@ enum Command {
     /// Load: HTTP pollers of the replay endpoint.
     #[command(hide = true)]
     Poll(load::poll::PollArgs),
+    /// Load: short consume connections at a steady rate (the soak's churn).
+    #[command(hide = true)]
+    Churn(load::churn::ChurnArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => on_tokio(load::watch::run(args)),
         Command::Consume(args) => on_tokio(load::consume::run(args)),
         Command::Poll(args) => on_tokio(load::poll::run(args)),
+        Command::Churn(args) => on_tokio(load::churn::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

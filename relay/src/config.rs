@@ -185,6 +185,24 @@ pub struct Config {
     #[arg(long, env = "CORTEX_CONSUMER_DEAD_AFTER_MS", default_value_t = 60_000)]
     pub consumer_dead_after_ms: u64,
 
+    /// Consumers idle this many milliseconds with nothing pending are removed from
+    /// their group on every task stream (a connection's own consumer is removed when
+    /// it ends; this takes those left behind); 0: never. Agents' groups only (see
+    /// `consumer_reap_foreign`). Default 3600000 (an hour); env
+    /// `CORTEX_CONSUMER_REAP_AFTER_MS`.
+    #[arg(
+        long,
+        env = "CORTEX_CONSUMER_REAP_AFTER_MS",
+        default_value_t = 3_600_000
+    )]
+    pub consumer_reap_after_ms: u64,
+
+    /// The consumer reaper also removes idle consumers of groups that are not an
+    /// agent's (`agent:<name>`), such as the plan's shared `agents` group. Default
+    /// false; env `CORTEX_CONSUMER_REAP_FOREIGN`.
+    #[arg(long, env = "CORTEX_CONSUMER_REAP_FOREIGN")]
+    pub consumer_reap_foreign: bool,
+
     /// DLQ length above which DLQ stats and metrics raise a warning
     /// (`over_warn_length`). Default 1000; env `CORTEX_DLQ_WARN_LENGTH`.
     #[arg(long, env = "CORTEX_DLQ_WARN_LENGTH", default_value_t = 1000)]
@@ -293,6 +311,15 @@ impl Config {
         crate::engine::presence::PresenceSettings {
             stale_after: Duration::from_millis(self.presence_stale_ms),
             offline_after: Duration::from_millis(self.presence_offline_ms),
+        }
+    }
+
+    /// What the consumer reaper removes.
+    pub fn reaper(&self) -> crate::engine::reaper::ReaperSettings {
+        crate::engine::reaper::ReaperSettings {
+            idle_after: (self.consumer_reap_after_ms > 0)
+                .then(|| Duration::from_millis(self.consumer_reap_after_ms)),
+            foreign: self.consumer_reap_foreign,
         }
     }
 
@@ -417,6 +444,8 @@ struct RelaySection {
     presence_stale_ms: Option<u64>,
     presence_offline_ms: Option<u64>,
     consumer_dead_after_ms: Option<u64>,
+    consumer_reap_after_ms: Option<u64>,
+    consumer_reap_foreign: Option<bool>,
     dlq_warn_length: Option<u64>,
     task_scan_entries: Option<u64>,
     log_format: Option<LogFormat>,
@@ -545,6 +574,8 @@ impl Config {
         take!(presence_stale_ms);
         take!(presence_offline_ms);
         take!(consumer_dead_after_ms);
+        take!(consumer_reap_after_ms);
+        take!(consumer_reap_foreign);
         take!(dlq_warn_length);
         take!(task_scan_entries);
         take!(log_format);
@@ -624,6 +655,12 @@ impl Config {
         }
         if self.lifecycle.lifecycle_max_age_secs == 0 {
             return Err(invalid("lifecycle.max_age_secs", "must be at least 1"));
+        }
+        if self.consumer_reap_after_ms != 0 && self.consumer_reap_after_ms < 2_000 {
+            return Err(invalid(
+                "consumer_reap_after_ms",
+                "must be 0 (off) or at least 2000 (a relay's consumer says it is alive every second)",
+            ));
         }
         if self.presence_stale_ms == 0 {
             return Err(invalid("presence_stale_ms", "must be at least 1"));
@@ -713,6 +750,8 @@ impl Config {
             presence_stale_ms: u64,
             presence_offline_ms: u64,
             consumer_dead_after_ms: u64,
+            consumer_reap_after_ms: u64,
+            consumer_reap_foreign: bool,
             dlq_warn_length: u64,
             task_scan_entries: u64,
             log_format: LogFormat,
@@ -758,6 +797,8 @@ impl Config {
                 presence_stale_ms: self.presence_stale_ms,
                 presence_offline_ms: self.presence_offline_ms,
                 consumer_dead_after_ms: self.consumer_dead_after_ms,
+                consumer_reap_after_ms: self.consumer_reap_after_ms,
+                consumer_reap_foreign: self.consumer_reap_foreign,
                 dlq_warn_length: self.dlq_warn_length,
                 task_scan_entries: self.task_scan_entries,
                 log_format: self.log_format,
@@ -852,6 +893,28 @@ mod tests {
 
     fn load(args: &[&str]) -> Result<Config, ConfigError> {
         Config::load_from(std::iter::once("cortex-relay").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_consumer_reaper_from_flags_and_the_file() {
+        use crate::engine::reaper::ReaperSettings;
+        let c = load(&[]).unwrap();
+        assert_eq!(
+            c.reaper(),
+            ReaperSettings {
+                idle_after: Some(Duration::from_secs(3600)),
+                foreign: false
+            }
+        );
+        let file = write("relay:\n  consumer_reap_after_ms: 5000\n  consumer_reap_foreign: true\n");
+        let path = file.0.to_str().unwrap();
+        let c = load(&["--config", path]).unwrap();
+        assert_eq!(c.reaper().idle_after, Some(Duration::from_secs(5)));
+        assert!(c.reaper().foreign);
+        let c = load(&["--config", path, "--consumer-reap-after-ms", "0"]).unwrap();
+        assert_eq!(c.reaper().idle_after, None, "0 is off; the flag wins");
+        let err = load(&["--consumer-reap-after-ms", "1000"]).unwrap_err();
+        assert!(err.to_string().contains("consumer_reap_after_ms"), "{err}");
     }
 
     #[test]

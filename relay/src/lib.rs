@@ -9,7 +9,8 @@
 //!   [`cli`] (the operator subcommands);
 //! - [`state`]: the services the transports share, and their settings;
 //! - the engine: [`engine`] (the watch reader, the hub that fans entries out, history,
-//!   presence, DLQ events, trimming) and [`consume`] (consume mode, at least once);
+//!   presence, DLQ events, trimming, the consumer reaper) and [`consume`] (consume
+//!   mode, at least once);
 //! - [`store`]: the code that talks to Redis (every key name, replies, codecs, task
 //!   and heartbeat writes, `XINFO`, the dead letter queue and its scripts);
 //! - beneath all: [`auth`] (tokens, roles, origins), [`metrics`], [`error`].
@@ -70,6 +71,11 @@ pub struct Relay {
         redis::aio::ConnectionManager,
         Option<u64>,
         store::lifecycle::LifecycleSettings,
+    ),
+    /// The consumer reaper.
+    reaper: (
+        redis::aio::ConnectionManager,
+        engine::reaper::ReaperSettings,
     ),
     shutdown: CancellationToken,
 }
@@ -142,6 +148,7 @@ impl Relay {
             config.trim_maxlen,
             config.lifecycle(),
         );
+        let reaper = (state.services.redis.clone(), config.reaper());
         let app = http::router(state, &config.dashboard_dir)
             .layer(tower_http::trace::TraceLayer::new_for_http());
         Ok(Self {
@@ -149,6 +156,7 @@ impl Relay {
             reader,
             presence,
             trimmer,
+            reaper,
             shutdown,
         })
     }
@@ -167,6 +175,8 @@ impl Relay {
             lifecycle,
             self.shutdown.clone(),
         ));
+        let (redis, settings) = self.reaper;
+        tasks.spawn(engine::reaper::run(redis, settings, self.shutdown.clone()));
         // Frames are small and latency matters: no Nagle delay on any connection.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             if let Err(e) = tcp.set_nodelay(true) {

@@ -74,6 +74,24 @@ pub(crate) struct RunArgs {
     /// machine to fall below 25% of its CPUs (default: 60, or 0 with `--quick`).
     #[arg(long)]
     wait_idle_secs: Option<u64>,
+    /// Instead of the scenarios: the soak (opt-in, it is long): `--soak-secs` at
+    /// `--soak-rate` tasks/s to 100 watchers with `--trim-maxlen` `--soak-maxlen`,
+    /// while consume connections come and go (10 a second over 4 agents, each for
+    /// half a second); relay RSS, Redis memory and consumers per group sampled every
+    /// 5 s, and the run fails unless, after the warm-up (the streams filling to the
+    /// cap, two trim rounds), relay RSS and Redis memory grow by at most 10% and
+    /// consumers do not pile up.
+    #[arg(long)]
+    soak: bool,
+    /// Seconds of the soak.
+    #[arg(long, default_value_t = 600.0)]
+    soak_secs: f64,
+    /// Tasks per second of the soak.
+    #[arg(long, default_value_t = 2_000.0)]
+    soak_rate: f64,
+    /// The soak relay's `--trim-maxlen`.
+    #[arg(long, default_value_t = 100_000)]
+    soak_maxlen: u64,
     /// A flag for the relay under test, added to every scenario's (repeatable; each
     /// word its own: `--relay-arg=--lifecycle --relay-arg=off`).
     #[arg(long = "relay-arg", allow_hyphen_values = true)]
@@ -139,6 +157,8 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
     let mut ran = Vec::new();
     let mut groups = if args.callgrind {
         callgrind_plan(&args, &env)
+    } else if args.soak {
+        soak_plan(args.soak_secs, args.soak_rate, args.soak_maxlen)
     } else {
         plan(args.quick)
     };
@@ -234,6 +254,7 @@ fn spec(name: &str, mode: Mode, clients: u64, agents: u64, rate: f64, secs: f64)
         processes: 1,
         relay_flags: Vec::new(),
         relay_wrapper: Vec::new(),
+        soak: None,
     }
 }
 
@@ -271,6 +292,43 @@ fn callgrind_plan(args: &RunArgs, env: &Env) -> Vec<Group> {
     };
     vec![Group {
         name: "callgrind",
+        specs: vec![spec],
+        ramp: false,
+    }]
+}
+
+/// The soak: `secs` at `rate` tasks/s to 100 watchers of 100 agents, with
+/// `--trim-maxlen maxlen`, and consume connections churning beside it (see
+/// [`scenario::Soak`]). Its warm-up: the stream filling to the cap, then two trim
+/// rounds (10 s each) and a margin.
+fn soak_plan(secs: f64, rate: f64, maxlen: u64) -> Vec<Group> {
+    let warmup_secs = maxlen as f64 / rate.max(1.0) + 25.0;
+    let spec = Spec {
+        drain_secs: 10.0,
+        relay_flags: vec!["--trim-maxlen".into(), maxlen.to_string()],
+        soak: Some(scenario::Soak {
+            sample_secs: 5.0,
+            warmup_secs,
+            churn_agents: 4,
+            churn_per_sec: 10.0,
+            churn_hold_ms: 500,
+        }),
+        ..spec(
+            &format!(
+                "soak {} s, {}/s, trim {}, churn 10 conns/s",
+                thousands(secs),
+                thousands(rate),
+                thousands(maxlen as f64)
+            ),
+            Mode::Watch,
+            100,
+            100,
+            rate,
+            secs,
+        )
+    };
+    vec![Group {
+        name: "soak",
         specs: vec![spec],
         ramp: false,
     }]
@@ -503,8 +561,18 @@ mod tests {
 
     #[test]
     fn every_scenario_publishes_and_stops() {
-        for quick in [true, false] {
-            for group in plan(quick) {
+        let soak = soak_plan(600.0, 2_000.0, 100_000);
+        assert!(
+            plan(false)
+                .iter()
+                .chain(plan(true).iter())
+                .all(|g| g.name != "soak"),
+            "the soak is opt-in"
+        );
+        let warmup = soak[0].specs[0].soak.unwrap().warmup_secs;
+        assert!((warmup - 75.0).abs() < 1e-9, "fill 50 s, then two rounds");
+        for groups in [plan(true), plan(false), soak] {
+            for group in groups {
                 for spec in group.specs {
                     assert!(spec.count() > 0, "{}", spec.name);
                     assert!(spec.secs > 0.0 && spec.drain_secs > 0.0, "{}", spec.name);

@@ -359,6 +359,12 @@ impl Report {
 
     /// Why the run fails: lost tasks or errors in a counted run.
     pub(crate) fn failures(&self) -> Vec<String> {
+        let soaks = self.runs.iter().filter_map(|r| {
+            let why = r.outcome.soak.as_ref()?.not_flat();
+            (!why.is_empty())
+                .then(|| format!("{}: not flat: {}", r.outcome.spec.name, why.join("; ")))
+        });
+        let soaks: Vec<String> = soaks.collect();
         self.runs
             .iter()
             .filter(|r| r.counts)
@@ -373,6 +379,7 @@ impl Report {
                     )
                 })
             })
+            .chain(soaks)
             .collect()
     }
 
@@ -490,6 +497,24 @@ pub(crate) fn one_line(o: &Outcome) -> String {
             .map(|(name, (_, usec))| format!("{name} {:.2}", *usec as f64 / o.published as f64))
             .collect();
         let _ = write!(line, "; redis µs per task: {}", usec.join(", "));
+    }
+    if let Some(soak) = &o.soak {
+        let last = soak.samples.last();
+        let _ = write!(
+            line,
+            "; soak after the warm-up: relay RSS {} → max {} KiB ({:+.1}%), Redis {} → max {} KiB ({:+.1}%), consumers per group max {} (last {}), stream len last {}, {} churn connections, {} samples",
+            soak.rss_base_kib,
+            soak.rss_max_kib,
+            soak.rss_growth_pct(),
+            soak.redis_base_kib,
+            soak.redis_max_kib,
+            soak.redis_growth_pct(),
+            soak.consumers_max,
+            last.map_or(0, |s| s.consumers_per_group),
+            last.map_or(0, |s| s.stream_len),
+            soak.churn_connections,
+            soak.samples.len()
+        );
     }
     if let Some(instructions) = o.relay_instructions {
         let _ = write!(

@@ -4,6 +4,7 @@
 //! memory and CPU read from `/proc`.
 
 use super::procs::{cpu_secs, machine_busy_pct, rss_kib, MachineCpu, Proc, Redis, Relay};
+use crate::load::churn::ChurnArgs;
 use crate::load::consume::ConsumeArgs;
 use crate::load::poll::PollArgs;
 use crate::load::publish::PublishArgs;
@@ -70,6 +71,144 @@ pub(crate) struct Spec {
     /// A program (and its arguments) the relay runs under: `valgrind --tool=callgrind
     /// --callgrind-out-file=F` makes the run count the relay's instructions.
     pub(crate) relay_wrapper: Vec<String>,
+    /// A soak: samples taken through the run, and connection churn beside the load.
+    pub(crate) soak: Option<Soak>,
+}
+
+/// What a soak adds to a scenario.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct Soak {
+    /// Seconds between samples.
+    pub(crate) sample_secs: f64,
+    /// Samples before this (seconds from the first publish) are not compared: the
+    /// streams fill up to the cap and the trimmer starts.
+    pub(crate) warmup_secs: f64,
+    /// Agents the churn's consume connections join.
+    pub(crate) churn_agents: u64,
+    /// Consume connections opened per second.
+    pub(crate) churn_per_sec: f64,
+    /// How long each stays, ms.
+    pub(crate) churn_hold_ms: u64,
+}
+
+impl Soak {
+    /// Consume connections open at once, per agent, on average.
+    pub(crate) fn open_per_agent(&self) -> f64 {
+        self.churn_per_sec * self.churn_hold_ms as f64 / 1000.0 / self.churn_agents.max(1) as f64
+    }
+}
+
+/// One soak sample.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct SoakSample {
+    /// Seconds since the first publish.
+    pub(crate) at_secs: f64,
+    /// Relay RSS, KiB.
+    pub(crate) relay_rss_kib: u64,
+    /// Redis `used_memory`, KiB.
+    pub(crate) redis_used_kib: u64,
+    /// The most consumers any group of a task stream has.
+    pub(crate) consumers_per_group: u64,
+    /// Entries of the stream the tasks go to.
+    pub(crate) stream_len: u64,
+}
+
+/// A soak's samples and whether they stayed flat.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SoakReport {
+    /// Every sample, in order.
+    pub(crate) samples: Vec<SoakSample>,
+    /// Relay RSS at the first sample after the warm-up, KiB.
+    pub(crate) rss_base_kib: u64,
+    /// The most relay RSS after it, KiB.
+    pub(crate) rss_max_kib: u64,
+    /// Redis memory at the first sample after the warm-up, KiB.
+    pub(crate) redis_base_kib: u64,
+    /// The most Redis memory after it, KiB.
+    pub(crate) redis_max_kib: u64,
+    /// The most consumers per group after the warm-up.
+    pub(crate) consumers_max: u64,
+    /// The most consumers per group that flat allows: three times the connections
+    /// open at once per agent, plus two.
+    pub(crate) consumers_allowed: u64,
+    /// Churn connections opened.
+    pub(crate) churn_connections: u64,
+}
+
+/// How much a soak's memory may grow after the warm-up and still count as flat.
+pub(crate) const SOAK_FLAT_PCT: f64 = 10.0;
+
+impl SoakReport {
+    /// `samples` judged against `soak`.
+    pub(crate) fn of(samples: Vec<SoakSample>, soak: &Soak, churn_connections: u64) -> Self {
+        let after: Vec<&SoakSample> = samples
+            .iter()
+            .filter(|s| s.at_secs >= soak.warmup_secs)
+            .collect();
+        let base = after.first().copied();
+        Self {
+            rss_base_kib: base.map_or(0, |s| s.relay_rss_kib),
+            rss_max_kib: after.iter().map(|s| s.relay_rss_kib).max().unwrap_or(0),
+            redis_base_kib: base.map_or(0, |s| s.redis_used_kib),
+            redis_max_kib: after.iter().map(|s| s.redis_used_kib).max().unwrap_or(0),
+            consumers_max: after
+                .iter()
+                .map(|s| s.consumers_per_group)
+                .max()
+                .unwrap_or(0),
+            consumers_allowed: (soak.open_per_agent() * 3.0).ceil() as u64 + 2,
+            churn_connections,
+            samples,
+        }
+    }
+
+    /// Growth of `max` over `base`, percent.
+    pub(crate) fn growth_pct(base: u64, max: u64) -> f64 {
+        (max as f64 - base as f64) / base.max(1) as f64 * 100.0
+    }
+
+    /// Relay RSS growth after the warm-up, percent.
+    pub(crate) fn rss_growth_pct(&self) -> f64 {
+        Self::growth_pct(self.rss_base_kib, self.rss_max_kib)
+    }
+
+    /// Redis memory growth after the warm-up, percent.
+    pub(crate) fn redis_growth_pct(&self) -> f64 {
+        Self::growth_pct(self.redis_base_kib, self.redis_max_kib)
+    }
+
+    /// Why it is not flat, if it is not: relay RSS or Redis memory grew by more than
+    /// [`SOAK_FLAT_PCT`], consumers piled up, or no sample came after the warm-up.
+    pub(crate) fn not_flat(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if self.rss_base_kib == 0 {
+            why.push("no sample after the warm-up".to_owned());
+            return why;
+        }
+        if self.rss_growth_pct() > SOAK_FLAT_PCT {
+            why.push(format!(
+                "relay RSS grew {:.1}% ({} → {} KiB)",
+                self.rss_growth_pct(),
+                self.rss_base_kib,
+                self.rss_max_kib
+            ));
+        }
+        if self.redis_growth_pct() > SOAK_FLAT_PCT {
+            why.push(format!(
+                "Redis memory grew {:.1}% ({} → {} KiB)",
+                self.redis_growth_pct(),
+                self.redis_base_kib,
+                self.redis_max_kib
+            ));
+        }
+        if self.consumers_max > self.consumers_allowed {
+            why.push(format!(
+                "{} consumers in a group (at most {} expected)",
+                self.consumers_max, self.consumers_allowed
+            ));
+        }
+        why
+    }
 }
 
 impl Spec {
@@ -126,6 +265,8 @@ pub(crate) struct Outcome {
     pub(crate) relay_instructions: Option<u64>,
     /// Redis CPU seconds over the same time.
     pub(crate) redis_cpu_secs: f64,
+    /// A soak's samples and verdict.
+    pub(crate) soak: Option<SoakReport>,
     /// Entries still pending in the agent's consumer group at the end (consume).
     pub(crate) pending_in_redis: Option<u64>,
     /// Commands Redis ran over the whole scenario, by name (`INFO commandstats`): calls,
@@ -250,11 +391,53 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
         "publish",
         &PublishArgs::to_args(&redis.url(), spec.rate, &plan),
     )?;
+    let mut churn = match &spec.soak {
+        Some(soak) => {
+            let args = ChurnArgs::to_args(
+                relay.addr(),
+                soak.churn_agents,
+                soak.churn_per_sec,
+                soak.churn_hold_ms,
+                spec.secs,
+            );
+            let mut churn = spawn_load(env, "churn", &args)?;
+            churn.ready(ready_timeout)?;
+            Some(churn)
+        }
+        None => None,
+    };
+    let sampler = spec.soak.map(|soak| {
+        Sampler::start(
+            soak.sample_secs,
+            relay.pid(),
+            redis.url(),
+            cortex_shared::Priority::Normal.stream(),
+        )
+    });
     let publish_timeout = Duration::from_secs_f64(spec.secs * 3.0 + 30.0);
     let published = publisher.done(publish_timeout)?;
     let mut reports = Vec::new();
     for receiver in &mut receivers {
         reports.push(receiver.done(Duration::from_secs_f64(run_secs + 60.0))?);
+    }
+    let churned = match &mut churn {
+        Some(churn) => Some(churn.done(Duration::from_secs_f64(spec.secs + 60.0))?),
+        None => None,
+    };
+    let soak = match (sampler, &spec.soak) {
+        (Some(sampler), Some(soak)) => Some(SoakReport::of(
+            sampler.stop(),
+            soak,
+            churned.as_ref().map_or(0, |c| c.connections),
+        )),
+        _ => None,
+    };
+    if let Some(churned) = &churned {
+        reports.push(LoadReport {
+            errors: churned.errors.clone(),
+            cpu_secs: churned.cpu_secs,
+            ..LoadReport::default()
+        });
     }
     let wall_secs = started.elapsed().as_secs_f64();
     let relay_instructions = match &callgrind {
@@ -300,6 +483,7 @@ pub(crate) fn run(spec: &Spec, env: &Env) -> Result<Outcome> {
         relay_cpu_secs,
         relay_instructions,
         redis_cpu_secs,
+        soak,
         pending_in_redis,
         redis_calls,
         wall_secs,
@@ -430,4 +614,138 @@ fn pending(redis_url: &str, agent: &str) -> Result<u64> {
         .arg(format!("agent:{agent}"))
         .query(&mut conn)?;
     Ok(reply.count() as u64)
+}
+
+/// Samples a soak every `every` on a thread of its own until stopped: the relay's RSS,
+/// Redis's memory, the most consumers in a group, the task stream's length.
+struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<SoakSample>>,
+}
+
+impl Sampler {
+    fn start(every: f64, relay_pid: u32, redis_url: String, stream: &'static str) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let every = Duration::from_secs_f64(every);
+            let mut samples = Vec::new();
+            let mut conn = redis::Client::open(redis_url.as_str())
+                .and_then(|c| c.get_connection())
+                .ok();
+            let mut n = 0u32;
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                // On a schedule: a sample every `every`, however long one takes.
+                let due = started + every * n;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::park_timeout(wait);
+                    if Instant::now() < due {
+                        continue;
+                    }
+                }
+                n += 1;
+                let Some(conn) = conn.as_mut() else { break };
+                samples.push(SoakSample {
+                    at_secs: started.elapsed().as_secs_f64(),
+                    relay_rss_kib: rss_kib(relay_pid).unwrap_or(0),
+                    redis_used_kib: redis_used_kib(conn).unwrap_or(0),
+                    consumers_per_group: consumers_per_group(conn).unwrap_or(0),
+                    stream_len: redis::cmd("XLEN").arg(stream).query(conn).unwrap_or(0),
+                });
+            }
+            samples
+        });
+        Self { stop, thread }
+    }
+
+    fn stop(self) -> Vec<SoakSample> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.thread().unpark();
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+/// Redis's `used_memory` (`INFO memory`), KiB.
+fn redis_used_kib(conn: &mut redis::Connection) -> Result<u64> {
+    let info: String = redis::cmd("INFO").arg("memory").query(conn)?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|bytes| bytes / 1024)
+        .context("no used_memory in INFO memory")
+}
+
+/// The most consumers any group of a task stream has (`XINFO GROUPS`).
+fn consumers_per_group(conn: &mut redis::Connection) -> Result<u64> {
+    let mut most = 0;
+    for priority in cortex_shared::Priority::ALL {
+        let groups: Vec<std::collections::HashMap<String, redis::Value>> = match redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(priority.stream())
+            .query(conn)
+        {
+            Ok(groups) => groups,
+            Err(_) => continue,
+        };
+        for group in groups {
+            if let Some(redis::Value::Int(n)) = group.get("consumers") {
+                most = most.max(*n as u64);
+            }
+        }
+    }
+    Ok(most)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(at_secs: f64, rss: u64, redis: u64, consumers: u64) -> SoakSample {
+        SoakSample {
+            at_secs,
+            relay_rss_kib: rss,
+            redis_used_kib: redis,
+            consumers_per_group: consumers,
+            stream_len: 0,
+        }
+    }
+
+    #[test]
+    fn a_soak_is_flat_within_ten_percent_after_its_warm_up() {
+        let soak = Soak {
+            sample_secs: 5.0,
+            warmup_secs: 10.0,
+            churn_agents: 2,
+            churn_per_sec: 4.0,
+            churn_hold_ms: 500,
+        };
+        // One connection open per agent on average: up to 5 consumers allowed.
+        let flat = SoakReport::of(
+            vec![
+                sample(0.0, 5_000, 1_000, 0),
+                sample(10.0, 12_000, 30_000, 2),
+                sample(15.0, 13_000, 32_000, 3),
+                sample(20.0, 12_500, 31_000, 1),
+            ],
+            &soak,
+            100,
+        );
+        assert_eq!(flat.not_flat(), Vec::<String>::new());
+        assert_eq!((flat.rss_base_kib, flat.rss_max_kib), (12_000, 13_000));
+        assert_eq!(flat.consumers_allowed, 5);
+        let growing = SoakReport::of(
+            vec![
+                sample(10.0, 12_000, 30_000, 2),
+                sample(20.0, 40_000, 34_000, 30),
+            ],
+            &soak,
+            100,
+        );
+        let why = growing.not_flat();
+        assert_eq!(why.len(), 3, "{why:?}");
+        assert!(why[0].starts_with("relay RSS grew 233.3%"), "{why:?}");
+        let early = SoakReport::of(vec![sample(1.0, 1, 1, 0)], &soak, 0);
+        assert_eq!(early.not_flat(), ["no sample after the warm-up"]);
+    }
 }

@@ -1,4 +1,4 @@
-//! The load processes the driver spawns (`cortex-bench publish|watch|consume|poll`):
+//! The load processes the driver spawns (`cortex-bench publish|watch|consume|poll|churn`):
 //! each runs many connections on tokio, stops by itself (every loop is bounded by a
 //! count and a deadline), and reports on stdout as [`crate::wire::Line`]s.
 //!
@@ -6,6 +6,7 @@
 //! `<prefix><k % agents>` and carries `{"seq":k,"sent_us":…}` in its payload, so every
 //! receiver knows which tasks it must see and can count each once.
 
+pub(crate) mod churn;
 pub(crate) mod conn;
 pub(crate) mod consume;
 pub(crate) mod poll;

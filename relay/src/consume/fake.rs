@@ -56,6 +56,7 @@ pub(super) enum Kind {
     Entry,
     Attempts,
     Alive,
+    Leave,
     /// Lifecycle records alone (an `ack` with no ids).
     Records,
 }
@@ -95,6 +96,8 @@ struct State {
     woken_by: Option<Priority>,
     /// Blocking reads waiting now.
     blocked: usize,
+    /// Consumers removed from the group, in order.
+    left: Vec<String>,
 }
 
 impl State {
@@ -413,6 +416,11 @@ impl FakeRedis {
                 panic!("timed out waiting for {what}");
             }
         }
+    }
+
+    /// The consumers removed from the group, in order.
+    pub(super) fn left(&self) -> Vec<String> {
+        self.state().left.clone()
     }
 
     /// Whether a read is blocked, waiting for entries.
@@ -739,6 +747,28 @@ impl GroupStore for FakeStore {
     async fn say_alive(&mut self, records: &[Write]) -> RedisResult<()> {
         self.redis
             .call(Kind::Alive, |state| state.write(records))
+            .await
+    }
+
+    async fn finish_reads(&mut self, _reader: FakeReader) -> RedisResult<()> {
+        // A read of the fake is over once its future is dropped.
+        Ok(())
+    }
+
+    async fn leave(&mut self) -> RedisResult<bool> {
+        let consumer = self.consumer.clone();
+        self.redis
+            .call(Kind::Leave, |state| {
+                let holds = state
+                    .streams
+                    .iter()
+                    .any(|s| s.pending.values().any(|o| o.consumer == consumer));
+                if !holds {
+                    state.left.push(consumer);
+                }
+                state.log.push((Kind::Leave, Vec::new()));
+                !holds
+            })
             .await
     }
 }

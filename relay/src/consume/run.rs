@@ -1,7 +1,9 @@
 //! The consumer's loop: it runs until cancelled or its client goes, reconnecting to
 //! Redis with capped backoff; over each connection it recovers its own pending
 //! entries, then reads new ones (most urgent first, as much as [`super::schedule`]
-//! allows), reclaims, refreshes its alive key, and handles acks while a read blocks.
+//! allows), reclaims, refreshes its alive key, and handles acks while a read blocks;
+//! when it ends, it hands back what is in flight and leaves its group if it holds
+//! nothing.
 
 use super::names::NameLock;
 use super::schedule::{self, Load, TopUp};
@@ -26,23 +28,76 @@ impl<S: GroupStore> Consumer<S> {
         // A consumer of this name that is going (its client reconnected) hands back
         // its tasks first, so that this one's recovery sees them as due.
         let name = NameLock::acquire(&self.group, &self.consumer).await;
-        self.deliver(&events, &mut commands, &cancel).await;
+        let mut reader = None;
+        self.deliver(&events, &mut commands, &cancel, &mut reader)
+            .await;
+        let holding = !self.in_flight.is_empty();
+        // Entries skipped (not this agent's) and not yet acked would keep it in the
+        // group: they are acked now (a failure leaves them for a reclaim).
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.ack_skipped()).await;
         self.hand_back().await;
+        // A read cancelled here may still be on its way to Redis or blocked there, and
+        // would make this consumer anew after it left: it is ended first.
+        let reads_over = match reader {
+            Some(reader) => self.finish_reads(reader).await,
+            None => true,
+        };
+        if !holding && reads_over {
+            self.leave().await;
+        }
         drop(name);
     }
 
+    /// Ends the reads' connection once Redis is done with every read sent on it
+    /// ([`GroupStore::finish_reads`]); whether it was, in time.
+    async fn finish_reads(&mut self, reader: S::Reader) -> bool {
+        let wait = self.settings.block + Duration::from_secs(1);
+        match tokio::time::timeout(wait, self.store.finish_reads(reader)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::debug!(agent = %self.agent, consumer = %self.consumer, %error,
+                    "reads not finished");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Once its connection is over: removes this consumer from its group and deletes
+    /// its alive key, unless Redis holds an entry pending for it (handed back, or read
+    /// and not yet delivered or skipped), which stays for another consumer to reclaim
+    /// (the reaper, [`crate::engine::reaper`], removes it once it holds nothing and
+    /// is idle long enough). A consumer left behind by a failure here, or by a read
+    /// still blocked in Redis when the connection went (it makes the consumer anew),
+    /// is the reaper's too.
+    async fn leave(&mut self) {
+        match tokio::time::timeout(Duration::from_secs(2), self.store.leave()).await {
+            Ok(Ok(true)) => tracing::debug!(agent = %self.agent, consumer = %self.consumer,
+                "consumer removed from its group"),
+            Ok(Ok(false)) => tracing::debug!(agent = %self.agent, consumer = %self.consumer,
+                "consumer kept: it has tasks pending"),
+            Ok(Err(error)) => tracing::debug!(agent = %self.agent, consumer = %self.consumer,
+                %error, "consumer not removed from its group"),
+            Err(_) => tracing::debug!(agent = %self.agent, consumer = %self.consumer,
+                "consumer not removed from its group in time"),
+        }
+    }
+
+    /// Delivers over one Redis connection after another; the reads' connection in use
+    /// is kept in `reader`, so that it outlives a cancelled read.
     async fn deliver(
         &mut self,
         events: &Events,
         commands: &mut mpsc::Receiver<ConsumerCommand>,
         cancel: &CancellationToken,
+        reader: &mut Option<S::Reader>,
     ) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut ready_sent = false;
         loop {
             let result = tokio::select! {
                 _ = cancel.cancelled() => return,
-                r = self.connected(events, commands, &mut ready_sent) => r,
+                r = self.connected(events, commands, &mut ready_sent, reader) => r,
             };
             match result {
                 Stop::ClientGone => return,
@@ -80,9 +135,11 @@ impl<S: GroupStore> Consumer<S> {
         events: &Events,
         commands: &mut mpsc::Receiver<ConsumerCommand>,
         ready_sent: &mut bool,
+        slot: &mut Option<S::Reader>,
     ) -> Stop {
-        let mut reader = match self.store.connect().await {
-            Ok(reader) => reader,
+        *slot = None;
+        let reader = match self.store.connect().await {
+            Ok(reader) => slot.insert(reader),
             Err(e) => return e.into(),
         };
         if let Err(e) = self.store.ensure_groups().await {
@@ -160,7 +217,7 @@ impl<S: GroupStore> Consumer<S> {
                 if releasing && self.held.is_empty() {
                     break;
                 }
-                match self.read_once(&mut reader, priority, events).await {
+                match self.read_once(reader, priority, events).await {
                     Ok(0) => {}
                     Ok(_) => {
                         delivered = true;
@@ -202,7 +259,7 @@ impl<S: GroupStore> Consumer<S> {
                 Err(e) => return e.into(),
             };
             fresh = schedule::kept_up(&schedule::per_stream(&entries), count);
-            match self.read_more_urgent(&mut reader, &mut entries).await {
+            match self.read_more_urgent(reader, &mut entries).await {
                 Ok(None) => {}
                 Ok(Some(full)) => {
                     let (now, later) = schedule::hold_back(entries, full);

@@ -480,6 +480,82 @@ async fn a_client_that_goes_hands_its_tasks_back_due_at_once() {
 }
 
 #[tokio::test]
+async fn a_consumer_that_holds_nothing_leaves_its_group_when_it_ends() {
+    let redis = FakeRedis::default();
+    let task = redis.task(High, "pink");
+    let mut client = start(&redis, "short", settings());
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    client.ack(task);
+    assert_eq!(client.next().await, acked(task));
+    assert_eq!(redis.left(), Vec::<String>::new(), "not while it runs");
+    client.stop().await;
+    assert_eq!(redis.left(), ["short"]);
+    assert_eq!(
+        redis.log().last().map(|(kind, _)| *kind),
+        Some(Kind::Leave),
+        "the last thing it does"
+    );
+    // One whose client just goes (no task ever) leaves too.
+    let mut idle = start(&redis, "idle", settings());
+    idle.ready().await;
+    drop(idle.commands);
+    drop(idle.events);
+    idle.task.await.expect("the consumer stops cleanly");
+    assert_eq!(redis.left(), ["short", "idle"]);
+}
+
+#[tokio::test]
+async fn a_consumer_that_holds_a_task_stays_in_its_group_when_it_ends() {
+    let redis = FakeRedis::default();
+    let task = redis.task(High, "pink");
+    let mut client = start(&redis, "holding", settings());
+    client.ready().await;
+    assert_eq!(client.delivery().await, (task, 1));
+    client.stop().await;
+    assert_eq!(redis.owner(task), Some(("holding".to_owned(), 1)));
+    assert_eq!(redis.left(), Vec::<String>::new());
+    // Nor does one with nothing in flight that Redis still holds a task for (nacked,
+    // due again): Redis is asked, not the consumer's memory.
+    let redis = FakeRedis::default();
+    let task = redis.task(High, "pink");
+    let mut client = start(&redis, "nacking", settings());
+    client.ready().await;
+    let (got, _) = client.delivery().await;
+    assert_eq!(got, task);
+    client.nack(got);
+    assert_eq!(client.next().await, nacked(got, false));
+    client.stop().await;
+    assert_eq!(redis.owner(got).map(|o| o.0), Some("nacking".to_owned()));
+    assert_eq!(redis.left(), Vec::<String>::new());
+    assert!(redis.log().iter().any(|(kind, _)| *kind == Kind::Leave));
+
+    let redis = FakeRedis::default();
+    let settings = DeliverySettings {
+        prefetch: 1,
+        ..settings()
+    };
+    let [a, b] = [Critical, Critical].map(|p| redis.task(p, "pink"));
+    let mut client = start(&redis, "full", settings);
+    client.ready().await;
+    assert_eq!(client.delivery().await, (a, 1));
+    client.ack(a);
+    assert_eq!(client.next().await, acked(a));
+    assert_eq!(client.delivery().await, (b, 1));
+    client.kill().await;
+    // A consumer killed mid-way (a crash) cannot leave; its successor of the same
+    // name finishes the task and then does.
+    assert_eq!(redis.left(), Vec::<String>::new());
+    let mut next = start(&redis, "full", settings);
+    next.ready().await;
+    assert_eq!(next.delivery().await.0, b);
+    next.ack(b);
+    assert_eq!(next.next().await, acked(b));
+    next.stop().await;
+    assert_eq!(redis.left(), ["full"]);
+}
+
+#[tokio::test]
 async fn a_burst_reaching_a_blocked_read_goes_out_most_urgent_first() {
     let redis = FakeRedis::default();
     let settings = DeliverySettings {

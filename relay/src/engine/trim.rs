@@ -2,10 +2,15 @@
 //! removing a task that some agent's group has not delivered yet or that is still
 //! pending (delivered, not acked) — such a task would be lost.
 //!
-//! Each round, per task stream: the cut a plain `MAXLEN` would make, raised to the
-//! oldest entry any group still needs, is applied as `XTRIM MINID ~` (approximate:
-//! Redis trims whole nodes below the id, never anything at or above it). The heartbeat
-//! stream and the DLQ have no groups and are cut at `MAXLEN ~`.
+//! Each round, per task stream: the floor is the oldest entry any group still needs
+//! (per group, from `XINFO GROUPS` and its oldest pending entry: work that grows with
+//! the groups, never with the stream or the cap); then one script removes the oldest
+//! whole nodes while at least `maxlen` entries stay and all of a node is below the
+//! floor (`XTRIM MINID ~ <floor> LIMIT <XLEN - maxlen>`, see
+//! [`crate::store::streams::trim_keeping`]). That is the cut a plain `MAXLEN` would
+//! make, held at the floor, without reading the newest `maxlen` entries to learn the
+//! id a `MAXLEN` would cut at. The heartbeat stream and the DLQ have no groups and are
+//! cut the same way without a floor.
 //!
 //! The lifecycle stream (README, Task lifecycle) is cut by age every round, whether or
 //! not `--trim-maxlen` is set: `XTRIM MINID ~ <now - max_age>` (its count is capped by
@@ -14,7 +19,7 @@
 use crate::store::groups::oldest_pending;
 use crate::store::keys::{self, DLQ, HEARTBEATS, LIFECYCLE};
 use crate::store::lifecycle::LifecycleSettings;
-use crate::store::streams::{trim_maxlen, trim_minid, xrevrange};
+use crate::store::streams::{trim_keeping, trim_minid, xlen};
 use crate::store::xinfo::groups;
 use cortex_shared::Backoff;
 use cortex_shared::EntryId;
@@ -64,9 +69,19 @@ pub async fn trim_all(redis: &mut ConnectionManager, maxlen: u64) -> redis::Redi
         trim_task_stream(redis, stream, maxlen).await?;
     }
     for stream in [HEARTBEATS, DLQ] {
-        trim_maxlen(redis, stream, maxlen).await?;
+        trim_keeping(redis, stream, maxlen, None).await?;
     }
     Ok(())
+}
+
+/// What one task stream's trim did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trimmed {
+    /// The oldest entry some group still needs, below which alone it trimmed; `None`
+    /// when the stream has no groups (or was within `maxlen`: nothing was read).
+    pub floor: Option<EntryId>,
+    /// Entries removed.
+    pub removed: u64,
 }
 
 /// Cuts the lifecycle stream's entries older than `lifecycle.max_age` before `now_ms`
@@ -84,28 +99,24 @@ pub async fn trim_lifecycle(
     Ok(minid)
 }
 
-/// Trims one task stream to about `maxlen`, keeping what any group still needs.
-/// Returns the MINID used, if it trimmed.
+/// Trims one task stream to about `maxlen` (never below), keeping what any group
+/// still needs.
 pub async fn trim_task_stream(
     redis: &mut ConnectionManager,
     stream: &str,
     maxlen: u64,
-) -> redis::RedisResult<Option<EntryId>> {
-    // The oldest entry a plain MAXLEN would keep.
-    let newest = xrevrange(redis, stream, "+", "-", maxlen.max(1)).await?;
-    if (newest.len() as u64) < maxlen.max(1) {
-        return Ok(None);
+) -> redis::RedisResult<Trimmed> {
+    if xlen(redis, stream).await? <= maxlen {
+        return Ok(Trimmed {
+            floor: None,
+            removed: 0,
+        });
     }
-    let Some(cut) = newest.last().and_then(|e| e.id.parse::<EntryId>().ok()) else {
-        return Ok(None);
-    };
+    // The floor first: it only rises meanwhile (groups deliver and ack), so a floor
+    // read before the trim never lets it remove what a group needs by then.
     let floor = oldest_needed(redis, stream).await?;
-    let minid = match floor {
-        Some(floor) => cut.min(floor),
-        None => cut,
-    };
-    trim_minid(redis, stream, minid).await?;
-    Ok(Some(minid))
+    let removed = trim_keeping(redis, stream, maxlen, floor).await?;
+    Ok(Trimmed { floor, removed })
 }
 
 /// The oldest entry some group of `stream` still needs: its oldest pending entry, or

@@ -1,6 +1,7 @@
 //! Reading and trimming streams: ranges (`XRANGE`, `XREVRANGE`), the blocking `XREAD`
-//! and the streams' tails, `XTRIM`, and finding the cortex streams (`SCAN`, never
-//! `KEYS`). Replies are walked as Redis sent them ([`super::reply`]).
+//! and the streams' tails, `XTRIM` (by age, or to a length above a floor in one
+//! script), and finding the cortex streams (`SCAN`, never `KEYS`). Replies are walked
+//! as Redis sent them ([`super::reply`]).
 //!
 //! Range bounds are given as Redis takes them: an id, `-`, `+`, or `(id` (exclusive).
 
@@ -12,6 +13,7 @@ use redis::streams::StreamId;
 use redis::{RedisResult, Value};
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Up to `count` entries of `stream` from `start` to `end`, oldest first (`None`: all).
@@ -136,18 +138,47 @@ pub(crate) async fn xread<C: ConnectionLike>(
     entries(reply, |name| streams.iter().find(|s| **s == name).copied())
 }
 
-/// `XTRIM stream MAXLEN ~ maxlen`; how many entries went.
-pub(crate) async fn trim_maxlen<C: ConnectionLike>(
+/// `XLEN stream`: its entries (0 when it does not exist).
+pub(crate) async fn xlen<C: ConnectionLike>(conn: &mut C, stream: &str) -> RedisResult<u64> {
+    redis::cmd("XLEN").arg(stream).query_async(conn).await
+}
+
+/// KEYS: a stream. ARGV: `maxlen`, then the floor (an entry id, or `''` for none).
+/// Removes the stream's oldest whole nodes while at least `maxlen` entries stay and
+/// (with a floor) every entry removed is older than the floor: `XTRIM MINID ~ floor
+/// LIMIT excess` (or `MAXLEN ~ maxlen LIMIT excess`), `excess` being `XLEN - maxlen`
+/// read in the same script. `LIMIT` counts entries and `~` removes whole nodes only,
+/// so the cut never goes below `maxlen` nor reaches the floor, and what it reads does
+/// not grow with `maxlen` (it reads no entry). The explicit `LIMIT` also lifts the
+/// default one of `~` (100 nodes per call), which a stream growing faster than that
+/// per round would outrun. Returns how many entries went.
+static TRIM_KEEPING: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
+if excess <= 0 then return 0 end
+if ARGV[2] == '' then
+  return redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1], 'LIMIT', excess)
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2], 'LIMIT', excess)
+"#,
+    )
+});
+
+/// Trims `stream` to about `maxlen` entries (never fewer), removing nothing at or
+/// after `floor`: one script ([`TRIM_KEEPING`]) whose work is the nodes it removes,
+/// whatever `maxlen`. How many entries went.
+pub(crate) async fn trim_keeping<C: ConnectionLike>(
     conn: &mut C,
     stream: &str,
     maxlen: u64,
+    floor: Option<EntryId>,
 ) -> RedisResult<u64> {
-    redis::cmd("XTRIM")
-        .arg(stream)
-        .arg("MAXLEN")
-        .arg("~")
+    TRIM_KEEPING
+        .key(stream)
         .arg(maxlen)
-        .query_async(conn)
+        .arg(floor.map(|f| f.to_string()).unwrap_or_default())
+        .invoke_async(conn)
         .await
 }
 

@@ -14,6 +14,7 @@ mod bad_entries;
 mod chaos;
 mod cli;
 mod consume;
+mod consumer_cleanup;
 mod cross_site;
 mod dashboard;
 mod dashboard_dlq;

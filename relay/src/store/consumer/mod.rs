@@ -173,4 +173,19 @@ pub(crate) trait GroupStore: Send {
     /// Refreshes this consumer's alive key ([`super::keys::consumer_alive`]), then
     /// writes `records`, in one round trip.
     fn say_alive(&mut self, records: &[Write]) -> impl Future<Output = RedisResult<()>> + Send;
+
+    /// Ends `reader`'s connection once Redis is done with every read sent on it: a
+    /// read still blocked there is unblocked (returning nothing, or what it took, which
+    /// stays pending for this consumer), one still on its way is waited for. After
+    /// this no read of this consumer's is left in Redis to make it anew.
+    fn finish_reads(
+        &mut self,
+        reader: Self::Reader,
+    ) -> impl Future<Output = RedisResult<()>> + Send;
+
+    /// Removes this consumer from its group on every task stream (`XGROUP
+    /// DELCONSUMER`) and deletes its alive key, unless it has an entry pending on
+    /// some stream: then nothing changes, so that what it holds is reclaimed from it.
+    /// One atomic step ([`super::groups::remove_consumer`]); whether it was removed.
+    fn leave(&mut self) -> impl Future<Output = RedisResult<bool>> + Send;
 }

@@ -105,6 +105,8 @@ impl RedisGroupStore {
 #[derive(Debug)]
 pub(crate) struct RedisReader {
     conn: MultiplexedConnection,
+    /// Its `CLIENT ID`, to unblock it from the shared connection.
+    client_id: i64,
     group: String,
     consumer: String,
 }
@@ -130,12 +132,17 @@ impl GroupStore for RedisGroupStore {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(self.response_timeout));
-        let conn = self
+        let mut conn = self
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
+        let client_id = redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(&mut conn)
+            .await?;
         Ok(RedisReader {
             conn,
+            client_id,
             group: self.group.clone(),
             consumer: self.consumer.clone(),
         })
@@ -403,6 +410,37 @@ impl GroupStore for RedisGroupStore {
             .arg("PX")
             .arg(ALIVE_TTL.as_millis() as u64);
         self.with_records(vec![cmd], records).await
+    }
+
+    async fn finish_reads(&mut self, mut reader: RedisReader) -> RedisResult<()> {
+        // Replies come in order: the PING's comes once every read sent before it is
+        // done. Until then, a read blocked in Redis is unblocked, again and again (one
+        // still on its way when the first unblock came may block after it).
+        let ping_cmd = redis::cmd("PING");
+        let ping = ping_cmd.query_async::<()>(&mut reader.conn);
+        tokio::pin!(ping);
+        loop {
+            redis::cmd("CLIENT")
+                .arg("UNBLOCK")
+                .arg(reader.client_id)
+                .query_async::<i64>(&mut self.redis)
+                .await?;
+            tokio::select! {
+                done = &mut ping => return done,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+
+    async fn leave(&mut self) -> RedisResult<bool> {
+        crate::store::groups::remove_consumer(
+            &mut self.redis,
+            &keys::task_streams(),
+            &self.group,
+            &self.consumer,
+            Some(&self.alive_key),
+        )
+        .await
     }
 }
 
