@@ -346,6 +346,8 @@ async fn the_task_page_with_a_million_entries() {
     for _ in 0..10 {
         let (s, n) = recorded(rng.usize(0..WITH_RECORDS));
         let id = task(s, n).0;
+        // A new document each time (a change of the hash alone would not load one).
+        page.goto("about:blank").await.unwrap();
         page.goto(&format!("{}#/tasks/{id}", relay.http_url()))
             .await
             .unwrap();
@@ -360,6 +362,18 @@ async fn the_task_page_with_a_million_entries() {
             .unwrap();
         cold.push(at);
     }
+    // Where a cold load's time goes: the requests it made, by when they ended.
+    let requests = page
+        .execute(
+            "return performance.getEntriesByType('resource')\
+               .map(e => [e.name.replace(location.origin, ''), Math.round(e.startTime),\
+                          Math.round(e.responseEnd)])\
+               .sort((a, b) => b[2] - a[2]).slice(0, 8);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    println!("cold load, slowest requests [path, start ms, end ms]: {requests}");
     let p99_cold = ms_percentiles(
         "task page, deep link opened cold: navigation start → timeline drawn (WebDriver polling included)",
         cold,
