@@ -32,6 +32,21 @@ impl NameLock {
             .ok();
         Self { key, guard }
     }
+
+    /// The name, if no other consumer of this process holds it now (no wait).
+    pub(super) fn try_acquire(group: &str, consumer: &str) -> Option<Self> {
+        let key = format!("{group}\n{consumer}");
+        let lock = NAMES
+            .lock()
+            .expect("name locks poisoned")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let guard = lock.try_lock_owned().ok();
+        // Made either way, so that dropping it forgets an unused name.
+        let held = Self { key, guard };
+        held.guard.is_some().then_some(held)
+    }
 }
 
 impl Drop for NameLock {

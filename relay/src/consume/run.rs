@@ -2,8 +2,8 @@
 //! Redis with capped backoff; over each connection it recovers its own pending
 //! entries, then reads new ones (most urgent first, as much as [`super::schedule`]
 //! allows), reclaims, refreshes its alive key, and handles acks while a read blocks;
-//! when it ends, it hands back what is in flight and leaves its group if it holds
-//! nothing.
+//! when it ends, it hands back what is in flight and leaves its group once it holds
+//! nothing (at once, or when other consumers have taken what it held).
 
 use super::names::NameLock;
 use super::schedule::{self, Load, TopUp};
@@ -14,6 +14,9 @@ use cortex_shared::{Backoff, ErrorCode, Priority};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// Entries per stream [`Consumer::hand_back_pending`] makes due at most.
+const HAND_BACK_MAX: usize = 10_000;
 
 impl<S: GroupStore> Consumer<S> {
     /// Delivers until `cancel` fires or `events` closes, then hands back what is in
@@ -42,10 +45,66 @@ impl<S: GroupStore> Consumer<S> {
             Some(reader) => self.finish_reads(reader).await,
             None => true,
         };
-        if !holding && reads_over {
-            self.leave().await;
+        if !reads_over || (!holding && self.leave().await) {
+            drop(name);
+            return;
         }
+        // It holds entries: its tasks handed back, or entries a read cancelled here
+        // took and never sent. Those too are made due now, and once other consumers
+        // have taken them this one holds nothing and leaves (see `leave_once_empty`).
+        self.hand_back_pending().await;
         drop(name);
+        tokio::spawn(self.leave_once_empty());
+    }
+
+    /// Makes every entry Redis holds pending for this consumer due at once (idle a
+    /// whole visibility timeout: the next reclaim by any consumer takes it), counting no
+    /// delivery. At most [`HAND_BACK_MAX`] per stream; the rest wait out the timeout.
+    async fn hand_back_pending(&mut self) {
+        let mut ids = crate::store::consumer::ByPriority::default();
+        for priority in Priority::ALL {
+            let listed = tokio::time::timeout(
+                Duration::from_secs(2),
+                self.store.pending(priority, None, HAND_BACK_MAX),
+            )
+            .await;
+            if let Ok(Ok(pending)) = listed {
+                ids[priority as usize].extend(
+                    pending
+                        .iter()
+                        .filter_map(|p| p.id.parse::<cortex_shared::EntryId>().ok()),
+                );
+            }
+        }
+        if ids.iter().all(Vec::is_empty) {
+            return;
+        }
+        let idle = self.settings.visibility;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.store.hand_back(&ids, idle, &[]),
+        )
+        .await;
+    }
+
+    /// After a connection that ended holding entries: tries to leave once a second
+    /// until other consumers have taken them (then it holds nothing), for a visibility
+    /// timeout and a few seconds more; it stops at once if a consumer of the same name
+    /// starts in this process meanwhile (the name is its then). What is still here
+    /// after that is the reaper's ([`crate::engine::reaper`]).
+    async fn leave_once_empty(mut self) {
+        let until = Instant::now() + self.settings.visibility + Duration::from_secs(5);
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let Some(name) = NameLock::try_acquire(&self.group, &self.consumer) else {
+                return;
+            };
+            let left = self.leave().await;
+            drop(name);
+            if left {
+                return;
+            }
+        }
     }
 
     /// Ends the reads' connection once Redis is done with every read sent on it
@@ -70,10 +129,13 @@ impl<S: GroupStore> Consumer<S> {
     /// is idle long enough). A consumer left behind by a failure here, or by a read
     /// still blocked in Redis when the connection went (it makes the consumer anew),
     /// is the reaper's too.
-    async fn leave(&mut self) {
+    async fn leave(&mut self) -> bool {
         match tokio::time::timeout(Duration::from_secs(2), self.store.leave()).await {
-            Ok(Ok(true)) => tracing::debug!(agent = %self.agent, consumer = %self.consumer,
-                "consumer removed from its group"),
+            Ok(Ok(true)) => {
+                tracing::debug!(agent = %self.agent, consumer = %self.consumer,
+                    "consumer removed from its group");
+                return true;
+            }
             Ok(Ok(false)) => tracing::debug!(agent = %self.agent, consumer = %self.consumer,
                 "consumer kept: it has tasks pending"),
             Ok(Err(error)) => tracing::debug!(agent = %self.agent, consumer = %self.consumer,
@@ -81,6 +143,7 @@ impl<S: GroupStore> Consumer<S> {
             Err(_) => tracing::debug!(agent = %self.agent, consumer = %self.consumer,
                 "consumer not removed from its group in time"),
         }
+        false
     }
 
     /// Delivers over one Redis connection after another; the reads' connection in use

@@ -556,6 +556,32 @@ async fn a_consumer_that_holds_a_task_stays_in_its_group_when_it_ends() {
 }
 
 #[tokio::test]
+async fn a_consumer_that_ends_holding_leaves_once_another_has_taken_its_tasks() {
+    let redis = FakeRedis::default();
+    let task = redis.task(High, "pink");
+    let mut holder = start(&redis, "holder", quick());
+    holder.ready().await;
+    assert_eq!(holder.delivery().await, (task, 1));
+    holder.stop().await;
+    assert_eq!(redis.left(), Vec::<String>::new(), "it holds the task");
+    let mut taker = start(&redis, "taker", quick());
+    taker.ready().await;
+    assert_eq!(taker.delivery().await, (task, 2));
+    taker.ack(task);
+    assert_eq!(taker.next().await, acked(task));
+    // The holder, gone, tries again once a second: now it holds nothing.
+    let left = tokio::time::timeout(Duration::from_secs(5), async {
+        while !redis.left().contains(&"holder".to_owned()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(left.is_ok(), "the holder did not leave: {:?}", redis.left());
+    taker.stop().await;
+    assert_eq!(redis.left(), ["holder", "taker"]);
+}
+
+#[tokio::test]
 async fn a_burst_reaching_a_blocked_read_goes_out_most_urgent_first() {
     let redis = FakeRedis::default();
     let settings = DeliverySettings {

@@ -1,7 +1,7 @@
 //! Consumers do not outlive their connections (README, Delivery: "Consumers in
 //! Redis"): a consume connection that ends holding nothing removes its consumer from
 //! the agent's group and its alive key; one that ends holding a task stays, so the
-//! task is reclaimed from it; the reaper removes consumers idle past
+//! task is reclaimed from it, and leaves once it has been; the reaper removes consumers idle past
 //! `--consumer-reap-after-ms` with nothing pending, in agents' groups only unless
 //! `--consumer-reap-foreign`.
 
@@ -233,8 +233,8 @@ async fn a_consumer_that_goes_holding_a_task_stays_until_the_task_is_taken() {
         ["cortex:consumers:alive:pink:holder"]
     );
 
-    // Another consumer takes the task over and acks it; it leaves in turn, the
-    // holder (holding nothing now, but not connected to leave) stays for the reaper.
+    // Another consumer takes the task over and acks it; it leaves in turn, and so does
+    // the holder, which has kept trying since it went (now it holds nothing).
     let (mut taker, _) = consume(&relay, Some("taker")).await;
     let task = taker.next_of_type("task").await;
     assert_eq!(task["entry_id"], entry.as_str());
@@ -247,11 +247,13 @@ async fn a_consumer_that_goes_holding_a_task_stays_until_the_task_is_taken() {
         let mut conn = conn.clone();
         async move {
             let now = consumers(&mut conn, "agent:pink").await;
-            (now.len() == 1).then_some(now)
+            now.is_empty().then_some(now)
         }
     })
     .await;
-    assert_eq!(after, Some(vec![(holder_name, 0)]));
+    assert_eq!(after, Some(vec![]), "the holder and the taker both left");
+    assert_eq!(alive_keys(&mut conn).await, Vec::<String>::new());
+    assert!(!listed(&relay, "pink").await.contains(&holder_name));
 }
 
 async fn create_consumer(conn: &mut MultiplexedConnection, group: &str, consumer: &str) {

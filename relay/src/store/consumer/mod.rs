@@ -53,7 +53,7 @@ pub(crate) trait GroupReader: Send {
 }
 
 /// The commands of one consumer of one agent's group, but for its reads.
-pub(crate) trait GroupStore: Send {
+pub(crate) trait GroupStore: Send + 'static {
     /// The connection for [`GroupReader::read_new`].
     type Reader: GroupReader;
 
