@@ -129,19 +129,21 @@ impl<S: GroupStore> Consumer<S> {
             } = reply
             {
                 ids[rank(*priority)].push(*id);
-                let ms = flight.at.elapsed().as_millis() as u64;
-                // The entry id as Redis writes it (the client's text may differ: the
-                // store matches the two).
-                let canonical = id.to_string();
-                acked.extend(
-                    self.record(
-                        LifecycleEvent::Acked,
-                        &flight.task_id,
-                        *priority,
-                        &canonical,
-                    )
-                    .map(|r| r.detail("ms", ms).acking()),
-                );
+                if self.lifecycle {
+                    let ms = flight.at.elapsed().as_millis() as u64;
+                    // The entry id as Redis writes it (the client's text may differ:
+                    // the store matches the two).
+                    let canonical = id.to_string();
+                    acked.extend(
+                        self.record(
+                            LifecycleEvent::Acked,
+                            &flight.task_id,
+                            *priority,
+                            &canonical,
+                        )
+                        .map(|r| r.detail("ms", ms).acking()),
+                    );
+                }
             }
         }
         let result = if ids.iter().all(Vec::is_empty) {

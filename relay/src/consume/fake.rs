@@ -176,9 +176,7 @@ impl State {
 
     /// Whether the entry `entry_id` of `stream` is pending in the group.
     fn is_pending(&mut self, stream: &str, entry_id: &str) -> bool {
-        Priority::ALL
-            .into_iter()
-            .find(|p| p.stream() == stream)
+        Priority::from_stream(stream)
             .is_some_and(|p| self.stream(p).pending.contains_key(&id_of(entry_id)))
     }
 

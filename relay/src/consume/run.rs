@@ -69,7 +69,7 @@ impl<S: GroupStore> Consumer<S> {
             )
             .await;
             if let Ok(Ok(pending)) = listed {
-                ids[priority as usize].extend(
+                ids[super::rank(priority)].extend(
                     pending
                         .iter()
                         .filter_map(|p| p.id.parse::<cortex_shared::EntryId>().ok()),

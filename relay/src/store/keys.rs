@@ -45,8 +45,11 @@ pub(crate) fn trace(correlation_id: &str) -> String {
 /// `timed_out`), `minute_ms` its start (unix ms):
 /// `cortex:outcomes:<agent>:<minute unix ms>` (see [`super::outcomes`]).
 pub(crate) fn outcomes(agent: &str, minute_ms: u64) -> String {
-    format!("cortex:outcomes:{agent}:{minute_ms}")
+    format!("{OUTCOMES_PREFIX}{agent}:{minute_ms}")
 }
+
+/// What every [`outcomes`] key starts with (the scripts add `<agent>:<minute>`).
+pub(crate) const OUTCOMES_PREFIX: &str = "cortex:outcomes:";
 
 /// What `SCAN … MATCH` looks for to find the cortex streams.
 pub(crate) const ALL: &str = "cortex:*";

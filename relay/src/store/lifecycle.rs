@@ -445,7 +445,7 @@ impl ScriptArgs<'_> {
             keys::trace(""),
             crate::metrics::unix_ms().to_string(),
             TASK_RECORDS.to_string(),
-            keys::outcomes("", 0).trim_end_matches(":0").to_owned(),
+            keys::OUTCOMES_PREFIX.to_owned(),
             super::outcomes::KEEP.as_secs().to_string(),
         ]
     }
@@ -791,5 +791,16 @@ mod tests {
         assert_eq!(keys::trace(""), "cortex:trace:");
         assert!(LUA.contains("> L.keep then\n      redis.call('LTRIM', list, -L.keep, -1)"));
         assert!(LUA.contains("'MAXLEN', '~', L.max_len"));
+        // The scripts' own records count the outcomes the relay's do.
+        for event in LifecycleEvent::ALL {
+            let entry = |outcome: &str| format!("{} = '{outcome}'", event.as_str());
+            match outcome_of(event) {
+                Some(outcome) => assert!(LUA.contains(&entry(outcome)), "{event:?}"),
+                None => assert!(
+                    !LUA.contains(&format!("{} = '", event.as_str())),
+                    "{event:?}"
+                ),
+            }
+        }
     }
 }

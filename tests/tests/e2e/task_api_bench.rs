@@ -166,18 +166,9 @@ fn recorded(k: usize) -> (usize, usize) {
     (k % 4, (k * 48_611) % PER_STREAM)
 }
 
-fn percentiles(label: &str, mut took: Vec<Duration>) -> Duration {
-    took.sort();
-    let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
-    let p99 = at(0.99);
-    println!(
-        "{label}: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
-        took.len(),
-        at(0.50).as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3,
-        took.last().unwrap().as_secs_f64() * 1e3,
-    );
-    p99
+fn percentiles(label: &str, took: Vec<Duration>) -> Duration {
+    let ms = took.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    Duration::from_secs_f64(ms_percentiles(label, ms) / 1e3)
 }
 
 async fn timed(addr: &str, path: &str) -> (Duration, Value) {
@@ -304,11 +295,12 @@ async fn navigate_ms(page: &fantoccini::Client, id: &str) -> f64 {
     took
 }
 
+/// Prints p50, p99 and max of `took` (milliseconds); returns the p99.
 fn ms_percentiles(label: &str, mut took: Vec<f64>) -> f64 {
     took.sort_by(f64::total_cmp);
     let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
     println!(
-        "{label}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
+        "{label}: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
         took.len(),
         at(0.5),
         at(0.99),
